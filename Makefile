@@ -1,0 +1,47 @@
+# Every target installs what it needs by itself: a fresh clone needs only
+# Python 3.11, Node 20 and npm. Stamps make a second run reinstall nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ENV ?= drill
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install test lint format drill synth reliability bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed ## Create .venv and install the pinned Python and npm packages
+
+lint: $(BIN)/.installed ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install lint ## Lint, then every test tier
+	$(BIN)/pytest
+
+drill: install ## The whole suite against the local emulator (moto server on loopback)
+	$(BIN)/remediate drill scenarios/
+
+synth: install ## Synthesize ENV (default drill) offline, with cdk-nag, then cfn-lint the templates
+	npx cdk synth --quiet -c env=$(ENV)
+	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+
+clean: ## Remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .ruff_cache reports

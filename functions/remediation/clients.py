@@ -1,0 +1,69 @@
+"""AWS clients, created lazily and passed in: tests hand in their own."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    import boto3
+
+# Standard mode retries throttling and 5xx with jittered exponential backoff.
+DEFAULT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=3,
+    read_timeout=10,
+)
+
+
+class Clients:
+    """One boto3 client per service, made on first use (cold start pays only for what it uses).
+
+    ``clients("lambda")`` returns the Lambda client. ``overrides`` maps a service name to a
+    ready client (a Stubber-wrapped one in tests). The endpoint comes from boto3's own
+    ``AWS_ENDPOINT_URL`` unless ``endpoint_url`` is given.
+    """
+
+    def __init__(
+        self,
+        session: boto3.session.Session | None = None,
+        *,
+        endpoint_url: str | None = None,
+        config: Config = DEFAULT_CONFIG,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+        self._config = config
+        self._made: dict[str, Any] = dict(overrides or {})
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str) -> Any:
+        client = self._made.get(service)
+        if client is None:
+            with self._lock:
+                client = self._made.get(service)
+                if client is None:
+                    client = self._make(service)
+                    self._made[service] = client
+        return client
+
+    def _make(self, service: str) -> Any:
+        if self._session is None:
+            import boto3
+
+            self._session = boto3.session.Session()
+        kwargs: dict[str, Any] = {"config": self._config}
+        if self._endpoint_url:
+            kwargs["endpoint_url"] = self._endpoint_url
+        return self._session.client(service, **kwargs)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, else the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__

@@ -1,0 +1,66 @@
+"""A remediator's settings: environment variables the CDK app sets, plus the bundled playbook.
+
+Read once per container. A missing or malformed setting fails the cold start loudly
+(the event then lands in the dead-letter queue) rather than running half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from remediation.guards import GuardSettings
+from remediation.playbook import Playbook
+
+DEFAULT_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbook.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    actions: frozenset[str]
+    table: str
+    notice_topic: str
+    switch_parameter: str
+    switch_override_prefix: str | None
+    guards: GuardSettings
+    playbook: Playbook
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        def need(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                raise RuntimeError(f"remediator misconfigured: environment variable {name} unset")
+            return value
+
+        def number(name: str, default: int) -> int:
+            raw = environ.get(name, "").strip()
+            try:
+                value = int(raw) if raw else default
+            except ValueError:
+                raise RuntimeError(
+                    f"remediator misconfigured: {name}={raw!r} not an integer"
+                ) from None
+            if value < 1:
+                raise RuntimeError(f"remediator misconfigured: {name} must be at least 1")
+            return value
+
+        defaults = GuardSettings()
+        return cls(
+            env=need("REMEDIATION_ENV"),
+            actions=frozenset(
+                a.strip() for a in need("REMEDIATION_ACTIONS").split(",") if a.strip()
+            ),
+            table=need("AUDIT_TABLE"),
+            notice_topic=need("NOTICE_TOPIC_ARN"),
+            switch_parameter=need("SWITCH_PARAMETER"),
+            switch_override_prefix=environ.get("SWITCH_OVERRIDE_PREFIX") or None,
+            guards=GuardSettings(
+                cooldown_seconds=number("COOLDOWN_SECONDS", defaults.cooldown_seconds),
+                breaker_max=number("BREAKER_MAX_PER_HOUR", defaults.breaker_max),
+            ),
+            playbook=Playbook.load(environ.get("PLAYBOOK_PATH") or DEFAULT_PLAYBOOK),
+        )

@@ -1,0 +1,41 @@
+"""The remediator Lambda: parse, dispatch, record. All the work is in ``pipeline.py``.
+
+One function per action kind is deployed from this same code; ``REMEDIATION_ACTIONS``
+says which kinds a function runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from remediation.clients import Clients
+from remediation.config import Settings
+from remediation.models import Outcome
+from remediation.pipeline import Pipeline, RemediationFailed
+
+logger = Logger(service="auto-remediation")
+_pipeline: Pipeline | None = None
+
+
+def pipeline() -> Pipeline:
+    """Built once per container, on first use."""
+    global _pipeline
+    if _pipeline is None:
+        _pipeline = Pipeline(Settings.from_env(), Clients())
+    return _pipeline
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runner = pipeline()
+    runner.idempotency_config.register_lambda_context(context)
+    results = runner.handle(event, correlation_id=context.aws_request_id)
+    body = {"results": [r.as_dict() for r in results]}
+    failed = [r for r in results if r.outcome is Outcome.FAILED]
+    if failed:
+        # Recorded and notified already; raising sends the event to the dead-letter queue.
+        raise RemediationFailed("; ".join(f"{r.audit_id}: {r.reason}" for r in failed))
+    return body

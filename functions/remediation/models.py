@@ -1,0 +1,110 @@
+"""The plain data that moves through the pipeline. No AWS calls here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Source(StrEnum):
+    ALARM = "alarm"
+    BUDGET = "budget"
+    MANUAL = "manual"
+
+
+class Mode(StrEnum):
+    """The automation switch. Ordered from most to least restrictive."""
+
+    OFF = "off"
+    DRY_RUN = "dry-run"
+    ON = "on"
+
+
+class Outcome(StrEnum):
+    PENDING = "pending"
+    EXECUTED = "executed"
+    DRY_RUN = "dry-run"
+    SKIPPED = "skipped"
+    ESCALATED = "escalated"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+ALARM_STATES = frozenset({"ALARM", "OK", "INSUFFICIENT_DATA"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One normalised remediation request, whatever shape it arrived in.
+
+    ``action``/``target``/``params`` are set for manual requests; for alarms and budgets
+    the playbook fills them in from ``key`` (the alarm or budget name).
+    """
+
+    source: Source
+    key: str
+    idempotency_key: str
+    state: str
+    requested_by: str
+    reason: str
+    occurred_at: datetime | None = None
+    action: str | None = None
+    target: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def automatic(self) -> bool:
+        return self.source is not Source.MANUAL
+
+    @property
+    def is_alarm(self) -> bool:
+        return self.state == "ALARM"
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the playbook says to do: one action on one target with its parameters."""
+
+    action: str
+    target: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one delivery: returned by the handler and written to the audit."""
+
+    audit_id: str
+    outcome: Outcome
+    reason: str = ""
+    action: str | None = None
+    target: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "audit_id": self.audit_id,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "action": self.action,
+            "target": self.target,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+class RejectedError(ValueError):
+    """The event or request cannot be acted on. The message says why, for a human.
+
+    ``raw`` keeps an excerpt of what arrived, so the audit record shows it.
+    """
+
+    def __init__(self, reason: str, *, raw: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw
