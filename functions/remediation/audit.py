@@ -14,7 +14,10 @@ from typing import Any
 from remediation.models import Outcome
 
 RETENTION = timedelta(days=400)
-TARGET_INDEX = "by_target"
+# The table's shape: the CDK app, the drill and the tests all build it from these names.
+PARTITION_KEY, SORT_KEY = "pk", "sk"
+TARGET_INDEX, TARGET_INDEX_KEYS = "by_target", ("target", "created_at")
+TTL_ATTRIBUTE = "expires_at"
 
 
 @dataclass(frozen=True)

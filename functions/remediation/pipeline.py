@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -322,14 +325,12 @@ class Pipeline:
         self._notify_and_count(result, key=request.key, reason=request.reason)
 
     def _notify_and_count(self, result: Result, *, key: str, reason: str) -> None:
-        with single_metric(
-            name="Remediations",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=METRICS_NAMESPACE,
-        ) as metric:
-            metric.add_dimension(name="Action", value=result.action or "none")
-            metric.add_dimension(name="Outcome", value=str(result.outcome))
+        # One EMF line per result: its own dimensions, no state shared between threads.
+        metric = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
+        metric.add_dimension(name="Action", value=result.action or "none")
+        metric.add_dimension(name="Outcome", value=str(result.outcome))
+        metric.add_metric(name="Remediations", unit=MetricUnit.Count, value=1)
+        metric.flush_metrics()
         if result.outcome in NOTIFY:
             subject, message = build_notice(self.settings.env, result, key=key, reason=reason)
             self.notifier.publish(subject, message)

@@ -83,9 +83,9 @@ class Rollback(Action):
         version = found["FunctionVersion"]
         weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         published: dict[int, str] = {}
-        for page in lam.get_paginator("list_versions_by_function").paginate(
-            FunctionName=function_arn
-        ):
+        # By name: AWS takes a name or an ARN here, moto 5.2 only a name.
+        name = function_arn.rsplit(":", 1)[1]
+        for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
             for item in page["Versions"]:
                 if item["Version"].isdigit():
                     published[int(item["Version"])] = item["LastModified"]

@@ -1,0 +1,1 @@
+"""The ``remediate`` command line: drills on the local emulator, manual invokes, history."""

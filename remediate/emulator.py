@@ -1,0 +1,143 @@
+"""The local emulator: moto as a real HTTP endpoint on loopback.
+
+Used by the drill, the tests and the benchmarks: boto3 talks to it through
+``endpoint_url`` exactly as it would talk to AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from remediation.audit import PARTITION_KEY, SORT_KEY, TARGET_INDEX, TARGET_INDEX_KEYS
+from remediation.clients import Clients
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+class Emulator:
+    """Start moto on 127.0.0.1 on a free port; ``clients()`` are pointed at it."""
+
+    def __init__(self) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> Emulator:
+        for name, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource (between tests or scenarios)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback only)
+            pass
+
+    def clients(self, **kwargs: Any) -> Clients:
+        return Clients(endpoint_url=self.endpoint_url, **kwargs)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def create_audit_table(dynamodb: Any, name: str) -> None:
+    """The audit, guard and idempotency table, shaped as the CDK app deploys it."""
+    index_pk, index_sk = TARGET_INDEX_KEYS
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in (PARTITION_KEY, SORT_KEY, index_pk, index_sk)
+        ],
+        KeySchema=[
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": TARGET_INDEX,
+                "KeySchema": [
+                    {"AttributeName": index_pk, "KeyType": "HASH"},
+                    {"AttributeName": index_sk, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+def function_zip() -> bytes:
+    """A tiny deployment package (moto stores code; it never runs it here)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return {}\n")
+    return buffer.getvalue()
+
+
+def create_function(
+    clients: Clients,
+    name: str,
+    *,
+    versions: int = 2,
+    alias: str | None = "live",
+    environment: dict[str, str] | None = None,
+    memory: int = 512,
+    timeout: int = 30,
+) -> str:
+    """A Lambda function with ``versions`` published versions and an alias on the newest.
+
+    Returns the alias ARN (or the function ARN when ``alias`` is None).
+    """
+    iam, lam = clients("iam"), clients("lambda")
+    role_name = "remediation-drill-function-role"
+    try:
+        role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role_arn = iam.create_role(
+            RoleName=role_name,
+            AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
+        )["Role"]["Arn"]
+    created = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role_arn,
+        Handler="index.handler",
+        Code={"ZipFile": function_zip()},
+        MemorySize=memory,
+        Timeout=timeout,
+        Environment={"Variables": dict(environment or {})},
+    )
+    version = None
+    for n in range(versions):
+        if n:
+            lam.update_function_code(FunctionName=name, ZipFile=function_zip() + bytes(n))
+        version = lam.publish_version(FunctionName=name)["Version"]
+    if alias is None or version is None:
+        return created["FunctionArn"]
+    return lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)["AliasArn"]
