@@ -48,8 +48,9 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget every resource (between tests or scenarios)."""
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (loopback only)
+        url = f"{self.endpoint_url}/moto-api/reset"
+        request = urllib.request.Request(url, method="POST")  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 
     def clients(self, **kwargs: Any) -> Clients:

@@ -29,7 +29,7 @@ def alias_version(stack) -> str:
 
 
 def test_alarm_rolls_alias_back_audits_and_notifies(stack, orders):
-    alias_arn, playbook = orders
+    _, playbook = orders
     results = stack.pipeline(playbook).handle(load_event("sns_alarm_single_metric.json"))
 
     assert [r.outcome for r in results] == [Outcome.EXECUTED]
@@ -126,7 +126,7 @@ def test_old_deploy_escalates_and_changes_nothing(stack, orders):
 
 
 def test_manual_dry_run_request(stack, orders):
-    alias_arn, playbook = orders
+    _, playbook = orders
     request = load_event("manual_request.json")
     (result,) = stack.pipeline(playbook).handle(request)
     assert result.outcome is Outcome.DRY_RUN
