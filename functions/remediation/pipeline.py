@@ -109,6 +109,8 @@ class Pipeline:
             request = intake.parse(message)
             route, action_cls, params = self._resolve(request)
         except RejectedError as exc:
+            if exc.raw is None:
+                exc.raw = intake.excerpt(message)
             return self._reject(exc, correlation_id, request=locals().get("request"))
         entry = Entry(
             audit_id=uuid.uuid4().hex,
@@ -143,6 +145,8 @@ class Pipeline:
     # -- steps ----------------------------------------------------------------------------
 
     def _resolve(self, request: Request) -> tuple[Route, type[Action], ActionParams]:
+        if request.action:
+            get_action(request.action)  # an unknown action is named before the inventory
         route = self.settings.playbook.resolve(request, self.settings.actions)
         action_cls = get_action(route.action)
         if request.source is Source.MANUAL:

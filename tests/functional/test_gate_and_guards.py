@@ -1,0 +1,173 @@
+"""The switch and the guards against the moto server; a closed gate writes nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from remediate.emulator import create_function
+from remediation.clients import Clients
+from remediation.gate import Gate
+from remediation.guards import Blocked, Guards, GuardSettings
+from remediation.models import Mode, Outcome
+from tests.conftest import load_event
+
+ALARM = "test-orders-error-rate"
+
+
+@pytest.fixture
+def gate(stack):
+    # max_age=0: every read goes to SSM, so a test can flip the switch between reads.
+    return Gate(
+        stack.clients("ssm"), stack.switch, override_prefix=stack.override_prefix, max_age=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        ("on", Mode.ON),
+        ("dry-run", Mode.DRY_RUN),
+        ("off", Mode.OFF),
+        (" ON ", Mode.ON),
+        ("yes", Mode.OFF),
+        ("true", Mode.OFF),
+        ("0", Mode.OFF),
+    ],
+)
+def test_switch_values(stack, gate, value, mode):
+    stack.set_switch(value)
+    assert gate.mode("rollback")[0] is mode
+
+
+def test_missing_switch_is_off(stack, gate):
+    stack.clients("ssm").delete_parameter(Name=stack.switch)
+    mode, why = gate.mode("rollback")
+    assert mode is Mode.OFF
+    assert "missing" in why
+
+
+def test_override_can_only_restrict(stack, gate):
+    stack.set_switch("dry-run", stack.override_prefix + "rollback")
+    assert gate.mode("rollback")[0] is Mode.DRY_RUN
+    assert gate.mode("waf-block")[0] is Mode.ON  # other actions keep the global mode
+    stack.set_switch("on", stack.override_prefix + "capacity-bump")
+    stack.set_switch("dry-run")
+    assert gate.mode("capacity-bump")[0] is Mode.DRY_RUN
+
+
+def test_invalid_override_is_off(stack, gate):
+    stack.set_switch("maybe", stack.override_prefix + "rollback")
+    assert gate.mode("rollback")[0] is Mode.OFF
+
+
+def test_switch_is_cached_for_max_age_then_reread(stack):
+    gate = Gate(stack.clients("ssm"), stack.switch, max_age=1)
+    assert gate.mode("rollback")[0] is Mode.ON
+    stack.set_switch("off")
+    assert gate.mode("rollback")[0] is Mode.ON  # cached
+    time.sleep(1.1)
+    assert gate.mode("rollback")[0] is Mode.OFF
+
+
+def test_default_max_age_lets_a_flip_land_within_30_seconds():
+    from remediation.gate import SWITCH_MAX_AGE_SECONDS
+
+    assert SWITCH_MAX_AGE_SECONDS <= 30
+
+
+def _stubbed(service: str):
+    client = boto3.client(service, region_name="eu-west-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    return client, stubber
+
+
+@pytest.mark.parametrize("switch", ["off", "missing", "unreadable", "garbage"])
+def test_closed_gate_makes_no_write_call(stack, switch):
+    """Lambda is a Stubber with nothing queued: any call to it would raise."""
+    create_function(stack.clients, "orders", versions=3)
+    lam, lam_stub = _stubbed("lambda")
+    overrides = {"lambda": lam}
+    if switch == "unreadable":
+        ssm, ssm_stub = _stubbed("ssm")
+        ssm_stub.add_client_error("get_parameter", "AccessDeniedException", http_status_code=400)
+        overrides["ssm"] = ssm
+    elif switch == "missing":
+        stack.clients("ssm").delete_parameter(Name=stack.switch)
+    else:
+        stack.set_switch(switch)
+    clients = Clients(endpoint_url=stack.clients("sns").meta.endpoint_url, overrides=overrides)
+    alias = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
+    pipeline = stack.pipeline(
+        {"alarms": {ALARM: {"action": "rollback", "target": alias}}}, clients=clients
+    )
+
+    (result,) = pipeline.handle(load_event("sns_alarm_single_metric.json"))
+
+    assert result.outcome is Outcome.SKIPPED
+    assert "switch" in result.reason
+    lam_stub.assert_no_pending_responses()
+    live = stack.clients("lambda").get_alias(FunctionName="orders", Name="live")
+    assert live["FunctionVersion"] == "3"
+    assert [r["outcome"] for r in stack.audit_items()] == ["skipped"]
+
+
+@pytest.fixture
+def guards(stack):
+    return Guards(
+        stack.clients("dynamodb"),
+        stack.table,
+        GuardSettings(cooldown_seconds=600, breaker_max=2, breaker_window_seconds=3600),
+    )
+
+
+def test_cooldown_blocks_until_it_expires(stack, guards):
+    guards.claim("t1", stack.now)
+    with pytest.raises(Blocked, match="cooldown") as blocked:
+        guards.claim("t1", stack.now + timedelta(seconds=599))
+    assert not blocked.value.escalate
+    guards.claim("t2", stack.now)  # other targets are independent
+    guards.claim("t1", stack.now + timedelta(seconds=600))
+
+
+def test_breaker_trips_at_its_limit_and_escalates(stack, guards):
+    guards.claim("t1", stack.now)
+    guards.claim("t1", stack.now + timedelta(minutes=10))
+    with pytest.raises(Blocked, match="circuit breaker") as blocked:
+        guards.claim("t1", stack.now + timedelta(minutes=20))
+    assert blocked.value.escalate
+    with pytest.raises(Blocked):
+        guards.check("t1", stack.now + timedelta(minutes=30))
+    guards.claim("t1", stack.now + timedelta(minutes=61))  # the window slid past the first
+
+
+def test_check_reads_without_claiming(stack, guards):
+    guards.check("t1", stack.now)
+    guards.check("t1", stack.now)
+    guards.claim("t1", stack.now)
+
+
+def test_concurrent_claims_on_one_target_let_exactly_one_through(stack, guards):
+    barrier = threading.Barrier(6)
+    won, lost = [], []
+
+    def claim():
+        barrier.wait()
+        try:
+            guards.claim("t1", stack.now)
+            won.append(1)
+        except Blocked:
+            lost.append(1)
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(won), len(lost)) == (1, 5)
