@@ -142,3 +142,82 @@ def create_function(
     if alias is None or version is None:
         return created["FunctionArn"]
     return lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)["AliasArn"]
+
+
+# -- more resource kinds (the drill and the CLI's --local build targets with these) ---------
+
+
+def put_parameter(clients: Clients, name: str, value: str) -> None:
+    """An SSM String parameter (a feature flag or the automation switch)."""
+    clients("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def create_table(
+    clients: Clients, name: str, *, read: int = 5, write: int = 5, on_demand: bool = False
+) -> str:
+    """A one-key DynamoDB table, provisioned (``read``/``write``) or on demand. Returns its ARN."""
+    billing: dict[str, Any] = (
+        {"BillingMode": "PAY_PER_REQUEST"}
+        if on_demand
+        else {
+            "BillingMode": "PROVISIONED",
+            "ProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write},
+        }
+    )
+    created = clients("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        **billing,
+    )
+    return created["TableDescription"]["TableArn"]
+
+
+def create_ip_set(
+    clients: Clients,
+    name: str,
+    *,
+    ip_set_id: str | None = None,
+    scope: str = "REGIONAL",
+    addresses: list[str] | None = None,
+    version: str = "IPV4",
+) -> dict[str, str]:
+    """A WAFv2 IP set. ``ip_set_id`` pins the id (moto makes a random one; a config names one).
+
+    Returns the ``Summary`` (Name, Id, ARN, LockToken).
+    """
+    if ip_set_id is None:
+        return _create_ip_set(clients, name, scope, addresses, version)
+    from moto.wafv2.models import WAFV2Backend
+
+    # moto runs in this process: pin the id it generates for this one call.
+    original = WAFV2Backend._generate_id
+    WAFV2Backend._generate_id = lambda self: ip_set_id  # type: ignore[method-assign]
+    try:
+        return _create_ip_set(clients, name, scope, addresses, version)
+    finally:
+        WAFV2Backend._generate_id = original  # type: ignore[method-assign]
+
+
+def _create_ip_set(
+    clients: Clients, name: str, scope: str, addresses: list[str] | None, version: str
+) -> dict[str, str]:
+    return clients("wafv2").create_ip_set(
+        Name=name,
+        Scope=scope,
+        IPAddressVersion=version,
+        Addresses=list(addresses or []),
+    )["Summary"]
+
+
+def create_log_group(clients: Clients, name: str, lines: list[str], *, at_ms: int) -> None:
+    """A log group with one stream holding ``lines`` (e.g. API Gateway access logs)."""
+    logs = clients("logs")
+    logs.create_log_group(logGroupName=name)
+    logs.create_log_stream(logGroupName=name, logStreamName="drill")
+    if lines:
+        logs.put_log_events(
+            logGroupName=name,
+            logStreamName="drill",
+            logEvents=[{"timestamp": at_ms + i, "message": line} for i, line in enumerate(lines)],
+        )

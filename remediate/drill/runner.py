@@ -1,0 +1,292 @@
+"""Run scenarios: drive each step against the world, check its expectations, keep a timeline."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from remediate.drill import messages
+from remediate.drill.scenario import Expect, Scenario, Step
+from remediate.drill.template import TemplateError
+from remediate.drill.world import Delivery, World
+
+
+@dataclass
+class Failure:
+    """An expectation that did not hold: what was expected and what was seen."""
+
+    scenario: str
+    step: int  # 0 for scenario-wide expectations
+    title: str
+    expected: str
+    seen: str
+
+    def __str__(self) -> str:
+        where = f"step {self.step} ({self.title})" if self.step else self.title
+        return f"{self.scenario}: {where}: expected {self.expected}; saw {self.seen}"
+
+
+@dataclass
+class Event:
+    """One step on the timeline."""
+
+    index: int
+    at: timedelta
+    title: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    notices: list[dict[str, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Run:
+    scenario: Scenario
+    events: list[Event] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+class Runner:
+    def __init__(self, world: World, scenario: Scenario) -> None:
+        self.world = world
+        self.scenario = scenario
+        self.run = Run(scenario)
+        self._last: list[tuple[Any, Any]] = []  # (remediator, event) of the last delivery
+
+    def execute(self) -> Run:
+        world, scenario = self.world, self.scenario
+        world.build(scenario.resources, scenario.switch)
+        world.notices()
+        state = world.snapshot()
+        for index, step in enumerate(scenario.steps, 1):
+            event = Event(index, world.clock.offset, step.title)
+            try:
+                self._do(step, event)
+            except TemplateError as exc:
+                event.failures.append(
+                    Failure(scenario.name, index, step.title, "the step to run", str(exc))
+                )
+            after = world.snapshot()
+            event.changes = diff(state, after)
+            event.notices = world.notices()
+            event.failures.extend(self._check(index, step, step.expect, event, after))
+            self.run.events.append(event)
+            self.run.failures.extend(event.failures)
+            state = after
+        self.run.failures.extend(self._totals())
+        return self.run
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _do(self, step: Step, event: Event) -> None:
+        world, deployment = self.world, self.world.deployment
+        if step.kind == "alarm":
+            alarm = deployment.alarm(step.value)
+            state = step.options["state"]
+            when = world.clock()
+            reason = messages.state_reason(alarm.properties, state, when)
+            old = world.set_alarm_state(alarm.name, state, reason)
+            old = step.options.get("old_state", old)
+            message = messages.alarm_message(
+                alarm.properties,
+                arn=alarm.arn,
+                region=deployment.region,
+                account=deployment.account,
+                new_state=state,
+                old_state=old,
+                reason=reason,
+                when=when,
+            )
+            topics = {
+                "ALARM": alarm.alarm_topics,
+                "OK": alarm.ok_topics,
+                "INSUFFICIENT_DATA": [
+                    a for a in alarm.properties.get("InsufficientDataActions") or [] if ":sns:" in a
+                ],
+            }[state]
+            self._last = []
+            for topic in topics:
+                envelope = messages.alarm_envelope(topic, message, when)
+                for function in deployment.subscribers(topic):
+                    self._last.append((function, envelope))
+            if not self._last:
+                event.note = f"alarm {alarm.name} has no SNS action for {state}: nothing delivered"
+            self._deliver_last(event)
+        elif step.kind == "duplicate":
+            if not self._last:
+                raise TemplateError("duplicate: no earlier delivery to repeat")
+            self._deliver_last(event)
+        elif step.kind == "invoke":
+            request = {
+                "action": step.value["action"],
+                "target": self._fill(step.value["target"]),
+                "params": step.value.get("params", {}),
+                "dry_run": bool(step.value.get("dry_run", False)),
+                "reason": step.value.get("reason", "drill: manual request"),
+                "requested_by": step.value.get("requested_by", "drill@example.com"),
+            }
+            self._last = [(deployment.remediator_for(request["action"]), request)]
+            self._deliver_last(event)
+        elif step.kind == "switch":
+            world.set_switch(step.value)
+        elif step.kind == "advance":
+            world.advance(step.value)
+        elif step.kind == "budget":
+            name, topic = self._budget(step.value)
+            when = world.clock()
+            subject, body = messages.budget_notice(
+                name,
+                deployment.account,
+                float(step.options.get("limit", 1000)),
+                float(step.options.get("actual", 1200)),
+                when,
+            )
+            envelope = messages.sns_envelope(topic, subject, body, when)
+            self._last = [(f, envelope) for f in deployment.subscribers(topic)]
+            self._deliver_last(event)
+        elif step.kind == "deliver":
+            raw = json.loads(self._fill(json.dumps(step.value)))
+            self._last = [(deployment.remediator_for(step.options["to"]), raw)]
+            self._deliver_last(event)
+
+    def _deliver_last(self, event: Event) -> None:
+        for function, payload in self._last:
+            event.deliveries.append(self.world.deliver(function, payload))
+
+    def _budget(self, name: str) -> tuple[str, str]:
+        budgets = self.world.deployment.budgets
+        if name in budgets:
+            return name, budgets[name]
+        matches = [(n, t) for n, t in budgets.items() if n.endswith(f"-{name}")]
+        if len(matches) != 1:
+            raise TemplateError(f"budget {name!r} not in the template; budgets: {sorted(budgets)}")
+        return matches[0]
+
+    def _fill(self, text: str) -> str:
+        d = self.world.deployment
+        return (
+            text.replace("{account}", d.account)
+            .replace("{region}", d.region)
+            .replace("{env}", d.env)
+        )
+
+    # -- expectations -------------------------------------------------------------------
+
+    def _check(
+        self, index: int, step: Step, expect: Expect, event: Event, state: dict
+    ) -> list[Failure]:
+        failures: list[Failure] = []
+
+        def fail(expected: str, seen: str) -> None:
+            failures.append(Failure(self.scenario.name, index, step.title, expected, seen))
+
+        records = [r for d in event.deliveries for r in d.records]
+        seen_records = ", ".join(f"{r['outcome']} ({r.get('detail', '')[:120]})" for r in records)
+        if expect.outcomes is not None:
+            outcomes = [r["outcome"] for r in records]
+            if outcomes != list(expect.outcomes):
+                fail(f"outcomes {list(expect.outcomes)}", f"{outcomes}: {seen_records or 'none'}")
+        if expect.reason is not None:
+            wanted = expect.reason.lower()
+            if not any(wanted in str(r.get("detail", "")).lower() for r in records):
+                fail(f"a record whose reason contains {expect.reason!r}", seen_records or "none")
+        for kind, named in expect.state.items():
+            for name, fields in named.items():
+                actual = state.get(kind, {}).get(name)
+                if actual is None:
+                    fail(
+                        f"{kind}.{name} to exist",
+                        f"no such target (have {sorted(state.get(kind, {}))})",
+                    )
+                    continue
+                for key, wanted in fields.items():
+                    got = actual.get(key)
+                    if not matches(got, wanted):
+                        fail(f"{kind}.{name}.{key} = {wanted!r}", f"{got!r}")
+        if expect.notices is not None:
+            texts = [f"{n['subject']}\n{n['message']}" for n in event.notices]
+            subjects = [n["subject"] for n in event.notices]
+            if isinstance(expect.notices, int):
+                if len(texts) != expect.notices:
+                    fail(f"{expect.notices} notice(s)", f"{len(texts)}: {subjects}")
+            else:
+                unmatched = list(texts)
+                for wanted in expect.notices:
+                    hit = next((t for t in unmatched if wanted.lower() in t.lower()), None)
+                    if hit is None:
+                        fail(f"a notice containing {wanted!r}", f"{subjects or 'no notices'}")
+                    else:
+                        unmatched.remove(hit)
+                if len(texts) != len(expect.notices):
+                    fail(f"{len(expect.notices)} notice(s)", f"{len(texts)}: {subjects}")
+        if expect.calls is not None:
+            calls = [c for d in event.deliveries for c in d.target_calls()]
+            missing = [c for c in expect.calls if c not in calls]
+            if missing:
+                fail(f"AWS calls {missing}", f"{calls or 'no calls on targets'}")
+        return failures
+
+    def _totals(self) -> list[Failure]:
+        if not self.scenario.totals:
+            return []
+        counts = Counter(r["outcome"] for r in self.world.audit())
+        seen = {k: counts.get(k, 0) for k in self.scenario.totals}
+        if seen == self.scenario.totals:
+            return []
+        return [
+            Failure(
+                self.scenario.name,
+                0,
+                "audit totals",
+                f"{self.scenario.totals}",
+                f"{seen} (all records: {dict(counts)})",
+            )
+        ]
+
+
+def matches(got: Any, wanted: Any) -> bool:
+    """Equality, with dicts compared on the wanted keys only and numbers/strings leniently."""
+    if isinstance(wanted, dict) and isinstance(got, dict):
+        return all(matches(got.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list) and isinstance(got, list):
+        return sorted(map(str, got)) == sorted(map(str, wanted))
+    if wanted is None or got is None:
+        return wanted is got
+    if isinstance(wanted, bool) or isinstance(got, bool):
+        return str(wanted).lower() == str(got).lower()
+    return got == wanted or str(got) == str(wanted)
+
+
+def diff(before: dict, after: dict) -> list[str]:
+    """``functions.orders.alias: 3 -> 2`` for every field that changed."""
+    lines = []
+    for kind, named in after.items():
+        for name, fields in named.items():
+            old_fields = before.get(kind, {}).get(name, {})
+            for key, value in fields.items():
+                old = old_fields.get(key)
+                if old == value:
+                    continue
+                if isinstance(old, dict) and isinstance(value, dict):
+                    for sub in sorted(set(old) | set(value)):
+                        if old.get(sub) != value.get(sub):
+                            lines.append(
+                                f"{kind}.{name}.{key}.{sub}: {old.get(sub)!r} -> {value.get(sub)!r}"
+                            )
+                else:
+                    lines.append(f"{kind}.{name}.{key}: {_short(old)} -> {_short(value)}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,516 @@
+"""The drill's world: the emulator holding what the template deploys plus the targets, and
+the remediators run in-process against it.
+
+``World.build()`` creates the topics, audit table, switch and alarms from the synthesized
+template, the targets the playbook names (shaped by the scenario), and a queue that catches
+every human notice. ``World.deliver()`` runs one remediator's Lambda handler on one event with
+the environment variables the template gives that function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from remediate import emulator as emu
+from remediate.drill.template import Deployment, Remediator
+from remediation.audit import parse_item
+from remediation.clients import Clients
+
+# A switch flip reaches a warm remediator within this long (the gate's cache max age).
+SWITCH_CACHE = timedelta(seconds=30)
+NOTICE_QUEUE = "drill-notices"
+# AWS calls the pipeline makes for its own bookkeeping, shown apart from calls on targets.
+BOOKKEEPING = {
+    ("dynamodb", "PutItem"),
+    ("dynamodb", "UpdateItem"),
+    ("dynamodb", "GetItem"),
+    ("dynamodb", "Query"),
+    ("dynamodb", "DeleteItem"),
+    ("ssm", "GetParameter"),
+    ("sns", "Publish"),
+}
+
+
+class Clock:
+    """The drill's clock: real time plus whatever the scenario has advanced."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+
+class FakeContext:
+    """Enough of ``LambdaContext`` for Powertools' logger and idempotency."""
+
+    def __init__(self, function: Remediator, arn: str) -> None:
+        self.function_name = function.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = arn
+        self.memory_limit_in_mb = 256
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function.name}"
+        self.log_stream_name = "drill"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Delivery:
+    """One event handed to one remediator, and what came of it."""
+
+    function: str
+    event: Any
+    records: list[dict] = field(default_factory=list)  # audit records it wrote
+    calls: list[str] = field(default_factory=list)  # "service:Operation", in order
+    error: str | None = None
+    logs: list[dict] = field(default_factory=list)
+
+    def target_calls(self) -> list[str]:
+        return [c for c in self.calls if tuple(c.split(":", 1)) not in BOOKKEEPING]
+
+
+class World:
+    def __init__(
+        self,
+        emulator: emu.Emulator,
+        deployment: Deployment,
+        clock: Clock | None = None,
+    ) -> None:
+        self.emulator = emulator
+        self.deployment = deployment
+        self.clock = clock or Clock()
+        self.session = boto3.session.Session(region_name=deployment.region)
+        self.clients = Clients(self.session, endpoint_url=emulator.endpoint_url)
+        self.table = deployment.setting("AUDIT_TABLE")
+        self.switch = deployment.setting("SWITCH_PARAMETER")
+        self.notice_topic = deployment.setting("NOTICE_TOPIC_ARN")
+        self.targets: dict[str, dict[str, dict[str, Any]]] = {}
+        self.log_lines: dict[str, list[str]] = {}
+        self._warm: dict[str, Any] = {}  # function name -> its warm Pipeline
+        self._queue_url = ""
+        self._seen_audit: set[str] = set()
+        self.alarm_states: dict[str, str] = {}
+
+    # -- build ------------------------------------------------------------------------
+
+    def build(self, resources: dict[str, dict[str, Any]], switch: str) -> None:
+        """Reset the emulator; create what the template deploys, then the targets."""
+        self.emulator.reset()
+        self._warm.clear()
+        self._seen_audit.clear()
+        sns, sqs = self.clients("sns"), self.clients("sqs")
+        for topic in self.deployment.topics.values():
+            sns.create_topic(Name=topic.physical)
+        emu.create_audit_table(self.clients("dynamodb"), self.table)
+        self._queue_url = sqs.create_queue(QueueName=NOTICE_QUEUE)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=self.notice_topic, Protocol="sqs", Endpoint=queue_arn)
+        self.set_switch(switch)
+        for alarm in self.deployment.alarms.values():
+            self.clients("cloudwatch").put_metric_alarm(**_alarm_api_params(alarm.properties))
+            self.alarm_states[alarm.name] = "OK"
+        self.targets = merge_targets(default_targets(self.deployment.playbook()), resources)
+        self._create_targets()
+
+    def set_switch(self, mode: str) -> None:
+        ssm = self.clients("ssm")
+        if mode == "missing":
+            with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+                ssm.delete_parameter(Name=self.switch)
+        else:
+            emu.put_parameter(self.clients, self.switch, mode)
+        # The flip reaches warm remediators once their cached read expires (30 s): the
+        # drill starts them fresh instead of waiting.
+        self._warm.clear()
+
+    def advance(self, by: timedelta) -> None:
+        self.clock.advance(by)
+        if by >= SWITCH_CACHE:
+            self._warm.clear()
+
+    def _create_targets(self) -> None:
+        for name, spec in self.targets.get("functions", {}).items():
+            emu.create_function(
+                self.clients,
+                name,
+                versions=int(spec.get("versions", 2)),
+                alias=spec.get("alias", "live"),
+                environment=spec.get("environment"),
+                memory=int(spec.get("memory", 512)),
+                timeout=int(spec.get("timeout", 30)),
+            )
+            if spec.get("reserved_concurrency") is not None:
+                self.clients("lambda").put_function_concurrency(
+                    FunctionName=name,
+                    ReservedConcurrentExecutions=int(spec["reserved_concurrency"]),
+                )
+        for name, spec in self.targets.get("parameters", {}).items():
+            emu.put_parameter(self.clients, name, str(spec["value"]))
+        for name, spec in self.targets.get("tables", {}).items():
+            emu.create_table(
+                self.clients,
+                name,
+                read=int(spec.get("read", 5)),
+                write=int(spec.get("write", 5)),
+                on_demand=bool(spec.get("on_demand", False)),
+            )
+        for name, spec in self.targets.get("ip_sets", {}).items():
+            emu.create_ip_set(
+                self.clients,
+                name,
+                ip_set_id=spec.get("id"),
+                scope=spec.get("scope", "REGIONAL"),
+                addresses=list(spec.get("addresses", [])),
+            )
+        now_ms = int(self.clock().timestamp() * 1000)
+        for name, spec in self.targets.get("log_groups", {}).items():
+            lines = access_log_lines(spec)
+            self.log_lines[name] = lines
+            emu.create_log_group(self.clients, name, lines, at_ms=now_ms - 60_000)
+
+    # -- observe ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The state of every target, by kind and name (what expectations compare)."""
+        state: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind, reader in (
+            ("functions", self._function_state),
+            ("parameters", self._parameter_state),
+            ("tables", self._table_state),
+            ("ip_sets", self._ip_set_state),
+        ):
+            for name, spec in self.targets.get(kind, {}).items():
+                state.setdefault(kind, {})[name] = reader(name, spec)
+        return state
+
+    def _function_state(self, name: str, spec: dict) -> dict[str, Any]:
+        lam = self.clients("lambda")
+        config = lam.get_function_configuration(FunctionName=name)
+        state: dict[str, Any] = {
+            "memory": config["MemorySize"],
+            "timeout": config["Timeout"],
+            "environment": config.get("Environment", {}).get("Variables", {}),
+            "reserved_concurrency": lam.get_function_concurrency(FunctionName=name).get(
+                "ReservedConcurrentExecutions"
+            ),
+        }
+        alias = spec.get("alias", "live")
+        if alias:
+            found = lam.get_alias(FunctionName=name, Name=alias)
+            weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            state["alias"] = found["FunctionVersion"]
+            state["weights"] = {k: float(v) for k, v in weights.items()}
+        return state
+
+    def _parameter_state(self, name: str, spec: dict) -> dict[str, Any]:
+        ssm = self.clients("ssm")
+        try:
+            return {"value": ssm.get_parameter(Name=name)["Parameter"]["Value"]}
+        except ssm.exceptions.ParameterNotFound:
+            return {"value": None}
+
+    def _table_state(self, name: str, spec: dict) -> dict[str, Any]:
+        table = self.clients("dynamodb").describe_table(TableName=name)["Table"]
+        billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+        throughput = table.get("ProvisionedThroughput", {})
+        return {
+            "billing": billing,
+            "read": throughput.get("ReadCapacityUnits"),
+            "write": throughput.get("WriteCapacityUnits"),
+        }
+
+    def _ip_set_state(self, name: str, spec: dict) -> dict[str, Any]:
+        waf = self.clients("wafv2")
+        scope = spec.get("scope", "REGIONAL")
+        for found in waf.list_ip_sets(Scope=scope).get("IPSets", []):
+            if found["Name"] == name:
+                got = waf.get_ip_set(Name=name, Scope=scope, Id=found["Id"])["IPSet"]
+                return {"addresses": sorted(got["Addresses"])}
+        return {"addresses": None}
+
+    def notices(self) -> list[dict[str, str]]:
+        """Notices published since the last call (drained from the queue on the topic)."""
+        sqs = self.clients("sqs")
+        found = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10)
+            messages = got.get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                body = json.loads(message["Body"])
+                found.append({"subject": body.get("Subject") or "", "message": body["Message"]})
+                sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Every audit record, oldest first."""
+        db = self.clients("dynamodb")
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        while True:
+            page = db.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        records = [parse_item(i) for i in items if i["pk"]["S"].startswith("audit#")]
+        return sorted(records, key=lambda r: (r["created_at"], r["updated_at"]))
+
+    def new_audit(self) -> list[dict[str, Any]]:
+        fresh = [r for r in self.audit() if r["audit_id"] not in self._seen_audit]
+        self._seen_audit.update(r["audit_id"] for r in fresh)
+        return fresh
+
+    # -- act --------------------------------------------------------------------------
+
+    def set_alarm_state(self, name: str, state: str, reason: str) -> str:
+        """Record the state in the emulator; return the previous one."""
+        old = self.alarm_states.get(name, "OK")
+        self.clients("cloudwatch").set_alarm_state(
+            AlarmName=name, StateValue=state, StateReason=reason[:1023]
+        )
+        self.alarm_states[name] = state
+        return old
+
+    def deliver(self, function: Remediator, event: Any) -> Delivery:
+        """Run ``function``'s Lambda handler on ``event`` in this process."""
+        from remediation import handler  # the Lambda code, imported as Lambda would
+
+        delivery = Delivery(function=function.name, event=event)
+        logs = io.StringIO()
+        with self._function_environment(function), _capture(logs), self._recording(delivery):
+            handler._pipeline = self._pipeline_for(function)
+            context = FakeContext(function, self._function_arn(function))
+            try:
+                handler.lambda_handler(event, context)
+            except Exception as exc:  # the handler raises so Lambda retries / DLQs the event
+                delivery.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            finally:
+                handler._pipeline = None
+        delivery.records = self.new_audit()
+        delivery.logs = _json_lines(logs.getvalue())
+        return delivery
+
+    def _function_arn(self, function: Remediator) -> str:
+        d = self.deployment
+        return f"arn:aws:lambda:{d.region}:{d.account}:function:{function.name}"
+
+    def _pipeline_for(self, function: Remediator) -> Any:
+        """The function's warm container (its Pipeline), or a cold start."""
+        from remediation.config import Settings
+        from remediation.pipeline import Pipeline
+
+        warm = self._warm.get(function.name)
+        if warm is None:
+            clients = Clients(self.session, endpoint_url=self.emulator.endpoint_url)
+            warm = Pipeline(Settings.from_env(), clients, clock=self.clock)
+            self._warm[function.name] = warm
+        return warm
+
+    @contextlib.contextmanager
+    def _function_environment(self, function: Remediator) -> Iterator[None]:
+        """os.environ as Lambda would set it for ``function``, restored afterwards."""
+        saved = dict(os.environ)
+        variables = {k: v for k, v in function.environment.items() if not k.startswith("_")}
+        playbook = function.playbook_path
+        if playbook is not None:
+            variables["PLAYBOOK_PATH"] = str(playbook)
+        variables.update(
+            {
+                "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
+                "AWS_REGION": self.deployment.region,
+                "AWS_DEFAULT_REGION": self.deployment.region,
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "POWERTOOLS_METRICS_NAMESPACE": "AutoRemediation",
+            }
+        )
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    @contextlib.contextmanager
+    def _recording(self, delivery: Delivery) -> Iterator[None]:
+        def record(model: Any, **_: Any) -> None:
+            delivery.calls.append(f"{model.service_model.service_name}:{model.name}")
+
+        self.session.events.register("before-call", record)
+        try:
+            yield
+        finally:
+            self.session.events.unregister("before-call", record)
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+def default_targets(playbook: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A target for every playbook route, shaped from its ARN (a scenario can override)."""
+    routes = [
+        *playbook.get("alarms", {}).values(),
+        *playbook.get("budgets", {}).values(),
+        *playbook.get("inventory", []),
+    ]
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for route in routes:
+        for kind, name, spec in target_specs(route.get("target", ""), route.get("params", {})):
+            found.setdefault(kind, {}).setdefault(name, spec)
+    return found
+
+
+def target_specs(target: str, params: dict[str, Any]) -> list[tuple[str, str, dict]]:
+    """(kind, name, default spec) for the resources behind one target."""
+    parts = target.split(":")
+    specs: list[tuple[str, str, dict]] = []
+    if target.startswith("arn:aws:lambda:") and len(parts) >= 7:
+        alias = parts[7] if len(parts) == 8 and not parts[7].isdigit() else None
+        specs.append(("functions", parts[6], {"versions": 2, "alias": alias}))
+    elif target.startswith("arn:aws:ssm:") and ":parameter/" in target:
+        name = "/" + target.split(":parameter/", 1)[1]
+        specs.append(("parameters", name, {"value": "true"}))
+    elif target.startswith("arn:aws:dynamodb:") and ":table/" in target:
+        specs.append(("tables", target.split(":table/", 1)[1].split("/")[0], {}))
+    elif target.startswith("arn:aws:wafv2:") and "/ipset/" in target:
+        scope, _, name, ip_set_id = parts[5].split("/")[:4]
+        specs.append(
+            (
+                "ip_sets",
+                name,
+                {"id": ip_set_id, "scope": "CLOUDFRONT" if scope == "global" else "REGIONAL"},
+            )
+        )
+    elif target.startswith("/"):  # an SSM parameter by name
+        specs.append(("parameters", target, {"value": "true"}))
+    log_group = params.get("log_group")
+    if isinstance(log_group, str):
+        specs.append(("log_groups", log_group, {}))
+    return specs
+
+
+def merge_targets(
+    defaults: dict[str, dict[str, dict[str, Any]]], given: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    merged = {kind: {n: dict(s) for n, s in named.items()} for kind, named in defaults.items()}
+    for kind, named in given.items():
+        for name, spec in named.items():
+            if kind == "parameters" and not isinstance(spec, dict):
+                spec = {"value": spec}
+            merged.setdefault(kind, {}).setdefault(name, {}).update(spec or {})
+    return merged
+
+
+def access_log_lines(spec: dict[str, Any]) -> list[str]:
+    """Sample API Gateway access-log lines: ``lines`` as given, plus ``hits`` (ip -> count)
+    requests answered with ``status`` (default 429)."""
+    lines = [
+        json.dumps(line) if isinstance(line, dict) else str(line) for line in spec.get("lines", [])
+    ]
+    status = int(spec.get("status", 429))
+    for ip, count in (spec.get("hits") or {}).items():
+        for n in range(int(count)):
+            lines.append(
+                json.dumps(
+                    {
+                        "requestId": f"drill-{ip}-{n}",
+                        "ip": ip,
+                        "httpMethod": "POST",
+                        "resourcePath": "/login",
+                        "status": str(status),
+                    }
+                )
+            )
+    return lines
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+_ALARM_KEYS = (
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Period",
+    "Unit",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "Metrics",
+    "ThresholdMetricId",
+)
+
+
+def _alarm_api_params(properties: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation alarm properties -> PutMetricAlarm parameters (same names, mostly)."""
+    params = {k: v for k, v in properties.items() if k in _ALARM_KEYS and v is not None}
+    if "Threshold" in params:
+        params["Threshold"] = float(params["Threshold"])
+    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if key in params:
+            params[key] = int(params[key])
+    return params
+
+
+@contextlib.contextmanager
+def _capture(buffer: io.StringIO) -> Iterator[None]:
+    """Powertools logs (and EMF lines) into ``buffer``, not the drill's terminal."""
+    loggers = [logging.getLogger(n) for n in ("auto-remediation", "remediation")]
+    handlers = [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)]
+    saved = [h.setStream(buffer) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for h, stream in zip(handlers, saved, strict=True):
+            if stream is not None:
+                h.setStream(stream)
+
+
+def _json_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict):
+                out.append(item)
+    return out
+
+
+def count_calls(calls: list[str]) -> str:
+    """``lambda:GetAlias x2, lambda:UpdateAlias``."""
+    counts = Counter(calls)
+    return ", ".join(f"{c} x{n}" if n > 1 else c for c, n in counts.items()) or "-"
+
+
+Reader = Callable[[str, dict], dict]
