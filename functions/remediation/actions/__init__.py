@@ -3,6 +3,7 @@
 from remediation.actions import (
     capacity,  # noqa: F401  (registers)
     rollback,  # noqa: F401  (registers)
+    waf_block,  # noqa: F401  (registers)
 )
 from remediation.actions.base import REGISTRY, Action, Plan, VerifyError, get_action
 
