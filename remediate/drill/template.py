@@ -33,6 +33,7 @@ class Resource:
     metadata: dict[str, Any]
     physical: str = ""
     arn: str = ""
+    named: bool = False  # the template names it (else CloudFormation generates the name)
 
 
 @dataclass
@@ -218,7 +219,7 @@ class Resolver:
         self.resources: dict[tuple[str, str], Resource] = {}
         self.stack_env = {name: (account, region) for name, _, account, region in stacks}
         self.exports: dict[str, Any] = {}
-        for stack, template, account, region in stacks:
+        for stack, template, _, _ in stacks:
             for logical, body in template.get("Resources", {}).items():
                 resource = Resource(
                     stack,
@@ -228,7 +229,8 @@ class Resolver:
                     body.get("Metadata", {}) or {},
                 )
                 self.resources[(stack, logical)] = resource
-                self._name(resource, account, region)
+        for resource in self.resources.values():
+            self._name(resource, *self.stack_env[resource.stack])
         for stack, template, _, _ in stacks:
             for output in template.get("Outputs", {}).values():
                 export = output.get("Export", {}).get("Name")
@@ -241,7 +243,10 @@ class Resolver:
 
         def given(key: str) -> str:
             value = props.get(key)
-            return self.resolve(value, resource.stack) if isinstance(value, str) else base
+            if value is None:
+                return base
+            resource.named = True
+            return str(self.resolve(value, resource.stack))
 
         # Names first (they may be plain strings), ARNs from them.
         if kind == "AWS::SNS::Topic":

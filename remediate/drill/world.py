@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 
 from remediate import emulator as emu
+from remediate.drill.gaps import Gaps
 from remediate.drill.template import Deployment, Remediator
 from remediation.audit import parse_item
 from remediation.clients import Clients
@@ -99,11 +100,12 @@ class World:
         self.clock = clock or Clock()
         self.session = boto3.session.Session(region_name=deployment.region)
         self.clients = Clients(self.session, endpoint_url=emulator.endpoint_url)
+        self.gaps = Gaps(deployment.region, deployment.account)
+        self.gaps.register(self.session)
         self.table = deployment.setting("AUDIT_TABLE")
         self.switch = deployment.setting("SWITCH_PARAMETER")
         self.notice_topic = deployment.setting("NOTICE_TOPIC_ARN")
         self.targets: dict[str, dict[str, dict[str, Any]]] = {}
-        self.log_lines: dict[str, list[str]] = {}
         self._warm: dict[str, Any] = {}  # function name -> its warm Pipeline
         self._queue_url = ""
         self._seen_audit: set[str] = set()
@@ -114,6 +116,7 @@ class World:
     def build(self, resources: dict[str, dict[str, Any]], switch: str) -> None:
         """Reset the emulator; create what the template deploys, then the targets."""
         self.emulator.reset()
+        self.gaps.reset()
         self._warm.clear()
         self._seen_audit.clear()
         sns, sqs = self.clients("sns"), self.clients("sqs")
@@ -159,6 +162,8 @@ class World:
                 memory=int(spec.get("memory", 512)),
                 timeout=int(spec.get("timeout", 30)),
             )
+            if spec.get("provisioned"):
+                self.gaps.provisioned[(name, spec.get("alias") or "")] = int(spec["provisioned"])
             if spec.get("reserved_concurrency") is not None:
                 self.clients("lambda").put_function_concurrency(
                     FunctionName=name,
@@ -181,11 +186,12 @@ class World:
                 ip_set_id=spec.get("id"),
                 scope=spec.get("scope", "REGIONAL"),
                 addresses=list(spec.get("addresses", [])),
+                version=spec.get("version", "IPV4"),
             )
         now_ms = int(self.clock().timestamp() * 1000)
         for name, spec in self.targets.get("log_groups", {}).items():
             lines = access_log_lines(spec)
-            self.log_lines[name] = lines
+            self.gaps.log_lines[name] = lines
             emu.create_log_group(self.clients, name, lines, at_ms=now_ms - 60_000)
 
     # -- observe ----------------------------------------------------------------------
@@ -219,6 +225,7 @@ class World:
             found = lam.get_alias(FunctionName=name, Name=alias)
             weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
             state["alias"] = found["FunctionVersion"]
+            state["provisioned"] = self.gaps.provisioned.get((name, alias), 0)
             state["weights"] = {k: float(v) for k, v in weights.items()}
         return state
 
@@ -376,37 +383,50 @@ def default_targets(playbook: dict[str, Any]) -> dict[str, dict[str, dict[str, A
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for route in routes:
         for kind, name, spec in target_specs(route.get("target", ""), route.get("params", {})):
-            found.setdefault(kind, {}).setdefault(name, spec)
+            known = found.setdefault(kind, {}).setdefault(name, spec)
+            if kind == "functions" and known is not spec:  # routes to one function: merge
+                known["alias"] = known.get("alias") or spec.get("alias")
+                known["versions"] = max(known.get("versions", 1), spec.get("versions", 1))
+                known["environment"] = {
+                    **spec.get("environment", {}),
+                    **known.get("environment", {}),
+                }
     return found
 
 
 def target_specs(target: str, params: dict[str, Any]) -> list[tuple[str, str, dict]]:
     """(kind, name, default spec) for the resources behind one target."""
-    parts = target.split(":")
     specs: list[tuple[str, str, dict]] = []
-    if target.startswith("arn:aws:lambda:") and len(parts) >= 7:
-        alias = parts[7] if len(parts) == 8 and not parts[7].isdigit() else None
-        specs.append(("functions", parts[6], {"versions": 2, "alias": alias}))
-    elif target.startswith("arn:aws:ssm:") and ":parameter/" in target:
-        name = "/" + target.split(":parameter/", 1)[1]
-        specs.append(("parameters", name, {"value": "true"}))
-    elif target.startswith("arn:aws:dynamodb:") and ":table/" in target:
-        specs.append(("tables", target.split(":table/", 1)[1].split("/")[0], {}))
-    elif target.startswith("arn:aws:wafv2:") and "/ipset/" in target:
-        scope, _, name, ip_set_id = parts[5].split("/")[:4]
-        specs.append(
-            (
-                "ip_sets",
-                name,
-                {"id": ip_set_id, "scope": "CLOUDFRONT" if scope == "global" else "REGIONAL"},
-            )
-        )
-    elif target.startswith("/"):  # an SSM parameter by name
-        specs.append(("parameters", target, {"value": "true"}))
+    for one in target.split(","):  # waf-block takes an IPv4 and an IPv6 set
+        specs.extend(_target_spec(one.strip()))
+    for name in params.get("sheddable") or []:  # cost-guard: function:* and a list
+        specs.append(("functions", str(name), {"versions": 2, "alias": "live"}))
     log_group = params.get("log_group")
-    if isinstance(log_group, str):
+    if isinstance(log_group, str) and log_group:
         specs.append(("log_groups", log_group, {}))
     return specs
+
+
+def _target_spec(target: str) -> list[tuple[str, str, dict]]:
+    parts = target.split(":")
+    if target.startswith("arn:aws:lambda:") and len(parts) >= 7:
+        name, _, variable = parts[6].partition("#")
+        if name == "*":
+            return []
+        if variable:  # flip-flag on one environment variable
+            return [("functions", name, {"alias": None, "environment": {variable: "true"}})]
+        alias = parts[7] if len(parts) == 8 and not parts[7].isdigit() else None
+        return [("functions", name, {"versions": 2, "alias": alias})]
+    if target.startswith("arn:aws:ssm:") and ":parameter/" in target:
+        rest = target.split(":parameter/", 1)[1]
+        return [("parameters", f"/{rest}" if "/" in rest else rest, {"value": "true"})]
+    if target.startswith("arn:aws:dynamodb:") and ":table/" in target:
+        return [("tables", target.split(":table/", 1)[1].split("/")[0], {})]
+    if target.startswith("arn:aws:wafv2:") and "/ipset/" in target:
+        scope, _, name, ip_set_id = parts[5].split("/")[:4]
+        kind = "CLOUDFRONT" if scope == "global" else "REGIONAL"
+        return [("ip_sets", name, {"id": ip_set_id, "scope": kind})]
+    return []
 
 
 def merge_targets(
