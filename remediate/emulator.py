@@ -221,3 +221,61 @@ def create_log_group(clients: Clients, name: str, lines: list[str], *, at_ms: in
             logStreamName="drill",
             logEvents=[{"timestamp": at_ms + i, "message": line} for i, line in enumerate(lines)],
         )
+
+
+def create_rest_stage(
+    clients: Clients,
+    api_id: str,
+    stage: str,
+    *,
+    name: str = "",
+    deployments: int = 2,
+    spacing_seconds: int = 600,
+    rate_limit: float | None = None,
+    burst_limit: int | None = None,
+) -> str:
+    """An API Gateway REST API with id ``api_id`` and ``deployments`` deployments, the stage
+    on the newest. Deployments are ``spacing_seconds`` apart (moto stamps them with the
+    current second; the API gives whole seconds, so equal stamps cannot be ordered).
+
+    Returns the stage ARN.
+    """
+    gateway = clients("apigateway")
+    api = gateway.create_rest_api(name=name or api_id, tags={"_custom_id_": api_id})
+    root = gateway.get_resources(restApiId=api_id)["items"][0]["id"]
+    gateway.put_method(
+        restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE"
+    )
+    gateway.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    made = [
+        gateway.create_deployment(restApiId=api_id, description=f"v{n}")["id"]
+        for n in range(1, deployments + 1)
+    ]
+    _backdate_deployments(api["id"], made, spacing_seconds)
+    gateway.create_stage(restApiId=api_id, stageName=stage, deploymentId=made[-1])
+    patch = []
+    if rate_limit is not None:
+        patch.append(
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(rate_limit)}
+        )
+    if burst_limit is not None:
+        patch.append(
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(burst_limit)}
+        )
+    if patch:
+        gateway.update_stage(restApiId=api_id, stageName=stage, patchOperations=patch)
+    region = gateway.meta.region_name
+    return f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{stage}"
+
+
+def _backdate_deployments(api_id: str, ids: list[str], spacing: int) -> None:
+    """moto runs in this process: space the deployments' creation times, newest now."""
+    from moto.apigateway.models import apigateway_backends
+
+    for regions in apigateway_backends.values():
+        for backend in regions.values():
+            api = backend.apis.get(api_id)
+            if api is None:
+                continue
+            for age, deployment_id in enumerate(reversed(ids)):
+                api.deployments[deployment_id].created_date -= age * spacing

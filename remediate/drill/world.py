@@ -188,6 +188,16 @@ class World:
                 addresses=list(spec.get("addresses", [])),
                 version=spec.get("version", "IPV4"),
             )
+        for api_id, spec in self.targets.get("rest_apis", {}).items():
+            emu.create_rest_stage(
+                self.clients,
+                api_id,
+                spec.get("stage", "prod"),
+                name=spec.get("name", ""),
+                deployments=int(spec.get("deployments", 2)),
+                rate_limit=spec.get("rate"),
+                burst_limit=spec.get("burst"),
+            )
         now_ms = int(self.clock().timestamp() * 1000)
         for name, spec in self.targets.get("log_groups", {}).items():
             lines = access_log_lines(spec)
@@ -204,6 +214,7 @@ class World:
             ("parameters", self._parameter_state),
             ("tables", self._table_state),
             ("ip_sets", self._ip_set_state),
+            ("rest_apis", self._rest_stage_state),
         ):
             for name, spec in self.targets.get(kind, {}).items():
                 state.setdefault(kind, {})[name] = reader(name, spec)
@@ -254,6 +265,20 @@ class World:
                 got = waf.get_ip_set(Name=name, Scope=scope, Id=found["Id"])["IPSet"]
                 return {"addresses": sorted(got["Addresses"])}
         return {"addresses": None}
+
+    def _rest_stage_state(self, api_id: str, spec: dict) -> dict[str, Any]:
+        gateway = self.clients("apigateway")
+        stage = gateway.get_stage(restApiId=api_id, stageName=spec.get("stage", "prod"))
+        names = {
+            d["id"]: d.get("description", d["id"])
+            for d in gateway.get_deployments(restApiId=api_id).get("items", [])
+        }
+        throttle = (stage.get("methodSettings") or {}).get("*/*", {})
+        return {
+            "deployment": names.get(stage.get("deploymentId"), stage.get("deploymentId")),
+            "rate": throttle.get("throttlingRateLimit"),
+            "burst": throttle.get("throttlingBurstLimit"),
+        }
 
     def notices(self) -> list[dict[str, str]]:
         """Notices published since the last call (drained from the queue on the topic)."""
@@ -399,8 +424,13 @@ def target_specs(target: str, params: dict[str, Any]) -> list[tuple[str, str, di
     specs: list[tuple[str, str, dict]] = []
     for one in target.split(","):  # waf-block takes an IPv4 and an IPv6 set
         specs.extend(_target_spec(one.strip()))
-    for name in params.get("sheddable") or []:  # cost-guard: function:* and a list
-        specs.append(("functions", str(name), {"versions": 2, "alias": "live"}))
+    variable = params.get("variable")
+    if isinstance(variable, str) and specs and specs[0][0] == "functions":
+        specs[0][2]["environment"] = {variable: "true"}  # flip-flag on one variable
+    sheddable = [*(params.get("sheddable") or []), *(params.get("functions") or [])]
+    for name in sheddable:  # cost-guard: names or function ARNs
+        name = str(name).split(":")[6] if str(name).startswith("arn:") else str(name)
+        specs.append(("functions", name, {"versions": 2, "alias": "live"}))
     log_group = params.get("log_group")
     if isinstance(log_group, str) and log_group:
         specs.append(("log_groups", log_group, {}))
@@ -422,6 +452,9 @@ def _target_spec(target: str) -> list[tuple[str, str, dict]]:
         return [("parameters", f"/{rest}" if "/" in rest else rest, {"value": "true"})]
     if target.startswith("arn:aws:dynamodb:") and ":table/" in target:
         return [("tables", target.split(":table/", 1)[1].split("/")[0], {})]
+    if target.startswith("arn:aws:apigateway:") and "/restapis/" in target:
+        _, _, api_id, _, stage = target.split("::", 1)[1].split("/")[:5]
+        return [("rest_apis", api_id, {"stage": stage, "deployments": 2})]
     if target.startswith("arn:aws:wafv2:") and "/ipset/" in target:
         scope, _, name, ip_set_id = parts[5].split("/")[:4]
         kind = "CLOUDFRONT" if scope == "global" else "REGIONAL"

@@ -7,10 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from remediate import drill
-from remediate.drill import messages, scenario, template
+from remediate.drill import messages, scenario
 from remediation import intake
 from remediation.models import Source
 from tests.conftest import load_event
@@ -130,7 +128,7 @@ def test_budget_notice_parses_as_a_budget():
     ],
 )
 def test_malformed_scenarios_name_the_step_and_key(data, message):
-    with pytest.raises(scenario.ScenarioError, match="bad.yaml") as raised:
+    with pytest.raises(scenario.ScenarioError, match=r"bad\.yaml") as raised:
         scenario.parse(data, Path("bad.yaml"))
     assert message in str(raised.value)
 
