@@ -1,0 +1,185 @@
+"""The scheduled sweeper: take expired ``waf-block`` blocks out of their WAFv2 IP sets.
+
+Runs on a schedule (an EventBridge rule, e.g. every 5 minutes). The blocks and their expiries
+are the records ``waf-block`` writes to the audit table before it changes an IP set (see
+``remediation.actions.waf_block``): ``block-index`` lists the IP sets, ``block#<ARN>`` their
+blocks. For each IP set with expired blocks it removes exactly those entries (``UpdateIPSet``
+with the ``LockToken``, re-read and retried on a lock conflict or throttling), reads the set
+back, deletes the records (unless a new block renewed one meanwhile) and writes one audit
+record, with a notice. A failure keeps the records, so the next run tries again.
+
+The sweeper ignores the automation switch: an expiry is part of the block that was made,
+and an ``off`` switch must not turn a four-hour block into a permanent one.
+
+Environment (same style as ``config.py``): ``REMEDIATION_ENV``, ``AUDIT_TABLE``,
+``NOTICE_TOPIC_ARN``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from remediation.actions.base import VerifyError
+from remediation.actions.waf_block import (
+    BlockRecords,
+    change_ip_set,
+    check_region,
+    entry_key,
+    get_ip_set,
+    parse_ip_set_arn,
+    sort_cidrs,
+)
+from remediation.audit import AuditLog, Entry
+from remediation.clients import Clients, error_code
+from remediation.models import Outcome, Result
+from remediation.notify import NOTIFY, Notifier, build_notice
+
+logger = Logger(service="auto-remediation")
+ACTION = "waf-block"
+KEY = "waf-block-sweeper"
+
+
+@dataclass(frozen=True)
+class SweeperSettings:
+    env: str
+    table: str
+    notice_topic: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SweeperSettings:
+        def need(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                raise RuntimeError(f"sweeper misconfigured: environment variable {name} unset")
+            return value
+
+        return cls(
+            env=need("REMEDIATION_ENV"),
+            table=need("AUDIT_TABLE"),
+            notice_topic=need("NOTICE_TOPIC_ARN"),
+        )
+
+
+class SweepFailed(RuntimeError):
+    """Raised by the handler after recording a failure, so the run counts as an error."""
+
+
+class Sweeper:
+    def __init__(self, settings: SweeperSettings, clients: Clients) -> None:
+        self.settings = settings
+        self.clients = clients
+        dynamodb = clients("dynamodb")
+        self.records = BlockRecords(dynamodb, settings.table)
+        self.audit = AuditLog(dynamodb, settings.table)
+        self.notifier = Notifier(clients("sns"), settings.notice_topic)
+
+    def sweep(self, now: datetime, correlation_id: str | None = None) -> list[Result]:
+        """One result per IP set that had expired blocks (none when nothing expired)."""
+        correlation_id = correlation_id or uuid.uuid4().hex
+        results = []
+        for arn in self.records.ip_sets():
+            expired = self.records.expired(arn, now)
+            if expired:
+                results.append(self._sweep_ip_set(arn, expired, now, correlation_id))
+        return results
+
+    def _sweep_ip_set(
+        self, arn: str, expired: list[dict[str, Any]], now: datetime, correlation_id: str
+    ) -> Result:
+        targets = {record["target"] for record in expired}
+        target = targets.pop() if len(targets) == 1 else arn
+        ref = parse_ip_set_arn(arn)
+        entry = Entry(
+            audit_id=uuid.uuid4().hex,
+            correlation_id=correlation_id,
+            created_at=now,
+            source="schedule",
+            key=KEY,
+            state="EXPIRED",
+            requested_by="waf-block sweeper",
+            reason=f"{len(expired)} block(s) in IP set {ref.name} expired",
+            action=ACTION,
+            target=target,
+        )
+        self.audit.open(entry)
+        before = after = None
+        try:
+            waf = self.clients("wafv2")
+            check_region(waf, ref)
+            current = get_ip_set(waf, ref)
+            keys = {entry_key(e) for e in current["entries"]}
+            present = sort_cidrs(r["address"] for r in expired if entry_key(r["address"]) in keys)
+            size = {"version": current["version"], "entries": len(current["entries"])}
+            before = {"ip_sets": {arn: size}, "addresses": present}
+            if present:
+                change_ip_set(waf, ref, remove=present)
+            # Records renewed by a new block since we read them stay (and so do their entries).
+            kept = [
+                r["address"]
+                for r in expired
+                if not self.records.forget(arn, r["address"], r["until"])
+            ]
+            if present:
+                seen = {entry_key(e) for e in get_ip_set(waf, ref)["entries"]}
+                left = [c for c in present if entry_key(c) in seen]
+                still = [c for c in left if c not in kept]
+                if still:
+                    raise VerifyError(f"still in {ref.name} after removal: {', '.join(still)}")
+                after = {
+                    "ip_sets": {arn: {**size, "entries": len(seen)}},
+                    "addresses": left,
+                }
+            gone = len(expired) - len(present)
+            notes = [f"{gone} already gone"] if gone else []
+            notes += [f"{len(kept)} renewed meanwhile"] if kept else []
+            tail = f" ({'; '.join(notes)})" if notes else ""
+            if present:
+                shown = ", ".join(present[:10]) + (" ..." if len(present) > 10 else "")
+                outcome = Outcome.EXECUTED
+                reason = (
+                    f"unblocked {len(present)} expired address(es) in {ref.name}: {shown}{tail}"
+                )
+            else:
+                outcome, reason = Outcome.SKIPPED, f"expired blocks no longer in {ref.name}{tail}"
+        except Exception as exc:
+            logger.exception("sweep failed", extra={"audit_id": entry.audit_id, "ip_set": arn})
+            outcome, reason = Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}"
+        result = Result(entry.audit_id, outcome, reason, ACTION, target, before, after)
+        self.audit.close(entry.audit_id, outcome, reason, now, before=before, after=after)
+        logger.info(
+            "sweep",
+            extra={"audit_id": entry.audit_id, "outcome": str(outcome), "detail": reason},
+        )
+        if outcome in NOTIFY:
+            subject, message = build_notice(self.settings.env, result, key=KEY, reason=entry.reason)
+            self.notifier.publish(subject, message)
+        return result
+
+
+_sweeper: Sweeper | None = None
+
+
+def sweeper() -> Sweeper:
+    """Built once per container, on first use."""
+    global _sweeper
+    if _sweeper is None:
+        _sweeper = Sweeper(SweeperSettings.from_env(), Clients())
+    return _sweeper
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = sweeper().sweep(datetime.now(UTC), correlation_id=context.aws_request_id)
+    failed = [r for r in results if r.outcome is Outcome.FAILED]
+    if failed:
+        # Recorded and notified already; raising makes the run count as an error.
+        raise SweepFailed("; ".join(f"{r.audit_id}: {r.reason}" for r in failed))
+    return {"results": [r.as_dict() for r in results]}
