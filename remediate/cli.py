@@ -29,7 +29,8 @@ app = typer.Typer(
 )
 gate_app = typer.Typer(help="The automation switch of an environment.", no_args_is_help=True)
 app.add_typer(gate_app, name="gate")
-console = Console()
+# Wide enough for ARNs when the output is a log or a pipe, not a terminal.
+console = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True)
 
 ROOT = Path.cwd()
@@ -199,10 +200,23 @@ def drill(
 
 
 @app.command()
-def plan(env: Env = "drill", cdk_out: CdkOut = None) -> None:
+def plan(
+    env: Env = "drill",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    cdk_out: CdkOut = None,
+) -> None:
     """Every alarm -> action -> target the environment would deploy."""
     deployment = _deployment(env, cdk_out)
     playbook = deployment.playbook()
+    if as_json:
+        for kind, routes in (("alarm", playbook["alarms"]), ("budget", playbook["budgets"])):
+            for name, route in sorted(routes.items()):
+                remediator = next(
+                    (r.name for r in deployment.remediators if route["action"] in r.actions), None
+                )
+                line = {kind: name, **route, "remediator": remediator}
+                sys.stdout.write(json.dumps(line, sort_keys=True) + "\n")
+        return
     table = Table(title=f"{env}: alarms and budgets -> remediations")
     for column in ("alarm / budget", "action", "target", "params", "remediator"):
         table.add_column(column)
