@@ -346,7 +346,9 @@ class CapacityBump(Action):
     def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
         assert isinstance(params, CapacityParams)
         if current.get("dimension") != DIMENSION[params.kind]:
-            raise ValueError(f"read {current.get('dimension')!r} for kind {params.kind!r}")
+            raise ValueError(
+                f"read dimension {current.get('dimension')!r} for kind {params.kind!r}"
+            )
         return PLANNERS[params.kind](current, params)
 
     def apply(self, target: str, plan: Plan) -> None:
