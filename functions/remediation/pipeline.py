@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,8 +177,11 @@ class Pipeline:
         if not request.idempotency_key:
             return act()
 
+        acted: list[Result] = []
+
         def once(transition: dict) -> dict:
             result = act()
+            acted.append(result)
             if result.outcome is Outcome.FAILED:
                 raise _Failed(result)
             return result.as_dict()
@@ -199,6 +203,18 @@ class Pipeline:
                 "duplicate delivery: this alarm transition is being handled right now",
                 route.action,
                 route.target,
+            )
+        except Exception as exc:
+            if not acted:
+                raise
+            # The action ran but the idempotency store could not save its result: keep the
+            # result (before/after) so the change is recorded, and fail so a human looks.
+            done = acted[0]
+            code = error_code(exc.__cause__ or exc)
+            return replace(
+                done,
+                outcome=Outcome.FAILED,
+                reason=f"{done.outcome}: {done.reason}; idempotency record not saved ({code})",
             )
         if data.get("duplicate"):
             return Result(
@@ -307,14 +323,25 @@ class Pipeline:
         return result
 
     def _record(self, entry: Entry, request: Request, result: Result) -> None:
-        self.audit.close(
-            entry.audit_id,
-            result.outcome,
-            result.reason,
-            self.clock(),
-            before=result.before,
-            after=result.after,
-        )
+        try:
+            self.audit.close(
+                entry.audit_id,
+                result.outcome,
+                result.reason,
+                self.clock(),
+                before=result.before,
+                after=result.after,
+            )
+        except Exception as exc:
+            # The record stays pending: the notice must still carry what changed, then the
+            # event fails (and is retried or reaches the dead-letter queue).
+            unsaved = f"; audit record not completed ({error_code(exc)})"
+            self._notify_and_count(
+                replace(result, reason=result.reason + unsaved),
+                key=request.key,
+                reason=request.reason,
+            )
+            raise
         logger.info(
             "remediation",
             extra={

@@ -1,0 +1,211 @@
+"""Faults injected into each AWS call of the pipeline in turn.
+
+The calls are traced from a healthy rollback delivery (not listed by hand), so a new call in
+the pipeline is covered without editing this file. For each call: every fault kind
+(throttling, 5xx, access denied, timeout) on every attempt, and one transient fault (first
+attempt only; the retryable kinds take turns across the calls). Expected:
+
+- transient throttling/5xx/timeout: retried by the client, same outcome as a healthy run;
+- audit table write fails before acting: the event fails, nothing changes (never act
+  without a record);
+- switch unreadable: skipped, nothing changes;
+- any other call: outcome failed, audited and notified; if the target did change, the
+  record (or, when the audit update itself is what failed, the notice) says how;
+- the notice topic itself failing: the record is complete, the event fails for a retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+
+import boto3
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.retries.standard import ExponentialBackoff
+
+from remediation.audit import AuditLog
+from remediation.guards import GuardSettings
+from tests.reliability.faults import KINDS, RETRYABLE, Fault, Injector, TracedClients
+from tests.reliability.helpers import alias_version, delivery, rollback_target, transition
+
+TRANSIENT_TURNS = ("throttling", "5xx", "timeout")
+# One target for every trial, reset between trials: the guards must not hold it back.
+OPEN_GUARDS = GuardSettings(cooldown_seconds=0, breaker_max=100_000)
+_serial = count()
+
+
+@pytest.fixture(autouse=True)
+def no_backoff_sleep(monkeypatch):
+    """Keep every retry decision real; only skip the waiting between attempts."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+@dataclass
+class Trial:
+    fault: Fault | None
+    call: str = ""
+    outcome: str = ""
+    raised: str = ""
+    version: int = 3
+    records: list[dict] = field(default_factory=list)
+    notices: list[dict] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.version != 3
+
+    def __str__(self) -> str:
+        what = self.fault.describe() if self.fault else "no fault"
+        return (
+            f"{what} on {self.call or '-'}: outcome={self.outcome or '-'} "
+            f"raised={self.raised[:80] or '-'} version={self.version} "
+            f"records={[r.get('outcome') for r in self.records]} notices={len(self.notices)}"
+        )
+
+
+class Rollback:
+    """One rollback target; each trial is a new alarm transition on it."""
+
+    def __init__(self, stack, emulator) -> None:
+        self.stack, self.emulator = stack, emulator
+        stack.now = datetime.now(UTC)
+        self.target = rollback_target(stack.clients, "faulty")
+        self.session = boto3.session.Session()  # loads the service models once
+
+    def run(self, fault: Fault | None) -> Trial:
+        stack = self.stack
+        alarm_name = f"flt-{next(_serial)}"
+        playbook = {"alarms": {alarm_name: {"action": "rollback", "target": self.target}}}
+        injector = Injector(fault)
+        # Fresh clients per trial: a fresh retry quota, as a fresh Lambda container has.
+        clients = TracedClients(
+            injector, session=self.session, endpoint_url=self.emulator.endpoint_url
+        )
+        trial = Trial(fault)
+        try:
+            pipeline = stack.pipeline(playbook, clients=clients, guards=OPEN_GUARDS)
+            results = pipeline.handle(delivery(transition(alarm_name)))
+            trial.outcome = ",".join(str(r.outcome) for r in results)
+        except (ClientError, BotoCoreError) as exc:  # an AWS error: the event fails, is retried
+            trial.raised = f"{type(exc).__name__}: {exc}"
+        trial.calls = [c.label for c in injector.calls]
+        if fault is not None and fault.index < len(injector.calls):
+            trial.call = injector.calls[fault.index].label
+        trial.version = alias_version(stack.clients, self.target)
+        history = AuditLog(stack.clients("dynamodb"), stack.table).history(self.target)
+        trial.records = [r for r in history if r.get("key") == alarm_name]
+        trial.notices = stack.notices()
+        if trial.changed:  # put the target back for the next trial
+            name = self.target.split(":")[6]
+            stack.clients("lambda").update_alias(
+                FunctionName=name, Name="live", FunctionVersion="3"
+            )
+        return trial
+
+
+def check(trial: Trial) -> tuple[list[str], int, int]:
+    """(problems, wrong actions, records lost) for one faulted trial."""
+    fault, call = trial.fault, trial.call
+    assert fault is not None
+    problems: list[str] = []
+    wrong = lost = 0
+    (record,) = trial.records or [None]
+    recorded_change = bool(
+        record
+        and record.get("action") == "rollback"
+        and (record.get("after_state") or {}).get("version") == str(trial.version)
+    )
+    noticed_change = any(f'"version": "{trial.version}"' in n["message"] for n in trial.notices)
+    if trial.changed and not (recorded_change or noticed_change):
+        lost += 1
+        problems.append("target changed but neither the record nor a notice says so")
+
+    if fault.kind in RETRYABLE and not fault.persistent:
+        if trial.outcome != "executed" or not recorded_change or len(trial.notices) != 1:
+            problems.append("transient fault not absorbed by a retry")
+    elif call == "dynamodb.PutItem[audit]":
+        if trial.changed:
+            wrong += 1
+            problems.append("acted although the audit record could not be written")
+        if not trial.raised or trial.records:
+            problems.append("expected the event to fail with no record")
+    elif call.startswith("ssm.GetParameter"):
+        if trial.changed:
+            wrong += 1
+            problems.append("acted although the switch was unreadable")
+        if trial.outcome != "skipped" or not record or record["outcome"] != "skipped":
+            problems.append("switch unreadable: expected a skipped, audited delivery")
+    elif call == "dynamodb.UpdateItem[audit]":
+        if not trial.raised or not record:
+            problems.append("audit update failed: expected the event to fail, intent kept")
+        if trial.changed and not noticed_change:
+            problems.append("audit update failed: the notice must carry the change")
+    elif call == "sns.Publish":
+        if not trial.raised or not record or record["outcome"] == "pending":
+            problems.append("notice failed: expected a complete record and a failed event")
+    else:
+        if trial.outcome != "failed" or not record or record["outcome"] != "failed":
+            problems.append("expected outcome failed, audited")
+        if not any("FAILED" in (n["subject"] or "") for n in trial.notices):
+            problems.append("expected a FAILED notice")
+    return problems, wrong, lost
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_call_faulted_in_turn(stack, emulator, figures, kind):
+    scenario = Rollback(stack, emulator)
+    healthy = scenario.run(None)
+    assert healthy.outcome == "executed", healthy
+    assert healthy.version == 2
+    assert len(healthy.calls) >= 10, healthy.calls
+
+    failures, wrong, lost, injected = [], 0, 0, 0
+    for index in range(len(healthy.calls)):
+        faults = [Fault(index, kind, persistent=True)]
+        if kind == TRANSIENT_TURNS[index % len(TRANSIENT_TURNS)]:
+            faults.append(Fault(index, kind, persistent=False))
+        for fault in faults:
+            trial = scenario.run(fault)
+            assert trial.call == healthy.calls[index], "the call sequence changed under a fault"
+            problems, w, lost_here = check(trial)
+            injected += 1
+            wrong += w
+            lost += lost_here
+            if problems:
+                failures.append(f"{trial}: {'; '.join(problems)}")
+    figures.add("faults_injected", injected)
+    figures.add("faults_survived", injected - len(failures))
+    figures.add("wrong_actions", wrong)
+    figures.add("records_lost", lost)
+    figures.note("fault_calls", ", ".join(healthy.calls))
+    assert not failures, "\n".join(failures)
+
+
+def fault_on(scenario: Rollback, label: str, kind: str = "5xx") -> Trial:
+    healthy = scenario.run(None)
+    return scenario.run(Fault(healthy.calls.index(label), kind, persistent=True))
+
+
+def test_idempotency_store_failing_after_the_action_keeps_the_change_on_record(stack, emulator):
+    trial = fault_on(Rollback(stack, emulator), "dynamodb.UpdateItem[idempotency]")
+    assert trial.changed
+    (record,) = trial.records
+    assert record["outcome"] == "failed"
+    assert "idempotency record not saved" in record["detail"]
+    assert record["before_state"]["version"] == "3"
+    assert record["after_state"]["version"] == "2"
+    assert "FAILED" in trial.notices[0]["subject"]
+
+
+def test_audit_update_failing_still_tells_a_human_what_changed(stack, emulator):
+    trial = fault_on(Rollback(stack, emulator), "dynamodb.UpdateItem[audit]")
+    assert trial.raised  # the event fails, so it is retried or reaches the dead-letter queue
+    assert trial.changed
+    (record,) = trial.records
+    assert record["outcome"] == "pending"  # the intent written before acting survives
+    (notice,) = trial.notices
+    assert "audit record not completed" in notice["message"]
+    assert '"version": "2"' in notice["message"]
