@@ -31,6 +31,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from remediation import intake
 from remediation.actions import Action, Plan, get_action
 from remediation.actions.base import ActionParams
+from remediation.actions.revert import Revert
 from remediation.audit import AuditLog, Entry
 from remediation.clients import Clients, error_code
 from remediation.config import Settings
@@ -261,10 +262,14 @@ class Pipeline:
         if mode is Mode.OFF:
             return result(Outcome.SKIPPED, why)
         dry_run = mode is Mode.DRY_RUN or request.dry_run
-        action = action_cls(self.clients)
+        action = self._new_action(action_cls)
         now = self.clock()
+        # Guards limit the changes alarms make. A recovery on OK only puts back what an
+        # executed ALARM change replaced (once per change, and only while the target still
+        # shows it): the cooldown that change took must not block its undoing.
+        guarded = request.automatic and request.is_alarm
         try:
-            if request.automatic:
+            if guarded:
                 self.guards.check(route.target, now)
             current = action.read(route.target, params)
             if request.is_alarm:
@@ -279,7 +284,7 @@ class Pipeline:
             if dry_run:
                 by = "dry-run requested" if request.dry_run and mode is Mode.ON else why
                 return result(Outcome.DRY_RUN, f"would {plan.summary} ({by})")
-            if request.automatic:
+            if guarded:
                 self.guards.claim(route.target, now)
             action.apply(route.target, plan)
             seen = action.verify(route.target, plan)
@@ -290,6 +295,14 @@ class Pipeline:
             logger.exception("remediation step failed", extra={"audit_id": audit_id})
             return result(Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}")
         return result(Outcome.EXECUTED, plan.summary, after=seen)
+
+    def _new_action(self, action_cls: type[Action]) -> Action:
+        if issubclass(action_cls, Revert):
+            # revert acts on the audit trail: it reads the record it undoes and checks the
+            # record's action and target against this remediator's inventory.
+            inventory = self.settings.playbook.inventory
+            return action_cls(self.clients, audit=self.audit, inventory=inventory)
+        return action_cls(self.clients)
 
     def _last_executed(self, route: Route) -> dict | None:
         for item in self.audit.history(route.target):

@@ -24,6 +24,8 @@ from typing import Any
 
 from remediation.models import RejectedError, Request, Route, Source
 
+REVERT = "revert"  # manual only; its target is an audit id (see actions/revert.py)
+
 
 @dataclass(frozen=True)
 class Playbook:
@@ -61,12 +63,17 @@ class Playbook:
                 raise RejectedError(f"no playbook entry for budget {request.key[:255]!r}")
         else:
             action, target = request.action or "", request.target or ""
-            route = self.inventory.get((action, target))
-            if route is None:
-                raise RejectedError(
-                    f"target {target[:200]!r} is not in the inventory for action {action!r}"
-                )
-            route = Route(route.action, route.target, {**route.params, **request.params})
+            if action == REVERT:
+                # A revert names an audit id, not an inventory target: the revert action
+                # checks the record's own action and target against the inventory.
+                route = Route(action, target, dict(request.params))
+            else:
+                route = self.inventory.get((action, target))
+                if route is None:
+                    raise RejectedError(
+                        f"target {target[:200]!r} is not in the inventory for action {action!r}"
+                    )
+                route = Route(route.action, route.target, {**route.params, **request.params})
         served = sorted(served)
         if route.action not in served:
             raise RejectedError(f"this remediator runs {served}, not {route.action!r}")

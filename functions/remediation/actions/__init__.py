@@ -2,6 +2,9 @@
 
 from remediation.actions import (
     capacity,  # noqa: F401  (registers)
+    cost_guard,  # noqa: F401  (registers)
+    flag,  # noqa: F401  (registers)
+    revert,  # noqa: F401  (registers)
     rollback,  # noqa: F401  (registers)
     waf_block,  # noqa: F401  (registers)
 )

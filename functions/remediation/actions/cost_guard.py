@@ -1,0 +1,200 @@
+"""cost-guard: shed spend on the functions configuration marks sheddable, when a cost alarm
+(``AWS/Billing EstimatedCharges``) or an AWS Budgets notice fires.
+
+For each sheddable function: delete every provisioned concurrency configuration, and cap
+reserved concurrency at ``max_reserved`` (a function without reserved concurrency gets
+exactly ``max_reserved``; one already at or below it keeps its value). Nothing else is
+touched: the functions come only from ``sheddable`` in the playbook, a cap (a manual request
+cannot add to it), and each name is resolved in the target's account and region.
+
+Target: ``arn:aws:lambda:REGION:ACCOUNT:function:*``, the functions of one account and
+region (cooldown, circuit breaker and audit history are kept for it as a whole). For IAM,
+``resources(target, params)`` scopes the role to the sheddable functions (and their aliases
+and versions, where provisioned concurrency lives); without params it returns the target's
+wildcard.
+
+Preconditions (else escalate, change nothing): at least one function is marked sheddable
+and at least one of them exists. A sheddable function that no longer exists is left out and
+named in the summary. Already shed: skip.
+
+Not restored on OK (spend comes back only when a human says so: ``revert`` the audit record).
+Order of the calls: provisioned concurrency is deleted before reserved concurrency is lowered
+(AWS refuses reserved below the provisioned total), and restored after it is raised.
+
+Runbook: Monitoring Infrastructure "Cost Overrun" (shed non-essential spend, then review).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
+from remediation.clients import error_code
+from remediation.models import RejectedError
+
+MAX_SHEDDABLE = 100
+_TARGET = re.compile(r"^(?P<prefix>arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)\*$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_target(target: str) -> str:
+    """``arn:aws:lambda:REGION:ACCOUNT:function:*`` -> the prefix of its function ARNs."""
+    match = _TARGET.match(target)
+    if not match:
+        raise RejectedError(
+            f"cost-guard target must be arn:aws:lambda:REGION:ACCOUNT:function:*, "
+            f"got {target[:200]!r}"
+        )
+    return match["prefix"]
+
+
+@dataclass(frozen=True)
+class CostGuardParams(ActionParams):
+    #: names of the functions that may be shed (a cap: only configuration sets it)
+    sheddable: list[str] = field(default_factory=list)
+    #: reserved concurrency a shed function keeps (0 stops it; 1 keeps it trickling)
+    max_reserved: int = 1
+
+    def __post_init__(self) -> None:
+        bad = [n for n in self.sheddable if not _FUNCTION_NAME.match(n)]
+        if bad:
+            raise ValueError(f"sheddable entries must be function names, got {bad[:5]}")
+        if len(set(self.sheddable)) != len(self.sheddable):
+            raise ValueError("sheddable lists a function twice")
+        if len(self.sheddable) > MAX_SHEDDABLE:
+            raise ValueError(f"at most {MAX_SHEDDABLE} sheddable functions")
+        if not 0 <= self.max_reserved <= 1000:
+            raise ValueError("max_reserved must be between 0 and 1000")
+
+
+def plan_shed(current: dict[str, Any], sheddable: list[str], max_reserved: int) -> Plan:
+    """Pure: the sheddable functions' concurrency -> none provisioned, reserved capped."""
+    functions: dict[str, dict[str, Any]] = current["functions"]
+    missing: list[str] = current.get("missing", [])
+    before = {"functions": functions}
+    if not sheddable:
+        return Plan.escalate(
+            "no function is marked sheddable: cost-guard may touch nothing", before
+        )
+    if not functions:
+        return Plan.escalate(
+            f"none of the sheddable functions exist ({', '.join(missing)}): nothing to shed",
+            before,
+        )
+    after: dict[str, dict[str, Any]] = {}
+    steps: list[str] = []
+    for name in sorted(functions):
+        reserved = functions[name]["reserved"]
+        provisioned = functions[name]["provisioned"]
+        capped = max_reserved if reserved is None else min(reserved, max_reserved)
+        after[name] = {"reserved": capped, "provisioned": {}}
+        if provisioned:
+            total = sum(provisioned.values())
+            steps.append(f"{name}: provisioned {total} -> 0")
+        if capped != reserved:
+            was = "unreserved" if reserved is None else reserved
+            steps.append(f"{name}: reserved {was} -> {capped}")
+    note = f" (not found: {', '.join(missing)})" if missing else ""
+    if not steps:
+        return Plan.noop(
+            f"already shed: no provisioned concurrency, reserved at most {max_reserved}{note}",
+            before,
+        )
+    return Plan.change("; ".join(steps) + note, before, {"functions": after})
+
+
+@register
+class CostGuard(Action):
+    """Shed spend on sheddable functions: drop provisioned concurrency, cap reserved
+    concurrency. Never touches a function configuration does not mark sheddable."""
+
+    name = "cost-guard"
+    Params = CostGuardParams
+    permissions = (
+        "lambda:GetFunctionConcurrency",
+        "lambda:PutFunctionConcurrency",
+        "lambda:DeleteFunctionConcurrency",
+        "lambda:ListProvisionedConcurrencyConfigs",
+        "lambda:PutProvisionedConcurrencyConfig",
+        "lambda:DeleteProvisionedConcurrencyConfig",
+    )
+    caps = frozenset({"sheddable", "max_reserved"})
+
+    @classmethod
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
+        prefix = parse_target(target)
+        if params is None:
+            return [target]
+        names = CostGuardParams.from_dict(params).sheddable  # type: ignore[attr-defined]
+        return [arn for name in names for arn in (prefix + name, f"{prefix}{name}:*")]
+
+    def read(self, target: str, params: ActionParams) -> dict[str, Any]:
+        assert isinstance(params, CostGuardParams)
+        prefix = parse_target(target)
+        functions: dict[str, dict[str, Any]] = {}
+        missing: list[str] = []
+        for name in params.sheddable:
+            state = self._read_function(prefix + name)
+            if state is None:
+                missing.append(name)
+            else:
+                functions[name] = state
+        return {"functions": functions, "missing": missing}
+
+    def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
+        assert isinstance(params, CostGuardParams)
+        return plan_shed(current, params.sheddable, params.max_reserved)
+
+    def apply(self, target: str, plan: Plan) -> None:
+        prefix = parse_target(target)
+        lam = self.clients("lambda")
+        for name, want in sorted(plan.after["functions"].items()):
+            arn = prefix + name
+            had = plan.before["functions"].get(name) or {"reserved": None, "provisioned": {}}
+            for qualifier in sorted(set(had["provisioned"]) - set(want["provisioned"])):
+                lam.delete_provisioned_concurrency_config(FunctionName=arn, Qualifier=qualifier)
+            if want["reserved"] != had["reserved"]:
+                if want["reserved"] is None:
+                    lam.delete_function_concurrency(FunctionName=arn)
+                else:
+                    lam.put_function_concurrency(
+                        FunctionName=arn, ReservedConcurrentExecutions=want["reserved"]
+                    )
+            for qualifier, count in sorted(want["provisioned"].items()):
+                if had["provisioned"].get(qualifier) != count:
+                    lam.put_provisioned_concurrency_config(
+                        FunctionName=arn,
+                        Qualifier=qualifier,
+                        ProvisionedConcurrentExecutions=count,
+                    )
+
+    def verify(self, target: str, plan: Plan) -> dict[str, Any]:
+        prefix = parse_target(target)
+        seen = {name: self._read_function(prefix + name) for name in plan.after["functions"]}
+        wrong = sorted(n for n, want in plan.after["functions"].items() if seen[n] != want)
+        if wrong:
+            shown = {n: seen[n] for n in wrong}
+            raise VerifyError(f"concurrency reads back as {shown}, expected otherwise")
+        return {"functions": seen}
+
+    def _read_function(self, arn: str) -> dict[str, Any] | None:
+        """Reserved and provisioned concurrency of one function; None if it does not exist."""
+        lam = self.clients("lambda")
+        try:
+            reserved = lam.get_function_concurrency(FunctionName=arn).get(
+                "ReservedConcurrentExecutions"
+            )
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise
+        provisioned: dict[str, int] = {}
+        pages = lam.get_paginator("list_provisioned_concurrency_configs")
+        for page in pages.paginate(FunctionName=arn):
+            for item in page.get("ProvisionedConcurrencyConfigs", []):
+                qualifier = item["FunctionArn"].rsplit(":", 1)[1]
+                provisioned[qualifier] = item["RequestedProvisionedConcurrentExecutions"]
+        return {"reserved": reserved, "provisioned": provisioned}
