@@ -1,0 +1,1 @@
+"""One construct per concern; ``suite.AutoRemediation`` composes them."""
