@@ -21,9 +21,10 @@ DEFAULT_CONFIG = Config(
 class Clients:
     """One boto3 client per service, made on first use (cold start pays only for what it uses).
 
-    ``clients("lambda")`` returns the Lambda client. ``overrides`` maps a service name to a
-    ready client (a Stubber-wrapped one in tests). The endpoint comes from boto3's own
-    ``AWS_ENDPOINT_URL`` unless ``endpoint_url`` is given.
+    ``clients("lambda")`` returns the Lambda client; ``clients("wafv2", region="us-east-1")``
+    one in another region (CloudFront-scope WAF lives in us-east-1). ``overrides`` maps a
+    service name (or ``"service@region"``) to a ready client (a Stubber-wrapped one in tests).
+    The endpoint comes from boto3's own ``AWS_ENDPOINT_URL`` unless ``endpoint_url`` is given.
     """
 
     def __init__(
@@ -40,22 +41,25 @@ class Clients:
         self._made: dict[str, Any] = dict(overrides or {})
         self._lock = threading.Lock()
 
-    def __call__(self, service: str) -> Any:
-        client = self._made.get(service)
+    def __call__(self, service: str, region: str | None = None) -> Any:
+        key = f"{service}@{region}" if region else service
+        client = self._made.get(key)
         if client is None:
             with self._lock:
-                client = self._made.get(service)
+                client = self._made.get(key)
                 if client is None:
-                    client = self._make(service)
-                    self._made[service] = client
+                    client = self._make(service, region)
+                    self._made[key] = client
         return client
 
-    def _make(self, service: str) -> Any:
+    def _make(self, service: str, region: str | None = None) -> Any:
         if self._session is None:
             import boto3
 
             self._session = boto3.session.Session()
         kwargs: dict[str, Any] = {"config": self._config}
+        if region:
+            kwargs["region_name"] = region
         if self._endpoint_url:
             kwargs["endpoint_url"] = self._endpoint_url
         return self._session.client(service, **kwargs)

@@ -31,11 +31,11 @@ from remediation.actions.base import VerifyError
 from remediation.actions.waf_block import (
     BlockRecords,
     change_ip_set,
-    check_region,
     entry_key,
     get_ip_set,
     parse_ip_set_arn,
     sort_cidrs,
+    waf_client,
 )
 from remediation.audit import AuditLog, Entry
 from remediation.clients import Clients, error_code
@@ -112,8 +112,7 @@ class Sweeper:
         self.audit.open(entry)
         before = after = None
         try:
-            waf = self.clients("wafv2")
-            check_region(waf, ref)
+            waf = waf_client(self.clients, ref)
             current = get_ip_set(waf, ref)
             keys = {entry_key(e) for e in current["entries"]}
             present = sort_cidrs(r["address"] for r in expired if entry_key(r["address"]) in keys)

@@ -28,7 +28,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -383,14 +383,11 @@ class IPSetFullError(RuntimeError):
     """The change would take an IP set over the WAF limit: nothing was written."""
 
 
-def check_region(client: Any, ref: IPSetRef) -> None:
-    """Fail closed when the client cannot reach the IP set (CLOUDFRONT scope: us-east-1)."""
+def waf_client(clients: Any, ref: IPSetRef) -> Any:
+    """The WAFv2 client for ``ref``'s region (CLOUDFRONT scope is managed in us-east-1)."""
     needed = "us-east-1" if ref.scope == "CLOUDFRONT" else ref.region
-    have = client.meta.region_name
-    if have != needed:
-        raise RejectedError(
-            f"IP set {ref.name} is managed in {needed}; this function runs in {have}"
-        )
+    default = clients("wafv2")
+    return default if default.meta.region_name == needed else clients("wafv2", region=needed)
 
 
 def get_ip_set(waf: Any, ref: IPSetRef) -> dict[str, Any]:
@@ -577,9 +574,6 @@ class WafBlock(Action):
     )
     caps = frozenset({"allowlist", "max_addresses", "ttl_minutes"})
 
-    #: the wall clock for the query window (``read`` has no ``now``); tests replace it
-    clock: Callable[[], float] = staticmethod(time.time)
-
     @classmethod
     def resources(cls, target: str) -> list[str]:
         return [ref.arn for ref in parse_target(target)]
@@ -587,16 +581,15 @@ class WafBlock(Action):
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
         assert isinstance(params, WafBlockParams)
         refs = parse_target(target)
-        waf = self.clients("wafv2")
         ip_sets = {}
         for ref in refs:
-            check_region(waf, ref)
-            got = get_ip_set(waf, ref)
+            got = get_ip_set(waf_client(self.clients, ref), ref)
             ip_sets[ref.arn] = {"version": got["version"], "entries": got["entries"]}
         versions = [spec["version"] for spec in ip_sets.values()]
         if len(set(versions)) != len(versions):
             raise RejectedError("waf-block target: two IP sets of the same IP version")
-        rows = run_query(self.clients("logs"), params, self.clock())
+        # ``read`` has no ``now``: the query window ends at the wall clock.
+        rows = run_query(self.clients("logs"), params, time.time())
         return {
             "ip_sets": ip_sets,
             "offenders": parse_rows(rows, params.ip_field, params.count_field),
@@ -613,9 +606,7 @@ class WafBlock(Action):
         want = set(plan.after.get("addresses", []))
         add, remove = sort_cidrs(want - had), sort_cidrs(had - want)
         records = BlockRecords.from_env(self.clients("dynamodb"))
-        waf = self.clients("wafv2")
         for ref in refs:
-            check_region(waf, ref)
             version = versions.get(ref.arn, {}).get("version")
             adding = [c for c in add if version_of(c) == version]
             removing = [c for c in remove if version_of(c) == version]
@@ -626,18 +617,17 @@ class WafBlock(Action):
                 # Recorded first: a block must never outlive its expiry record.
                 records.record(ref.arn, adding, datetime.fromisoformat(expires), target)
             if adding or removing:
-                change_ip_set(waf, ref, add=adding, remove=removing)
+                change_ip_set(waf_client(self.clients, ref), ref, add=adding, remove=removing)
             for cidr in removing:
                 records.forget(ref.arn, cidr)
 
     def verify(self, target: str, plan: Plan) -> dict[str, Any]:
         had = set(plan.before.get("addresses", []))
         want = set(plan.after.get("addresses", []))
-        waf = self.clients("wafv2")
         seen: dict[str, Any] = {"ip_sets": {}, "addresses": []}
         problems = []
         for ref in parse_target(target):
-            got = get_ip_set(waf, ref)
+            got = get_ip_set(waf_client(self.clients, ref), ref)
             seen["ip_sets"][ref.arn] = {"version": got["version"], "entries": len(got["entries"])}
             mine = [c for c in want if version_of(c) == got["version"]]
             present = [c for c in mine if covered(c, got["entries"])]

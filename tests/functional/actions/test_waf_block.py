@@ -427,3 +427,18 @@ def test_query_that_never_finishes_is_stopped_and_fails(world):
     assert "still Running after 3 s" in result.reason
     stub.assert_no_pending_responses()
     assert world.entries() == OLD
+
+
+def test_cloudfront_scope_ip_set_is_changed_through_us_east_1(world):
+    edge_waf = world.stack.clients("wafv2", region="us-east-1")
+    edge = edge_waf.create_ip_set(
+        Name="blocked-edge", Scope="CLOUDFRONT", IPAddressVersion="IPV4", Addresses=list(OLD)
+    )["Summary"]
+    assert ":us-east-1:" in edge["ARN"]
+    assert ":global/ipset/" in edge["ARN"]
+    world.target(edge["ARN"])
+    world.insights.answer({"203.0.113.9": 500})
+    result = world.run()
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    got = edge_waf.get_ip_set(Name="blocked-edge", Scope="CLOUDFRONT", Id=edge["Id"])
+    assert got["IPSet"]["Addresses"] == [*OLD, "203.0.113.9/32"]
