@@ -11,7 +11,7 @@ from typing import Any
 from remediate.drill import messages
 from remediate.drill.scenario import Expect, Scenario, Step
 from remediate.drill.template import TemplateError
-from remediate.drill.world import Delivery, World
+from remediate.drill.world import Delivery, World, target_specs
 
 
 @dataclass
@@ -66,7 +66,8 @@ class Runner:
         world, scenario = self.world, self.scenario
         world.build(scenario.resources, scenario.switch)
         world.notices()
-        state = world.snapshot()
+        watched = self._watched()
+        state = world.snapshot(watched)
         for index, step in enumerate(scenario.steps, 1):
             event = Event(index, world.clock.offset, step.title)
             try:
@@ -75,7 +76,8 @@ class Runner:
                 event.failures.append(
                     Failure(scenario.name, index, step.title, "the step to run", str(exc))
                 )
-            after = world.snapshot()
+            # Only deliveries change targets: a switch flip or a clock advance reuses the state.
+            after = world.snapshot(watched) if event.deliveries else state
             event.changes = diff(state, after)
             event.notices = world.notices()
             event.failures.extend(self._check(index, step, step.expect, event, after))
@@ -84,6 +86,30 @@ class Runner:
             state = after
         self.run.failures.extend(self._totals())
         return self.run
+
+    def _watched(self) -> set[tuple[str, str]]:
+        """The targets this scenario can touch or looks at: those its resources and
+        expectations name, and those behind the alarms, budgets and invokes it uses."""
+        watched = {(k, n) for k, named in self.scenario.resources.items() for n in named}
+        playbook = self.world.deployment.playbook()
+        for step in self.scenario.steps:
+            watched |= {(k, n) for k, named in step.expect.state.items() for n in named}
+            routes = []
+            try:
+                if step.kind == "alarm":
+                    routes.append(
+                        playbook["alarms"].get(self.world.deployment.alarm(step.value).name)
+                    )
+                elif step.kind == "budget":
+                    routes.append(playbook["budgets"].get(self._budget(step.value)[0]))
+                elif step.kind == "invoke":
+                    routes.append({**step.value, "target": self._fill(step.value["target"])})
+            except TemplateError:
+                pass  # reported when the step runs
+            for route in filter(None, routes):
+                specs = target_specs(route.get("target", ""), route.get("params") or {})
+                watched |= {(kind, name) for kind, name, _ in specs}
+        return watched
 
     # -- steps --------------------------------------------------------------------------
 

@@ -206,8 +206,10 @@ class World:
 
     # -- observe ----------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """The state of every target, by kind and name (what expectations compare)."""
+    def snapshot(
+        self, only: set[tuple[str, str]] | None = None
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """The state of every target (or those in ``only``: (kind, name)), by kind and name."""
         state: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, reader in (
             ("functions", self._function_state),
@@ -217,7 +219,8 @@ class World:
             ("rest_apis", self._rest_stage_state),
         ):
             for name, spec in self.targets.get(kind, {}).items():
-                state.setdefault(kind, {})[name] = reader(name, spec)
+                if only is None or (kind, name) in only:
+                    state.setdefault(kind, {})[name] = reader(name, spec)
         return state
 
     def _function_state(self, name: str, spec: dict) -> dict[str, Any]:
