@@ -140,12 +140,6 @@ class Remediators(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is itself the remediators' dead-letter queue (Lambda async "
-            "DeadLetterConfig); a queue behind it would only move the same messages again.",
-        )
         self.functions: dict[str, lambda_.Function] = {}
         for action, statements in grants.items():
             fn = self._build_function(
