@@ -285,8 +285,13 @@ def plan_block(current: dict[str, Any], params: WafBlockParams, now: datetime) -
     """Pure: IP sets + offenders + allowlist + caps -> the addresses to add, or why not.
 
     ``current``: ``{"ip_sets": {arn: {"version": "IPV4", "entries": [...]}},
-    "offenders": [{"ip": ..., "count": ...}]}``. ``before``/``after`` hold the entry counts
-    and the offending addresses the IP sets hold (not the whole sets: they can hold 10,000).
+    "addresses": [...], "offenders": [{"ip": ..., "count": ...}]}``, where ``addresses`` are
+    the blocks this action made earlier that the IP sets still hold.
+
+    ``before``/``after`` are ``{"addresses": <what this action has blocked>}``, not the
+    whole sets (up to 10,000 entries each, too big for an audit item); ``after`` adds the new
+    addresses, their expiry and request counts. ``read`` and ``verify`` report the same
+    ``addresses``, so ``revert`` can compare them and undo a block.
     """
     ip_sets = current["ip_sets"]
     arn_for = {spec["version"]: arn for arn, spec in ip_sets.items()}
@@ -316,10 +321,8 @@ def plan_block(current: dict[str, Any], params: WafBlockParams, now: datetime) -
         else:
             new.append(cidr)
 
-    sizes = {
-        arn: {"version": s["version"], "entries": len(s["entries"])} for arn, s in ip_sets.items()
-    }
-    before = {"ip_sets": sizes, "addresses": sort_cidrs(already)}
+    blocked = sort_cidrs(current.get("addresses", []))
+    before = {"addresses": blocked}
     notes = []
     if skipped:
         notes.append(f"{len(skipped)} allowlisted not blocked")
@@ -349,20 +352,17 @@ def plan_block(current: dict[str, Any], params: WafBlockParams, now: datetime) -
             f"one action may block: a distributed attack or a bad query needs a human{tail}",
             before,
         )
-    after_sizes = {arn: dict(spec) for arn, spec in sizes.items()}
-    for cidr in new:
-        after_sizes[arn_for[version_of(cidr)]]["entries"] += 1
-    for arn, spec in after_sizes.items():
-        if spec["entries"] > IP_SET_LIMIT:
+    for arn, spec in ip_sets.items():
+        size = len(spec["entries"]) + sum(1 for c in new if arn_for[version_of(c)] == arn)
+        if size > IP_SET_LIMIT:
             return Plan.escalate(
-                f"IP set {arn.rsplit('/', 2)[-2]} would hold {spec['entries']} entries, over "
-                f"the WAF limit of {IP_SET_LIMIT}{tail}",
+                f"IP set {arn.rsplit('/', 2)[-2]} would hold {size} entries, over the WAF "
+                f"limit of {IP_SET_LIMIT}{tail}",
                 before,
             )
     expires = now + timedelta(minutes=params.ttl_minutes)
     after = {
-        "ip_sets": after_sizes,
-        "addresses": sort_cidrs([*already, *new]),
+        "addresses": sort_cidrs([*blocked, *new]),
         "expires_at": expires.isoformat(),
         "requests": {c: counts[c] for c in new},
     }
@@ -505,6 +505,10 @@ class BlockRecords:
                 },
             )
 
+    def addresses(self, arn: str) -> list[str]:
+        """Every address with a block record for ``arn``, expired or not."""
+        return [item["sk"]["S"] for item in self._query(f"block#{arn}")]
+
     def ip_sets(self) -> list[str]:
         return [item["sk"]["S"] for item in self._query(BLOCK_INDEX)]
 
@@ -580,11 +584,12 @@ class WafBlock(Action):
 
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
         assert isinstance(params, WafBlockParams)
-        refs = parse_target(target)
-        ip_sets = {}
-        for ref in refs:
+        records = BlockRecords.from_env(self.clients("dynamodb"))
+        ip_sets, blocked = {}, []
+        for ref in parse_target(target):
             got = get_ip_set(waf_client(self.clients, ref), ref)
             ip_sets[ref.arn] = {"version": got["version"], "entries": got["entries"]}
+            blocked += ours(records.addresses(ref.arn), got["entries"])
         versions = [spec["version"] for spec in ip_sets.values()]
         if len(set(versions)) != len(versions):
             raise RejectedError("waf-block target: two IP sets of the same IP version")
@@ -592,6 +597,7 @@ class WafBlock(Action):
         rows = run_query(self.clients("logs"), params, time.time())
         return {
             "ip_sets": ip_sets,
+            "addresses": sort_cidrs(blocked),
             "offenders": parse_rows(rows, params.ip_field, params.count_field),
         }
 
@@ -600,14 +606,15 @@ class WafBlock(Action):
         return plan_block(current, params, now)
 
     def apply(self, target: str, plan: Plan) -> None:
-        refs = parse_target(target)
-        versions = {**plan.before.get("ip_sets", {}), **plan.after.get("ip_sets", {})}
+        """Adds ``after - before`` (expiry recorded first) and removes ``before - after``
+        (a revert), each address in the IP set of its version."""
         had = set(plan.before.get("addresses", []))
         want = set(plan.after.get("addresses", []))
         add, remove = sort_cidrs(want - had), sort_cidrs(had - want)
         records = BlockRecords.from_env(self.clients("dynamodb"))
-        for ref in refs:
-            version = versions.get(ref.arn, {}).get("version")
+        for ref in parse_target(target):
+            waf = waf_client(self.clients, ref)
+            version = get_ip_set(waf, ref)["version"]
             adding = [c for c in add if version_of(c) == version]
             removing = [c for c in remove if version_of(c) == version]
             if adding:
@@ -617,28 +624,32 @@ class WafBlock(Action):
                 # Recorded first: a block must never outlive its expiry record.
                 records.record(ref.arn, adding, datetime.fromisoformat(expires), target)
             if adding or removing:
-                change_ip_set(waf_client(self.clients, ref), ref, add=adding, remove=removing)
+                change_ip_set(waf, ref, add=adding, remove=removing)
             for cidr in removing:
                 records.forget(ref.arn, cidr)
 
     def verify(self, target: str, plan: Plan) -> dict[str, Any]:
         had = set(plan.before.get("addresses", []))
         want = set(plan.after.get("addresses", []))
-        seen: dict[str, Any] = {"ip_sets": {}, "addresses": []}
-        problems = []
+        records = BlockRecords.from_env(self.clients("dynamodb"))
+        blocked, problems = [], []
         for ref in parse_target(target):
             got = get_ip_set(waf_client(self.clients, ref), ref)
-            seen["ip_sets"][ref.arn] = {"version": got["version"], "entries": len(got["entries"])}
-            mine = [c for c in want if version_of(c) == got["version"]]
-            present = [c for c in mine if covered(c, got["entries"])]
-            seen["addresses"].extend(present)
-            problems += [f"{c} missing from {ref.name}" for c in mine if c not in present]
+            blocked += ours(records.addresses(ref.arn), got["entries"])
             keys = {entry_key(e) for e in got["entries"]}
-            gone = [c for c in had - want if version_of(c) == got["version"]]
-            problems += [f"{c} still in {ref.name}" for c in gone if entry_key(c) in keys]
-        seen["addresses"] = sort_cidrs(seen["addresses"])
-        if plan.after.get("expires_at"):
-            seen["expires_at"] = plan.after["expires_at"]
+            for cidr in sorted(want | had):
+                if version_of(cidr) != got["version"]:
+                    continue
+                if cidr in want and entry_key(cidr) not in keys:
+                    problems.append(f"{cidr} missing from {ref.name}")
+                if cidr not in want and entry_key(cidr) in keys:
+                    problems.append(f"{cidr} still in {ref.name}")
         if problems:
             raise VerifyError("; ".join(sorted(problems)[:20]))
-        return seen
+        return {"addresses": sort_cidrs(blocked)}
+
+
+def ours(recorded: Iterable[str], entries: Iterable[str]) -> list[str]:
+    """The recorded blocks an IP set still holds (as exact entries)."""
+    keys = {entry_key(e) for e in entries}
+    return [c for c in recorded if entry_key(c) in keys]

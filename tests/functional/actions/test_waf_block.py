@@ -12,7 +12,14 @@ from botocore.stub import ANY, Stubber
 
 from remediate.emulator import REGION, create_ip_set
 from remediation.actions import waf_block
-from remediation.actions.waf_block import DEFAULT_QUERY, IP_SET_LIMIT, entry_key
+from remediation.actions.base import Plan
+from remediation.actions.waf_block import (
+    DEFAULT_QUERY,
+    IP_SET_LIMIT,
+    WafBlock,
+    WafBlockParams,
+    entry_key,
+)
 from remediation.clients import Clients
 from remediation.models import Outcome
 from tests.conftest import load_event, sns_alarm
@@ -127,9 +134,8 @@ def test_alarm_blocks_offenders_records_expiry_audits_and_notifies(world):
         assert item["route_target"]["S"] == world.v4["ARN"]
     (audit,) = world.stack.audit_items()
     assert audit["outcome"] == "executed"
-    assert audit["before_state"]["addresses"] == []
-    assert audit["after_state"]["addresses"] == ["203.0.113.9/32", "203.0.113.10/32"]
-    assert audit["after_state"]["expires_at"] == expires.isoformat()
+    assert audit["before_state"] == {"addresses": []}
+    assert audit["after_state"] == {"addresses": ["203.0.113.9/32", "203.0.113.10/32"]}
     (notice,) = world.stack.notices()
     assert "did waf-block" in notice["subject"]
     assert "203.0.113.9/32 (812)" in notice["message"]
@@ -218,7 +224,8 @@ def test_ipv6_and_ipv4_offenders_go_to_their_own_sets(world):
     assert world.entries(world.v6) == ["2001:db8:ff::/48", "2001:db8::7/128"]
     assert world.entries() == [*OLD, "203.0.113.9/32"]
     assert set(world.records()) == {"2001:db8::7/128", "203.0.113.9/32"}
-    assert result.after["addresses"] == ["203.0.113.9/32", "2001:db8::7/128", "2001:db8:ff::1/128"]
+    # 2001:db8:ff::1 is inside someone else's /48: not ours, not added, not reported
+    assert result.after == {"addresses": ["203.0.113.9/32", "2001:db8::7/128"]}
 
 
 def test_dry_run_switch_plans_and_changes_nothing(world):
@@ -360,7 +367,8 @@ def test_throttling_is_retried(world, stubbed_waf, pauses):
         {"queryId": "q-1"},
     )
     expect_get(stub, world, key, OLD, "t1")  # read
-    expect_get(stub, world, key, OLD, "t1")  # apply
+    expect_get(stub, world, key, OLD, "t1")  # apply: which IP version
+    expect_get(stub, world, key, OLD, "t1")  # apply: entries and lock token
     stub.add_client_error("update_ip_set", "ThrottlingException", http_status_code=400)
     expect_get(stub, world, key, OLD, "t1")  # re-read after the backoff
     expect_update(stub, key, new, "t1")
@@ -376,8 +384,8 @@ def test_throttling_is_retried(world, stubbed_waf, pauses):
 def test_access_denied_fails_and_notifies(world, stubbed_waf):
     stub, clients, key = stubbed_waf
     world.insights.answer({"203.0.113.9": 500})
-    expect_get(stub, world, key, OLD, "t1")
-    expect_get(stub, world, key, OLD, "t1")
+    for _ in range(3):  # read, the IP version, entries and lock token
+        expect_get(stub, world, key, OLD, "t1")
     stub.add_client_error("update_ip_set", "AccessDeniedException", http_status_code=403)
 
     result = world.run(clients=clients)
@@ -394,7 +402,8 @@ def test_access_denied_fails_and_notifies(world, stubbed_waf):
 def test_lock_conflicts_give_up_after_bounded_attempts(world, stubbed_waf, pauses):
     stub, clients, key = stubbed_waf
     world.insights.answer({"203.0.113.9": 500})
-    expect_get(stub, world, key, OLD, "t0")
+    expect_get(stub, world, key, OLD, "t0")  # read
+    expect_get(stub, world, key, OLD, "t0")  # apply: which IP version
     for n in range(waf_block.MAX_ATTEMPTS):
         expect_get(stub, world, key, OLD, f"t{n}")
         stub.add_client_error("update_ip_set", "WAFOptimisticLockException")
@@ -442,3 +451,22 @@ def test_cloudfront_scope_ip_set_is_changed_through_us_east_1(world):
     assert result.outcome is Outcome.EXECUTED, result.reason
     got = edge_waf.get_ip_set(Name="blocked-edge", Scope="CLOUDFRONT", Id=edge["Id"])
     assert got["IPSet"]["Addresses"] == [*OLD, "203.0.113.9/32"]
+
+
+def test_block_can_be_undone_from_its_audit_record(world):
+    """The ``revert`` contract: ``read`` reports the same ``addresses`` the audit recorded
+    as after-state, and ``apply`` with before/after swapped removes exactly the new blocks."""
+    world.insights.answer({"203.0.113.9": 500, "192.0.2.200": 500})
+    assert world.run().outcome is Outcome.EXECUTED
+    (audit,) = world.stack.audit_items()
+    action = WafBlock(world.clients)
+    params = WafBlockParams.from_dict(audit["params"])
+    world.insights.answer({})  # revert reads the target again
+    now = action.read(world.v4["ARN"], params)
+    assert now["addresses"] == audit["after_state"]["addresses"] == ["203.0.113.9/32"]
+
+    undo = Plan.change("revert", audit["after_state"], audit["before_state"])
+    action.apply(world.v4["ARN"], undo)
+    assert action.verify(world.v4["ARN"], undo) == {"addresses": []}
+    assert world.entries() == OLD  # 192.0.2.200 was never ours: it stays
+    assert world.records() == {}
