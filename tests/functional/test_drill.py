@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from remediate.drill import messages, scenario
+from remediate import drill
+from remediate.drill import messages, scenario, template
 from remediation import intake
 from remediation.models import Source
 from tests.conftest import load_event
@@ -146,3 +149,181 @@ def test_every_shipped_scenario_parses():
     paths = scenario.discover(ROOT / "scenarios")
     parsed = [scenario.load(p) for p in paths]
     assert len({s.name for s in parsed}) == len(parsed)
+
+
+# -- against the synthesized drill environment ------------------------------------------------
+
+ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live"
+
+
+@pytest.fixture(scope="session")
+def drill_assembly() -> Path:
+    """``cdk synth -c env=drill``, once (reused while newer than the CDK app and functions)."""
+    return template.synth(ROOT, "drill")
+
+
+def test_template_wires_every_routed_alarm_to_one_remediator(drill_assembly):
+    deployment = template.load(drill_assembly, "drill")
+    playbook = deployment.playbook()
+    assert playbook["alarms"], "the drill env routes alarms"
+    for name, route in playbook["alarms"].items():
+        alarm = deployment.alarm(name)
+        subscribers = [s for t in alarm.alarm_topics for s in deployment.subscribers(t)]
+        assert [s.actions for s in subscribers] == [[route["action"]]], name
+    for remediator in deployment.remediators:
+        assert remediator.playbook_path is not None, remediator.name
+        assert remediator.environment["AUDIT_TABLE"] == deployment.setting("AUDIT_TABLE")
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_scenario_runs_green_against_the_template(emulator, drill_assembly, tmp_path):
+    path = write(
+        tmp_path,
+        "ok.yaml",
+        """
+name: rollback then duplicate
+resources: {functions: {orders-api: {versions: 3, alias: live}}}
+steps:
+  - alarm: orders-api-error-rate
+    expect: {outcomes: [executed], state: {functions: {orders-api: {alias: "2"}}}, notices: 1}
+  - duplicate: true
+    expect: {outcomes: [skipped], reason: duplicate, notices: 0}
+expect: {audit: {executed: 1, skipped: 1}}
+""",
+    )
+    console = Console(file=io.StringIO(), width=200)
+    report = tmp_path / "report.md"
+    (result,) = drill.run(
+        path,
+        root=ROOT,
+        console=console,
+        report_path=report,
+        assembly=drill_assembly,
+        emulator=emulator,
+    )
+    assert result.passed, [str(f) for f in result.failures]
+    text = report.read_text()
+    assert "1/1 scenarios passed" in text
+    assert 'functions.orders-api.alias: "3" -> "2"' in text
+    assert "lambda:UpdateAlias" in text
+
+
+def test_a_wrong_expectation_exits_non_zero_naming_it_and_what_was_seen(
+    emulator, drill_assembly, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from remediate import cli
+
+    path = write(
+        tmp_path,
+        "wrong.yaml",
+        """
+name: deliberately wrong
+resources: {functions: {orders-api: {versions: 3, alias: live}}}
+steps:
+  - alarm: orders-api-error-rate
+    expect:
+      outcomes: [escalated]
+      state: {functions: {orders-api: {alias: "3"}}}
+""",
+    )
+    result = CliRunner().invoke(
+        cli.app,
+        [
+            "drill",
+            str(path),
+            "--cdk-out",
+            str(drill_assembly),
+            "--endpoint-url",
+            emulator.endpoint_url,
+            "--report",
+            str(tmp_path / "r.md"),
+        ],
+    )
+    assert result.exit_code == 1
+    flat = " ".join(result.output.split())
+    assert "deliberately wrong: step 1 (alarm orders-api-error-rate -> ALARM)" in flat
+    assert "expected outcomes ['escalated']; saw ['executed']" in flat
+    assert "expected functions.orders-api.alias = '3'; saw '2'" in flat
+    assert "0/1 scenarios passed" in flat
+
+
+def test_resolver_names_resources_and_resolves_intrinsics(tmp_path):
+    core = {
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "app-drill-rollback"}},
+            "Table": {"Type": "AWS::DynamoDB::Table", "Properties": {}},
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Metadata": {"aws:asset:path": "asset.x"},
+                "Properties": {
+                    "Environment": {
+                        "Variables": {
+                            "REMEDIATION_ACTIONS": "rollback",
+                            "AUDIT_TABLE": {"Ref": "Table"},
+                            "SWITCH_PARAMETER": {
+                                "Fn::Join": ["", ["/app/", {"Ref": "AWS::StackName"}, "/switch"]]
+                            },
+                            "NOTICE_TOPIC_ARN": {"Fn::Sub": "arn:aws:sns:${AWS::Region}:x:n"},
+                        }
+                    }
+                },
+            },
+            "Sub": {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "Protocol": "lambda",
+                    "TopicArn": {"Ref": "Topic"},
+                    "Endpoint": {"Fn::GetAtt": ["Fn", "Arn"]},
+                },
+            },
+        },
+        "Outputs": {"T": {"Value": {"Ref": "Topic"}, "Export": {"Name": "topic-arn"}}},
+    }
+    alarms = {
+        "Resources": {
+            "A": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "app-drill-orders-error-rate",
+                    "AlarmActions": [{"Fn::ImportValue": "topic-arn"}],
+                    "Threshold": 5,
+                },
+            }
+        }
+    }
+    (tmp_path / "asset.x").mkdir()
+    (tmp_path / "asset.x" / "playbook.json").write_text('{"alarms": {}}')
+    artifacts = {}
+    for name, body in (("core", core), ("alarms", alarms)):
+        (tmp_path / f"{name}.template.json").write_text(json.dumps(body))
+        artifacts[name] = {
+            "type": "aws:cloudformation:stack",
+            "environment": "aws://123456789012/us-east-2",
+            "properties": {"templateFile": f"{name}.template.json", "stackName": f"app-{name}"},
+        }
+    (tmp_path / "manifest.json").write_text(json.dumps({"artifacts": artifacts}))
+
+    deployment = template.load(tmp_path, "drill")
+
+    (fn,) = deployment.remediators
+    assert fn.environment["AUDIT_TABLE"] == "app-core-Table"
+    assert fn.environment["SWITCH_PARAMETER"] == "/app/app-core/switch"
+    assert fn.environment["NOTICE_TOPIC_ARN"] == "arn:aws:sns:us-east-2:x:n"
+    assert fn.playbook_path == tmp_path / "asset.x" / "playbook.json"
+    topic = "arn:aws:sns:us-east-2:123456789012:app-drill-rollback"
+    assert fn.topics == [topic]
+    alarm = deployment.alarm("orders-error-rate")
+    assert alarm.alarm_topics == [topic]
+    assert (
+        alarm.arn == "arn:aws:cloudwatch:us-east-2:123456789012:alarm:app-drill-orders-error-rate"
+    )
+    assert deployment.region == "us-east-2"
+    with pytest.raises(template.TemplateError, match="not in the template"):
+        deployment.alarm("latency")
