@@ -128,8 +128,9 @@ class CostGuard(Action):
         prefix = parse_target(target)
         if params is None:
             return [target]
-        names = CostGuardParams.from_dict(params).sheddable  # type: ignore[attr-defined]
-        return [arn for name in names for arn in (prefix + name, f"{prefix}{name}:*")]
+        parsed = CostGuardParams.from_dict(params)
+        assert isinstance(parsed, CostGuardParams)
+        return [arn for name in parsed.sheddable for arn in (prefix + name, f"{prefix}{name}:*")]
 
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
         assert isinstance(params, CostGuardParams)
@@ -177,7 +178,8 @@ class CostGuard(Action):
         wrong = sorted(n for n, want in plan.after["functions"].items() if seen[n] != want)
         if wrong:
             shown = {n: seen[n] for n in wrong}
-            raise VerifyError(f"concurrency reads back as {shown}, expected otherwise")
+            wanted = {n: plan.after["functions"][n] for n in wrong}
+            raise VerifyError(f"concurrency reads back as {shown}, expected {wanted}")
         return {"functions": seen}
 
     def _read_function(self, arn: str) -> dict[str, Any] | None:
