@@ -10,12 +10,20 @@ Target: one IP set ARN, or two joined by a comma (one ``IPV4`` set, one ``IPV6``
 address goes to the set of its IP version. ``UpdateIPSet`` replaces the whole list and needs
 the ``LockToken`` from ``GetIPSet``: on ``WAFOptimisticLockException`` (someone else changed
 the set) or throttling, re-read, re-merge and retry, a bounded number of times with jitter.
+CLOUDFRONT-scope sets (ARN ``...:us-east-1:...:global/ipset/...``) go through a us-east-1 client.
+An offender some entry already covers (ours or anyone's, exact or a wider CIDR) is left alone:
+an earlier block keeps its expiry rather than being renewed.
 
 Every block expires after ``ttl_minutes``. The expiry is recorded in the audit table (its name
 from ``AUDIT_TABLE``, like the pipeline) *before* the IP set changes, so a block can never
 outlive its record: item ``pk = block#<ip set ARN>``, ``sk = <address CIDR>``, ``block_until``
 (epoch seconds). ``pk = block-index``, ``sk = <ip set ARN>`` lists the IP sets that ever held
 a block, so the scheduled sweeper (``remediation.sweeper``) finds them without configuration.
+
+The audit's before/after state is ``{"addresses": [...]}``: the blocks this action made that
+the IP sets hold (never the whole sets: 10,000 entries do not fit in an audit item). ``read``
+reports the same, so ``revert`` can tell whether anything changed since and undo a block
+(``apply`` adds ``after - before`` and removes ``before - after``).
 
 Runbooks: OMNIX "brute force" (``aws wafv2 update-ip-set``), Nigredo "Abuse Detected".
 """
