@@ -1,7 +1,24 @@
 """The CDK app: config (``config``), pure alarm/playbook catalog (``catalog``), one construct
-per concern (``constructs``) and stacks that compose them (``stacks``)."""
+per concern (``constructs``) and stacks that compose them (``stacks``).
 
-from stacks.constructs.alarms import ServiceAlarms
-from stacks.constructs.suite import AutoRemediation
+``from stacks import AutoRemediation, ServiceAlarms`` for a team's own app. Loaded lazily:
+``stacks.config`` and ``stacks.catalog`` need no CDK (and no JS runtime).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["AutoRemediation", "ServiceAlarms"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AutoRemediation":
+        from stacks.constructs.suite import AutoRemediation
+
+        return AutoRemediation
+    if name == "ServiceAlarms":
+        from stacks.constructs.alarms import ServiceAlarms
+
+        return ServiceAlarms
+    raise AttributeError(name)
