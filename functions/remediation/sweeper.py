@@ -6,7 +6,8 @@ are the records ``waf-block`` writes to the audit table before it changes an IP 
 blocks. For each IP set with expired blocks it removes exactly those entries (``UpdateIPSet``
 with the ``LockToken``, re-read and retried on a lock conflict or throttling), reads the set
 back, deletes the records (unless a new block renewed one meanwhile) and writes one audit
-record, with a notice. A failure keeps the records, so the next run tries again.
+record (action ``waf-block-sweep``, the blocking route's target), with a notice. A failure
+keeps the records, so the next run tries again.
 
 The sweeper ignores the automation switch: an expiry is part of the block that was made,
 and an ``off`` switch must not turn a four-hour block into a permanent one.
@@ -43,7 +44,9 @@ from remediation.models import Outcome, Result
 from remediation.notify import NOTIFY, Notifier, build_notice
 
 logger = Logger(service="auto-remediation")
-ACTION = "waf-block"
+# Its own audit label, not "waf-block": an expiry is not an action ``revert`` could undo
+# (re-adding an address with no expiry is exactly what waf-block refuses to do).
+ACTION = "waf-block-sweep"
 KEY = "waf-block-sweeper"
 
 

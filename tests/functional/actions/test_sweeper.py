@@ -77,7 +77,7 @@ def test_sweeper_removes_only_expired_blocks(blocked):
     audits = {a["before_state"]["addresses"][0]: a for a in stack.audit_items()}
     v4_audit = audits["203.0.113.9/32"]
     assert v4_audit["outcome"] == "executed"
-    assert v4_audit["action"] == "waf-block"
+    assert v4_audit["action"] == "waf-block-sweep"  # not an action revert could undo
     assert v4_audit["target"] == blocked.target
     assert v4_audit["source"] == "schedule"
     assert v4_audit["before_state"]["addresses"] == ["203.0.113.9/32", "203.0.113.10/32"]
