@@ -254,3 +254,13 @@ def test_bad_targets_are_rejected(target):
 def test_global_scope_target():
     (ref,) = parse_target("arn:aws:wafv2:us-east-1:123456789012:global/ipset/edge/abc")
     assert (ref.scope, ref.name, ref.id) == ("CLOUDFRONT", "edge", "abc")
+
+
+def test_backoff_is_jittered_and_bounded():
+    from remediation.actions import waf_block
+
+    for attempt in range(8):
+        limit = min(waf_block.BACKOFF_CAP_SECONDS, waf_block.BACKOFF_BASE_SECONDS * 2**attempt)
+        waits = [waf_block.backoff(attempt) for _ in range(50)]
+        assert all(0 <= w <= limit for w in waits)
+        assert len(set(waits)) > 1  # jittered, not a fixed schedule

@@ -470,3 +470,17 @@ def test_block_can_be_undone_from_its_audit_record(world):
     assert action.verify(world.v4["ARN"], undo) == {"addresses": []}
     assert world.entries() == OLD  # 192.0.2.200 was never ours: it stays
     assert world.records() == {}
+
+
+def test_a_set_filled_meanwhile_is_never_written_past_the_limit(world, stubbed_waf):
+    """The plan saw room, but by apply time others filled the IP set: nothing is written."""
+    stub, clients, key = stubbed_waf
+    full = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(IP_SET_LIMIT)]
+    world.insights.answer({"203.0.113.9": 500})
+    expect_get(stub, world, key, OLD, "t1")  # read: room
+    expect_get(stub, world, key, full, "t2")  # apply: which IP version
+    expect_get(stub, world, key, full, "t2")  # apply: full now
+    result = world.run(clients=clients)
+    assert result.outcome is Outcome.FAILED
+    assert result.reason.startswith("IPSetFullError: IP set blocked-v4 would hold 10001")
+    stub.assert_no_pending_responses()  # no UpdateIPSet was made
