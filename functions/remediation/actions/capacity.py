@@ -48,12 +48,13 @@ THROUGHPUT = "dynamodb-throughput"
 ON_DEMAND = "dynamodb-on-demand"
 THROTTLE = "apigateway-throttle"
 KINDS = (MEMORY, TIMEOUT, RESERVED, PROVISIONED, THROUGHPUT, ON_DEMAND, THROTTLE)
+TABLE_CAPACITY = "dynamodb-capacity"
 
 #: the state a kind reads and writes (both DynamoDB kinds change the table's capacity)
 DIMENSION = {
     **{k: k for k in KINDS},
-    THROUGHPUT: "dynamodb-capacity",
-    ON_DEMAND: "dynamodb-capacity",
+    THROUGHPUT: TABLE_CAPACITY,
+    ON_DEMAND: TABLE_CAPACITY,
 }
 
 _FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$")
@@ -169,7 +170,7 @@ def plan_provisioned_concurrency(current: dict[str, Any], params: CapacityParams
 
 
 def _table_before(current: dict[str, Any]) -> dict[str, Any]:
-    before = {"dimension": "dynamodb-capacity", "billing_mode": current["billing_mode"]}
+    before = {"dimension": TABLE_CAPACITY, "billing_mode": current["billing_mode"]}
     if current["billing_mode"] == "PROVISIONED":
         before.update(read_units=current["read_units"], write_units=current["write_units"])
     return before
@@ -207,7 +208,7 @@ def plan_dynamodb_on_demand(current: dict[str, Any], params: CapacityParams) -> 
     blocked = _table_blocked(current, before)
     if blocked:
         return blocked
-    after = {"dimension": "dynamodb-capacity", "billing_mode": "PAY_PER_REQUEST"}
+    after = {"dimension": TABLE_CAPACITY, "billing_mode": "PAY_PER_REQUEST"}
     return Plan.change("table billing provisioned -> on-demand", before, after)
 
 
@@ -323,25 +324,7 @@ class CapacityBump(Action):
         assert isinstance(params, CapacityParams)
         check_target(params.kind, target)
         dimension = DIMENSION[params.kind]
-        if params.kind in (MEMORY, TIMEOUT):
-            found = self.clients("lambda").get_function_configuration(FunctionName=target)
-            return {
-                "dimension": dimension,
-                "memory_mb": found["MemorySize"],
-                "timeout_seconds": found["Timeout"],
-                "updating": found.get("LastUpdateStatus") == "InProgress",
-            }
-        if params.kind == RESERVED:
-            found = self.clients("lambda").get_function_concurrency(FunctionName=target)
-            return {
-                "dimension": dimension,
-                "reserved_concurrency": found.get("ReservedConcurrentExecutions"),
-            }
-        if params.kind == PROVISIONED:
-            return {"dimension": dimension, **self._read_provisioned(target)}
-        if params.kind in (THROUGHPUT, ON_DEMAND):
-            return {"dimension": dimension, **self._read_table(target)}
-        return {"dimension": dimension, **self._read_throttle(target)}
+        return {"dimension": dimension, **self._state(target, dimension)}
 
     def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
         assert isinstance(params, CapacityParams)
@@ -354,7 +337,26 @@ class CapacityBump(Action):
     def apply(self, target: str, plan: Plan) -> None:
         after = plan.after
         dimension = after["dimension"]
+        if dimension in (MEMORY, TIMEOUT, RESERVED, PROVISIONED):
+            self._apply_function(target, after)
+        elif dimension == TABLE_CAPACITY:
+            self._apply_table(target, plan)
+        elif dimension == THROTTLE:
+            stage = parse_stage_arn(target)
+            self.clients("apigateway").update_stage(
+                restApiId=stage.api_id,
+                stageName=stage.stage,
+                patchOperations=[
+                    _replace("/*/*/throttling/rateLimit", after["rate_limit"]),
+                    _replace("/*/*/throttling/burstLimit", after["burst_limit"]),
+                ],
+            )
+        else:
+            raise ValueError(f"unknown capacity dimension {dimension!r}")
+
+    def _apply_function(self, target: str, after: dict[str, Any]) -> None:
         lam = self.clients("lambda")
+        dimension = after["dimension"]
         if dimension == MEMORY:
             lam.update_function_configuration(FunctionName=target, MemorySize=after["memory_mb"])
         elif dimension == TIMEOUT:
@@ -375,63 +377,42 @@ class CapacityBump(Action):
                 lam.delete_provisioned_concurrency_config(
                     FunctionName=function_arn, Qualifier=alias
                 )
-        elif dimension == "dynamodb-capacity":
-            self._apply_table(target, plan)
-        elif dimension == THROTTLE:
-            stage = parse_stage_arn(target)
-            self.clients("apigateway").update_stage(
-                restApiId=stage.api_id,
-                stageName=stage.stage,
-                patchOperations=[
-                    _replace("/*/*/throttling/rateLimit", after["rate_limit"]),
-                    _replace("/*/*/throttling/burstLimit", after["burst_limit"]),
-                ],
-            )
-        else:
-            raise ValueError(f"unknown capacity dimension {dimension!r}")
 
     def verify(self, target: str, plan: Plan) -> dict[str, Any]:
         dimension = plan.after["dimension"]
-        if dimension in (MEMORY, TIMEOUT):
-            found = self.clients("lambda").get_function_configuration(FunctionName=target)
-            key, field = (
-                ("memory_mb", "MemorySize")
-                if dimension == MEMORY
-                else (
-                    "timeout_seconds",
-                    "Timeout",
-                )
-            )
-            seen: dict[str, Any] = {"dimension": dimension, key: found[field]}
-        elif dimension == RESERVED:
-            found = self.clients("lambda").get_function_concurrency(FunctionName=target)
-            seen = {
-                "dimension": dimension,
-                "reserved_concurrency": found.get("ReservedConcurrentExecutions"),
-            }
-        elif dimension == PROVISIONED:
-            state = self._read_provisioned(target)
-            if state["status"] == "FAILED":
-                raise VerifyError(f"provisioned concurrency FAILED: {state['reason']}")
-            seen = {
-                "dimension": dimension,
-                "provisioned_concurrency": state["provisioned_concurrency"],
-            }
-        elif dimension == "dynamodb-capacity":
-            state = self._read_table(target)
-            seen = _table_before({"dimension": dimension, **state})
-            if seen != plan.after and state["status"] == "UPDATING":
-                # DynamoDB shows the old capacity until the update finishes; UPDATING right
-                # after our call is the change under way.
-                return {**plan.after, "table_status": "UPDATING"}
-        else:
-            state = self._read_throttle(target)
-            seen = {"dimension": dimension, **state}
+        state = {"dimension": dimension, **self._state(target, dimension)}
+        if dimension == PROVISIONED and state["status"] == "FAILED":
+            raise VerifyError(f"provisioned concurrency FAILED: {state.get('reason')}")
+        seen = {key: state.get(key) for key in plan.after}
+        if seen != plan.after and dimension == TABLE_CAPACITY and state["status"] == "UPDATING":
+            # DynamoDB shows the old capacity until the update finishes; UPDATING right
+            # after our call is the change under way.
+            return {**plan.after, "table_status": "UPDATING"}
         if seen != plan.after:
             raise VerifyError(f"reads back as {seen}, expected {plan.after}")
         return seen
 
     # -- reads ----------------------------------------------------------------------------
+
+    def _state(self, target: str, dimension: str) -> dict[str, Any]:
+        """The current values (named as in plans) and what the preconditions need."""
+        if dimension in (MEMORY, TIMEOUT):
+            found = self.clients("lambda").get_function_configuration(FunctionName=target)
+            return {
+                "memory_mb": found["MemorySize"],
+                "timeout_seconds": found["Timeout"],
+                "updating": found.get("LastUpdateStatus") == "InProgress",
+            }
+        if dimension == RESERVED:
+            found = self.clients("lambda").get_function_concurrency(FunctionName=target)
+            return {"reserved_concurrency": found.get("ReservedConcurrentExecutions")}
+        if dimension == PROVISIONED:
+            return self._read_provisioned(target)
+        if dimension == TABLE_CAPACITY:
+            return self._read_table(target)
+        if dimension == THROTTLE:
+            return self._read_throttle(target)
+        raise ValueError(f"unknown capacity dimension {dimension!r}")
 
     def _read_provisioned(self, target: str) -> dict[str, Any]:
         function_arn, alias = parse_alias_arn(target)

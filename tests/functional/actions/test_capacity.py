@@ -13,6 +13,8 @@ import pytest
 from botocore.stub import Stubber
 
 from remediate.emulator import REGION, create_function
+from remediation.actions.base import Plan
+from remediation.actions.capacity import CapacityBump, CapacityParams
 from remediation.clients import DEFAULT_CONFIG, Clients
 from remediation.models import Outcome
 from tests.conftest import load_event
@@ -497,3 +499,20 @@ def test_provisioned_concurrency_throttled_put_is_retried(stack, emulator, backo
     assert wire.attempts["PutProvisionedConcurrencyConfig"] == 2
     assert len(backoff) == 1
     assert result.after["provisioned_concurrency"] == 15
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_applying_the_before_state_undoes_the_bump(stack, case):
+    """The contract ``revert`` relies on: apply makes the target look like ``plan.after``."""
+    target = case.make(stack)
+    action = CapacityBump(stack.clients)
+    params = CapacityParams(kind=case.kind)
+    plan = action.plan(action.read(target, params), params, stack.now)
+    action.apply(target, plan)
+    action.verify(target, plan)
+    assert case.value(stack, target) == case.bumped
+
+    undo = Plan.change("revert", plan.after, plan.before)
+    action.apply(target, undo)
+    assert action.verify(target, undo) == plan.before
+    assert case.value(stack, target) == case.start

@@ -8,6 +8,8 @@ import pytest
 from moto.apigateway.models import apigateway_backends
 
 from remediate.emulator import ACCOUNT, REGION
+from remediation.actions.base import Plan
+from remediation.actions.rollback import Rollback, RollbackParams
 from remediation.models import Outcome
 from tests.conftest import load_event
 from tests.functional.actions.wire import Wire, denied, response, throttled
@@ -131,3 +133,17 @@ def test_access_denied_fails_with_a_notice(stack):
     (notice,) = stack.notices()
     assert "FAILED rollback" in notice["subject"]
     assert "AccessDeniedException" in notice["message"]
+
+
+def test_applying_the_before_state_undoes_the_rollback(stack):
+    """The contract ``revert`` relies on: apply makes the stage look like ``plan.after``."""
+    target, api, (_, second, third) = make_api(stack, [120, 10])
+    action = Rollback(stack.clients)
+    plan = action.plan(action.read(target, RollbackParams()), RollbackParams(), stack.now)
+    action.apply(target, plan)
+    assert live(stack, api) == second
+
+    undo = Plan.change("revert", plan.after, plan.before)
+    action.apply(target, undo)
+    assert action.verify(target, undo) == {"deployment_id": third}
+    assert live(stack, api) == third
