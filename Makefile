@@ -8,7 +8,7 @@ ENV ?= drill
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test lint format drill synth reliability bench clean
+.PHONY: help install test lint format drill synth synth-all reliability bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,9 +39,15 @@ test: install lint ## Lint, then every test tier
 drill: install ## The whole suite against the local emulator (moto server on loopback)
 	$(BIN)/remediate drill scenarios/
 
+# Each environment gets its own output directory, so cfn-lint never sees another's templates.
 synth: install ## Synthesize ENV (default drill) offline, with cdk-nag, then cfn-lint the templates
-	npx cdk synth --quiet -c env=$(ENV)
-	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+	rm -rf cdk.out/$(ENV)
+	npx cdk synth --quiet -c env=$(ENV) -o cdk.out/$(ENV)
+	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/$(ENV)/*.template.json
+
+synth-all: install ## make synth for every environment in cdk.json
+	@for env in $$($(BIN)/python -c 'import json; print(*json.load(open("cdk.json"))["context"]["environments"])'); do \
+		echo "== $$env"; $(MAKE) --no-print-directory synth ENV=$$env || exit 1; done
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache reports
