@@ -137,7 +137,7 @@ def test_access_denied_fails_with_a_notice(stack):
 
 def test_applying_the_before_state_undoes_the_rollback(stack):
     """The contract ``revert`` relies on: apply makes the stage look like ``plan.after``."""
-    target, api, (_, second, third) = make_api(stack, [120, 10])
+    target, api, (second, third) = make_api(stack, [120, 10])
     action = Rollback(stack.clients)
     plan = action.plan(action.read(target, RollbackParams()), RollbackParams(), stack.now)
     action.apply(target, plan)
