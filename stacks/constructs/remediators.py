@@ -37,7 +37,8 @@ from stacks.constructs.nag import acknowledge
 
 HANDLER = "remediation.handler.lambda_handler"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
-# The newest Python runtime (cdk-nag AwsSolutions-L1); Powertools publishes its layer for it.
+# The newest Python runtime (cdk-nag AwsSolutions-L1); Powertools publishes its layer for it,
+# built with aws-lambda-powertools[all] (so fastjsonschema, for [validation], is in it).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python314-x86_64"
 POWERTOOLS_ACCOUNT = "017000801446"
