@@ -35,6 +35,8 @@ def run(
     scenarios = [scenario.load(path) for path in scenario.discover(target)]
     deployments = {}
     for env in sorted({s.env for s in scenarios}):
+        if assembly is None:
+            console.print(f"[dim]env {env}: npx cdk synth -c env={env} (skipped if up to date)[/]")
         built = assembly or template.synth(root, env)
         deployments[env] = template.load(built, env)
     runs: list[Run] = []

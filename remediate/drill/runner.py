@@ -64,12 +64,12 @@ class Runner:
 
     def execute(self) -> Run:
         world, scenario = self.world, self.scenario
-        world.build(scenario.resources, scenario.switch)
-        world.notices()
         watched = self._watched()
+        world.build(scenario.resources, scenario.switch, only=watched)
+        world.notices()
         state = world.snapshot(watched)
         for index, step in enumerate(scenario.steps, 1):
-            event = Event(index, world.clock.offset, step.title)
+            event = Event(index, world.clock.offset, self._fill(step.title))
             try:
                 self._do(step, event)
             except TemplateError as exc:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,27 +148,46 @@ class Deployment:
 SOURCES = ("app.py", "cdk.json", "stacks", "functions")
 
 
-def assembly_dir(root: Path, env: str) -> Path:
-    return root / "cdk.out" / f"drill-{env}"
+def assembly_dir(root: Path, env: str) -> Path | None:
+    """The newest drill assembly of ``env`` (named in ``cdk.out/drill-ENV.current``)."""
+    pointer = root / "cdk.out" / f"drill-{env}.current"
+    try:
+        found = root / "cdk.out" / pointer.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return found if (found / "manifest.json").exists() else None
+
+
+# A run reads its assembly (templates, playbook.json) for a while: other runs that synth
+# meanwhile write a new directory and leave older ones this long before removing them.
+KEEP_OLD_SECONDS = 900
 
 
 def synth(root: Path, env: str, *, force: bool = False) -> Path:
-    """``npx cdk synth -c env=ENV`` into cdk.out/drill-ENV, unless it is newer than the code."""
-    out = assembly_dir(root, env)
-    manifest = out / "manifest.json"
+    """``npx cdk synth -c env=ENV`` into a fresh cdk.out/drill-ENV-* directory, unless the
+    newest one is newer than the CDK app and the functions. Returns the assembly."""
     if not (root / "app.py").exists() or not (root / "cdk.json").exists():
         raise TemplateError(f"no CDK app in {root} (app.py and cdk.json)")
-    if not force and manifest.exists() and manifest.stat().st_mtime >= _newest(root):
-        return out
+    current = assembly_dir(root, env)
+    if not force and current and (current / "manifest.json").stat().st_mtime >= _newest(root):
+        return current
+    out = root / "cdk.out" / f"drill-{env}-{time.time_ns()}-{os.getpid()}"
     command = ["npx", "cdk", "synth", "--quiet", "-c", f"env={env}", "-o", str(out)]
     environ = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     done = subprocess.run(  # noqa: S603 (fixed command)
         command, cwd=root, env=environ, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
+        shutil.rmtree(out, ignore_errors=True)
         tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
         raise TemplateError(f"cdk synth -c env={env} failed:\n" + "\n".join(tail))
-    manifest.touch()
+    pointer = root / "cdk.out" / f"drill-{env}.current"
+    staged = pointer.with_name(f"{pointer.name}.{os.getpid()}")
+    staged.write_text(out.name, encoding="utf-8")
+    os.replace(staged, pointer)
+    for old in (root / "cdk.out").glob(f"drill-{env}-*"):
+        if old != out and old.is_dir() and time.time() - old.stat().st_mtime > KEEP_OLD_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
     return out
 
 

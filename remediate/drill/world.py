@@ -98,10 +98,8 @@ class World:
         self.emulator = emulator
         self.deployment = deployment
         self.clock = clock or Clock()
-        self.session = boto3.session.Session(region_name=deployment.region)
-        self.clients = Clients(self.session, endpoint_url=emulator.endpoint_url)
-        self.gaps = Gaps(deployment.region, deployment.account)
-        self.gaps.register(self.session)
+        harness = _harness(deployment.region, deployment.account, emulator.endpoint_url)
+        self.session, self.gaps, self.recorder, self.clients, self._remediator_clients = harness
         self.table = deployment.setting("AUDIT_TABLE")
         self.switch = deployment.setting("SWITCH_PARAMETER")
         self.notice_topic = deployment.setting("NOTICE_TOPIC_ARN")
@@ -113,8 +111,14 @@ class World:
 
     # -- build ------------------------------------------------------------------------
 
-    def build(self, resources: dict[str, dict[str, Any]], switch: str) -> None:
-        """Reset the emulator; create what the template deploys, then the targets."""
+    def build(
+        self,
+        resources: dict[str, dict[str, Any]],
+        switch: str,
+        only: set[tuple[str, str]] | None = None,
+    ) -> None:
+        """Reset the emulator; create what the template deploys, then the targets: every
+        one the playbook names (or those in ``only``), shaped by ``resources``."""
         self.emulator.reset()
         self.gaps.reset()
         self._warm.clear()
@@ -132,7 +136,13 @@ class World:
         for alarm in self.deployment.alarms.values():
             self.clients("cloudwatch").put_metric_alarm(**_alarm_api_params(alarm.properties))
             self.alarm_states[alarm.name] = "OK"
-        self.targets = merge_targets(default_targets(self.deployment.playbook()), resources)
+        defaults = default_targets(self.deployment.playbook())
+        if only is not None:
+            defaults = {
+                kind: {n: spec for n, spec in named.items() if (kind, n) in only}
+                for kind, named in defaults.items()
+            }
+        self.targets = merge_targets(defaults, resources)
         self._create_targets()
 
     def set_switch(self, mode: str) -> None:
@@ -357,8 +367,9 @@ class World:
 
         warm = self._warm.get(function.name)
         if warm is None:
-            clients = Clients(self.session, endpoint_url=self.emulator.endpoint_url)
-            warm = Pipeline(Settings.from_env(), clients, clock=self.clock)
+            # A cold start builds a new Pipeline; the boto3 clients are shared (they cost
+            # the drill CPU time and hold no remediator state).
+            warm = Pipeline(Settings.from_env(), self._remediator_clients, clock=self.clock)
             self._warm[function.name] = warm
         return warm
 
@@ -388,14 +399,50 @@ class World:
 
     @contextlib.contextmanager
     def _recording(self, delivery: Delivery) -> Iterator[None]:
-        def record(model: Any, **_: Any) -> None:
-            delivery.calls.append(f"{model.service_model.service_name}:{model.name}")
-
-        self.session.events.register("before-call", record)
+        self.recorder.current = delivery.calls
         try:
             yield
         finally:
-            self.session.events.unregister("before-call", record)
+            self.recorder.current = None
+
+
+class Recorder:
+    """Collects ``service:Operation`` of every call made while ``current`` is a list.
+
+    Registered on the session before any client exists: clients copy the session's event
+    hooks when they are made, so a hook added later would not see their calls."""
+
+    def __init__(self) -> None:
+        self.current: list[str] | None = None
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        if self.current is not None:
+            self.current.append(f"{model.service_model.service_name}:{model.name}")
+
+
+Harness = tuple[Any, Gaps, Recorder, Clients, Clients]
+_HARNESSES: dict[tuple[str, str], Harness] = {}
+
+
+def _harness(region: str, account: str, endpoint_url: str) -> Harness:
+    """One boto3 session per region and endpoint for every world of a run (loading service
+    models is most of a client's cost), with the stand-ins for moto's gaps registered once."""
+    key = (region, endpoint_url)
+    if key not in _HARNESSES:
+        session = boto3.session.Session(region_name=region)
+        gaps = Gaps(region, account)
+        gaps.register(session)
+        recorder = Recorder()
+        # Not before-call: a stand-in answering there stops the hooks after it.
+        session.events.register("before-parameter-build", recorder)
+        _HARNESSES[key] = (
+            session,
+            gaps,
+            recorder,
+            Clients(session, endpoint_url=endpoint_url),
+            Clients(session, endpoint_url=endpoint_url),
+        )
+    return _HARNESSES[key]
 
 
 # -- targets ------------------------------------------------------------------------------
