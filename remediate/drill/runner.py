@@ -179,6 +179,11 @@ class Runner:
             envelope = messages.sns_envelope(topic, subject, body, when)
             self._last = [(f, envelope) for f in deployment.subscribers(topic)]
             self._deliver_last(event)
+        elif step.kind == "sweep":
+            if not deployment.sweepers:
+                raise TemplateError("sweep: the template has no WAF sweeper function")
+            for function in deployment.sweepers:
+                event.deliveries.append(world.sweep(function))
         elif step.kind == "deliver":
             raw = json.loads(self._fill(json.dumps(step.value)))
             self._last = [(deployment.remediator_for(step.options["to"]), raw)]

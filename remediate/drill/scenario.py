@@ -17,7 +17,7 @@ import yaml
 SWITCH_MODES = ("on", "off", "dry-run", "missing")
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 RESOURCE_KINDS = ("functions", "parameters", "tables", "ip_sets", "rest_apis", "log_groups")
-STEP_KINDS = ("alarm", "duplicate", "invoke", "switch", "advance", "budget", "deliver")
+STEP_KINDS = ("alarm", "duplicate", "invoke", "switch", "advance", "budget", "deliver", "sweep")
 EXPECT_KEYS = ("outcomes", "reason", "state", "notices", "calls")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -139,6 +139,7 @@ def _step(data: Any, where: str) -> Step:
         "advance": (),
         "budget": ("actual", "limit"),
         "deliver": ("to",),
+        "sweep": (),
     }[kind]
     _known(options, allowed, where)
     if kind == "alarm":
@@ -175,6 +176,8 @@ def _title(kind: str, value: Any, options: dict) -> str:
         return f"advance clock {value}"
     if kind == "budget":
         return f"budget {value} over threshold"
+    if kind == "sweep":
+        return "scheduled WAF sweeper run"
     return f"deliver a raw event to the {options.get('to')} remediator"
 
 

@@ -93,6 +93,7 @@ class Deployment:
     topics: dict[str, Resource]  # ARN -> topic
     remediators: list[Remediator]
     budgets: dict[str, str]  # budget name -> topic ARN
+    sweepers: list[Remediator] = field(default_factory=list)  # scheduled WAF sweeper(s)
 
     def by_type(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.type == kind]
@@ -364,14 +365,22 @@ class Resolver:
         topics = {r.arn: r for r in resources if r.type == "AWS::SNS::Topic"}
         functions: dict[str, Remediator] = {}
         by_arn: dict[str, Remediator] = {}
+        sweepers: list[Remediator] = []
         for r in resources:
             if r.type != "AWS::Lambda::Function":
                 continue
             variables = (r.properties.get("Environment") or {}).get("Variables") or {}
             environment = {k: str(self.resolve(v, r.stack)) for k, v in variables.items()}
-            if "REMEDIATION_ACTIONS" not in environment:
-                continue  # not a remediator (the sweeper, custom-resource handlers)
             asset = r.metadata.get("aws:asset:path")
+            if str(r.properties.get("Handler", "")).endswith("sweeper.lambda_handler"):
+                sweepers.append(
+                    Remediator(
+                        r.logical_id, r.physical, environment, assembly / asset if asset else None
+                    )
+                )
+                continue
+            if "REMEDIATION_ACTIONS" not in environment:
+                continue  # not a remediator (custom-resource handlers)
             remediator = Remediator(
                 logical_id=r.logical_id,
                 name=r.physical,
@@ -415,4 +424,5 @@ class Resolver:
             topics=topics,
             remediators=list(functions.values()),
             budgets=budgets,
+            sweepers=sweepers,
         )

@@ -356,6 +356,23 @@ class World:
         delivery.logs = _json_lines(logs.getvalue())
         return delivery
 
+    def sweep(self, function: Remediator) -> Delivery:
+        """One scheduled run of the WAF sweeper at the drill's time (its handler reads the
+        wall clock; the drill calls the ``Sweeper`` it builds with the clock instead)."""
+        from remediation.sweeper import Sweeper, SweeperSettings
+
+        delivery = Delivery(function=function.name, event={"source": "aws.events"})
+        logs = io.StringIO()
+        with self._function_environment(function), _capture(logs), self._recording(delivery):
+            sweeper = Sweeper(SweeperSettings.from_env(), self._remediator_clients)
+            try:
+                sweeper.sweep(self.clock(), correlation_id=str(uuid.uuid4()))
+            except Exception as exc:
+                delivery.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        delivery.records = self.new_audit()
+        delivery.logs = _json_lines(logs.getvalue())
+        return delivery
+
     def _function_arn(self, function: Remediator) -> str:
         d = self.deployment
         return f"arn:aws:lambda:{d.region}:{d.account}:function:{function.name}"
