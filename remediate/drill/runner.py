@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -203,7 +204,17 @@ class Runner:
         return matches[0]
 
     def _fill(self, text: str) -> str:
+        """``{account}``, ``{region}``, ``{env}``, and ``{audit:N}``: the id of the first
+        audit record step N wrote (what ``revert`` takes)."""
         d = self.world.deployment
+
+        def audit_id(match: re.Match) -> str:
+            index = int(match.group(1))
+            events = [e for e in self.run.events if e.index == index]
+            records = [r for e in events for dl in e.deliveries for r in dl.records]
+            return records[0]["audit_id"] if records else match.group(0)
+
+        text = re.sub(r"\{audit:(\d+)\}", audit_id, text)
         return (
             text.replace("{account}", d.account)
             .replace("{region}", d.region)
