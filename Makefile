@@ -49,5 +49,18 @@ synth-all: install ## make synth for every environment in cdk.json
 	@for env in $$($(BIN)/python -c 'import json; print(*json.load(open("cdk.json"))["context"]["environments"])'); do \
 		echo "== $$env"; $(MAKE) --no-print-directory synth ENV=$$env || exit 1; done
 
+# Benchmarks: not part of `make test`. Cloud Custodian (the cold-init peer) lives only in
+# its own venv, from bench/requirements.txt.
+BENCH_VENV := .venv-bench
+BENCH_RUNS ?= 7
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: install $(BENCH_VENV)/.installed ## Benchmarks, one table (medians of BENCH_RUNS=7; ~20 min)
+	$(BIN)/python -m bench --runs $(BENCH_RUNS) --peer-python $(BENCH_VENV)/bin/python
+
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache reports

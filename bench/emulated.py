@@ -1,0 +1,65 @@
+"""The moto server in its own process (as AWS is remote: it does not share this process's
+GIL), and the core resources a remediator needs, named as ``bench.cold.REMEDIATOR_ENV``."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+
+from remediate.emulator import create_audit_table
+from remediation.clients import Clients
+
+SERVE = """
+import sys
+from remediate.emulator import Emulator
+emulator = Emulator().start()
+print(emulator.endpoint_url, flush=True)
+sys.stdin.read()  # until the bench closes our stdin (or dies)
+emulator.stop()
+"""
+
+
+@contextlib.contextmanager
+def moto_server(python: str = sys.executable) -> Iterator[str]:
+    """Start the emulator in a child process; yield its endpoint URL."""
+    server = subprocess.Popen(
+        [python, "-c", SERVE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError("the moto server did not start")
+        yield url
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def reset(endpoint_url: str) -> None:
+    url = f"{endpoint_url}/moto-api/reset"
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 (loopback)
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 (loopback)
+        pass
+
+
+def create_core(clients: Clients, env: dict[str, str], switch: str) -> None:
+    """Audit table, notice topic, switch parameter (``on``, ``off`` or ``dry-run``)."""
+    create_audit_table(clients("dynamodb"), env["AUDIT_TABLE"])
+    topic = env["NOTICE_TOPIC_ARN"].rsplit(":", 1)[1]
+    clients("sns").create_topic(Name=topic)
+    clients("ssm").put_parameter(
+        Name=env["SWITCH_PARAMETER"], Value=switch, Type="String", Overwrite=True
+    )

@@ -1,0 +1,136 @@
+"""Synth time and memory for environments of N services.
+
+Each size gets a generated environment: the ``prod-example`` services of ``cdk.json`` cycled
+with numbered names until there are N (so every service kind is in the mix). A temporary
+project directory holds a ``cdk.json`` with that environment (and the repo's ``app`` command);
+``cdk synth --quiet`` runs there as a user would run it, cdk-nag included. Wall time is the
+whole command; memory is the peak RSS of its largest process (``RUSAGE_CHILDREN`` in a
+wrapper process per run).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CDK = ROOT / "node_modules" / ".bin" / "cdk"
+
+WRAPPER = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+took = time.perf_counter() - started
+if done.returncode:
+    sys.stderr.write(done.stderr[-3000:])
+    sys.exit(done.returncode)
+print(took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def available() -> str | None:
+    """Why synth cannot be measured, or None when it can."""
+    if not (ROOT / "app.py").exists() or not (ROOT / "cdk.json").exists():
+        return "no CDK app (app.py, cdk.json)"
+    if not CDK.exists():
+        return "no CDK CLI (node_modules/.bin/cdk: run make install)"
+    return None
+
+
+def _numbered(name: str, value: Any, i: int) -> Any:
+    """``value`` with every name-like string made unique for copy ``i``."""
+    if isinstance(value, dict):
+        return {k: _numbered(k, v, i) for k, v in value.items()}
+    if not isinstance(value, str) or name in {"kind", "alias", "stage", "namespace", "scope"}:
+        return value
+    if name == "api_id":
+        return f"b{i:04d}{value}"[:10]
+    if name == "ip_set_id":
+        return f"{i:08d}{value[8:]}"
+    if name in {"function", "table", "api_name", "ip_set_name", "log_group", "flag_parameter"}:
+        return f"{value}-{i}"
+    return value
+
+
+def environment(context: dict[str, Any], services: int) -> dict[str, Any]:
+    """The ``prod-example`` environment with ``services`` numbered services."""
+    base = copy.deepcopy(context["environments"]["prod-example"])
+    kinds = list(base["services"].items())
+    generated = {}
+    for i in range(services):
+        name, body = kinds[i % len(kinds)]
+        generated[f"{name}-{i}"] = _numbered("", body, i)
+    base["services"] = generated
+    base["description"] = f"bench: {services} services"
+    return base
+
+
+def measure(
+    sizes: list[int], runs: int, *, keep: tuple[int, Path] | None = None
+) -> dict[int, dict]:
+    """Per size: median wall seconds, median peak RSS (MiB) and alarm count of one run.
+
+    ``keep=(size, path)`` copies that size's cloud assembly to ``path`` (environment
+    ``bench<size>``).
+    """
+    from bench.stats import median
+
+    project = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
+    out: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
+        work = Path(tmp)
+        context = copy.deepcopy(project["context"])
+        for size in sizes:
+            context["environments"][f"bench{size}"] = environment(project["context"], size)
+        app = project["app"].replace(".venv/bin/python", str(ROOT / ".venv" / "bin" / "python"))
+        app = app.replace("app.py", str(ROOT / "app.py"))
+        (work / "cdk.json").write_text(json.dumps({"app": app, "context": context}))
+        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+        env["CDK_DISABLE_VERSION_CHECK"] = "1"
+        samples: dict[int, list[tuple[float, float]]] = {s: [] for s in sizes}
+        alarms: dict[int, int] = {}
+        for _ in range(runs):
+            for size in sizes:  # interleaved: load on the machine falls on every size alike
+                assembly = work / f"out{size}"
+                shutil.rmtree(assembly, ignore_errors=True)
+                command = [str(CDK), "synth", "--quiet", "-c", f"env=bench{size}"]
+                command += ["-o", str(assembly)]
+                done = subprocess.run(
+                    [sys.executable, "-c", WRAPPER, *command],
+                    cwd=work,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode:
+                    raise RuntimeError(f"cdk synth of {size} services failed: {done.stderr}")
+                seconds, rss_kb = done.stdout.split()
+                samples[size].append((float(seconds), float(rss_kb) / 1024))
+                alarms[size] = _count(assembly, "AWS::CloudWatch::Alarm")
+        if keep is not None:
+            shutil.copytree(work / f"out{keep[0]}", keep[1])
+        for size in sizes:
+            got = samples[size]
+            out[size] = {
+                "seconds": median([s for s, _ in got]),
+                "peak_rss_mb": median([m for _, m in got]),
+                "alarms": alarms[size],
+                "runs": len(got),
+            }
+    return out
+
+
+def _count(assembly: Path, kind: str) -> int:
+    total = 0
+    for template in assembly.glob("*.template.json"):
+        resources = json.loads(template.read_text(encoding="utf-8")).get("Resources", {})
+        total += sum(1 for r in resources.values() if r.get("Type") == kind)
+    return total
