@@ -70,4 +70,4 @@ def drill(context: dict[str, Any]) -> Synth:
 
 @pytest.fixture(scope="session")
 def prod(context: dict[str, Any]) -> Synth:
-    return synthesize(load(context, "prod-example"))
+    return synthesize(load(context, "prod-example"), nag=True)
