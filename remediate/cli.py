@@ -219,7 +219,7 @@ def plan(
         return
     table = Table(title=f"{env}: alarms and budgets -> remediations")
     for column in ("alarm / budget", "action", "target", "params", "remediator"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for kind, routes in (("alarms", playbook["alarms"]), ("budgets", playbook["budgets"])):
         for name, route in sorted(routes.items()):
             remediator = next(
@@ -456,7 +456,7 @@ def history(
         return
     table = Table(title=f"{env}: audit ({table_name})")
     for column in ("when", "audit id", "outcome", "action", "target", "reason", "by"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for record in records:
         table.add_row(
             record.get("created_at", "")[:19],

@@ -2,9 +2,10 @@
 
 Registered on the drill's boto3 session (the remediators' clients use the same session), so
 requests are still built and validated by botocore against the real service model; only
-the HTTP round trip is replaced. Covered: Lambda provisioned concurrency (Get/Put/Delete),
-and Logs Insights results (moto ignores ``stats``: the drill counts the sample access logs
-it wrote itself).
+the HTTP round trip is replaced. Covered: Lambda provisioned concurrency (Get/Put/Delete/
+List), HTTP API stages and deployments (GetStage/GetDeployments/UpdateStage), and Logs
+Insights results (moto ignores ``filter`` and ``stats``: the drill answers them over the
+sample access logs it wrote itself).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -40,11 +41,14 @@ class Gaps:
         #: log group -> sample access-log lines (JSON with an ``ip`` field)
         self.log_lines: dict[str, list[str]] = {}
         self._queries: dict[str, list[str]] = {}
+        #: api id -> {"stage", "deployment", "auto_deploy", "deployments": [{id, created}]}
+        self.http_apis: dict[str, dict[str, Any]] = {}
 
     def reset(self) -> None:
         self.provisioned.clear()
         self.log_lines.clear()
         self._queries.clear()
+        self.http_apis.clear()
 
     def register(self, session: Any) -> None:
         events = session.events
@@ -56,6 +60,9 @@ class Gaps:
             ("lambda.ListProvisionedConcurrencyConfigs", self._list_provisioned),
             ("cloudwatch-logs.StartQuery", self._start_query),
             ("cloudwatch-logs.GetQueryResults", self._query_results),
+            ("apigatewayv2.GetStage", self._http_stage),
+            ("apigatewayv2.GetDeployments", self._http_deployments),
+            ("apigatewayv2.UpdateStage", self._http_update_stage),
         ):
             events.register(f"before-call.{operation}", handler)
 
@@ -118,6 +125,65 @@ class Gaps:
             if name == function
         ]
         return _ok({"ProvisionedConcurrencyConfigs": configs})
+
+    # -- HTTP API (apigatewayv2) stages and deployments -------------------------------------
+
+    def add_http_api(self, api_id: str, stage: str, deployments: int, auto_deploy: bool) -> None:
+        """An HTTP API stage on the newest of ``deployments`` (10 minutes apart, newest now)."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        made = [
+            {"id": f"v{n}", "created": now - timedelta(minutes=10 * (deployments - n))}
+            for n in range(1, deployments + 1)
+        ]
+        self.http_apis[api_id] = {
+            "stage": stage,
+            "deployment": made[-1]["id"],
+            "auto_deploy": auto_deploy,
+            "deployments": made,
+        }
+
+    def _http_api(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        api = self.http_apis.get(str(params["ApiId"]))
+        if api is None or ("StageName" in params and params["StageName"] != api["stage"]):
+            return None
+        return api
+
+    @staticmethod
+    def _stage_body(api: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "StageName": api["stage"],
+            "DeploymentId": api["deployment"],
+            "AutoDeploy": api["auto_deploy"],
+        }
+
+    def _http_stage(self, context: dict, **_: Any) -> Any:
+        api = self._http_api(context["drill_params"])
+        if api is None:
+            return _error("NotFoundException", "Invalid stage identifier specified")
+        return _ok(self._stage_body(api))
+
+    def _http_deployments(self, context: dict, **_: Any) -> Any:
+        api = self._http_api(context["drill_params"])
+        if api is None:
+            return _error("NotFoundException", "Invalid API identifier specified")
+        items = [
+            {"DeploymentId": d["id"], "CreatedDate": d["created"], "DeploymentStatus": "DEPLOYED"}
+            for d in api["deployments"]
+        ]
+        return _ok({"Items": items})
+
+    def _http_update_stage(self, context: dict, **_: Any) -> Any:
+        params = context["drill_params"]
+        api = self._http_api(params)
+        if api is None:
+            return _error("NotFoundException", "Invalid stage identifier specified")
+        if "DeploymentId" in params:
+            if params["DeploymentId"] not in {d["id"] for d in api["deployments"]}:
+                return _error("BadRequestException", "Invalid deployment identifier", 400)
+            api["deployment"] = params["DeploymentId"]
+        if "AutoDeploy" in params:
+            api["auto_deploy"] = bool(params["AutoDeploy"])
+        return _ok(self._stage_body(api))
 
     # -- Logs Insights ------------------------------------------------------------------------
 

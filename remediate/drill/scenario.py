@@ -16,7 +16,15 @@ import yaml
 
 SWITCH_MODES = ("on", "off", "dry-run", "missing")
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
-RESOURCE_KINDS = ("functions", "parameters", "tables", "ip_sets", "rest_apis", "log_groups")
+RESOURCE_KINDS = (
+    "functions",
+    "parameters",
+    "tables",
+    "ip_sets",
+    "rest_apis",
+    "http_apis",
+    "log_groups",
+)
 STEP_KINDS = ("alarm", "duplicate", "invoke", "switch", "advance", "budget", "deliver", "sweep")
 EXPECT_KEYS = ("outcomes", "reason", "state", "notices", "calls")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")

@@ -208,6 +208,13 @@ class World:
                 rate_limit=spec.get("rate"),
                 burst_limit=spec.get("burst"),
             )
+        for api_id, spec in self.targets.get("http_apis", {}).items():
+            self.gaps.add_http_api(
+                api_id,
+                spec.get("stage", "prod"),
+                int(spec.get("deployments", 2)),
+                bool(spec.get("auto_deploy", True)),
+            )
         now_ms = int(self.clock().timestamp() * 1000)
         for name, spec in self.targets.get("log_groups", {}).items():
             lines = access_log_lines(spec)
@@ -227,6 +234,7 @@ class World:
             ("tables", self._table_state),
             ("ip_sets", self._ip_set_state),
             ("rest_apis", self._rest_stage_state),
+            ("http_apis", self._http_stage_state),
         ):
             for name, spec in self.targets.get(kind, {}).items():
                 if only is None or (kind, name) in only:
@@ -292,6 +300,12 @@ class World:
             "rate": throttle.get("throttlingRateLimit"),
             "burst": throttle.get("throttlingBurstLimit"),
         }
+
+    def _http_stage_state(self, api_id: str, spec: dict) -> dict[str, Any]:
+        stage = self.clients("apigatewayv2").get_stage(
+            ApiId=api_id, StageName=spec.get("stage", "prod")
+        )
+        return {"deployment": stage.get("DeploymentId"), "auto_deploy": stage.get("AutoDeploy")}
 
     def notices(self) -> list[dict[str, str]]:
         """Notices published since the last call (drained from the queue on the topic)."""
@@ -519,6 +533,9 @@ def _target_spec(target: str) -> list[tuple[str, str, dict]]:
         return [("parameters", f"/{rest}" if "/" in rest else rest, {"value": "true"})]
     if target.startswith("arn:aws:dynamodb:") and ":table/" in target:
         return [("tables", target.split(":table/", 1)[1].split("/")[0], {})]
+    if target.startswith("arn:aws:apigateway:") and "::/apis/" in target:
+        _, _, api_id, _, stage = target.split("::", 1)[1].split("/")[:5]
+        return [("http_apis", api_id, {"stage": stage, "deployments": 2})]
     if target.startswith("arn:aws:apigateway:") and "/restapis/" in target:
         _, _, api_id, _, stage = target.split("::", 1)[1].split("/")[:5]
         return [("rest_apis", api_id, {"stage": stage, "deployments": 2})]
