@@ -136,10 +136,6 @@ def ip_set_arn(cfg: EnvConfig, service: WafService) -> str:
     )
 
 
-def log_group_arn(cfg: EnvConfig, name: str) -> str:
-    return f"arn:aws:logs:{cfg.region}:{cfg.account}:log-group:{name}"
-
-
 # -- alarms per service kind --------------------------------------------------------------
 
 

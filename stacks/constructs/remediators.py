@@ -32,7 +32,7 @@ from constructs import Construct
 
 import remediation
 from stacks.catalog import declared_resources
-from stacks.config import Route
+from stacks.config import ConfigError, Route
 from stacks.constructs.nag import acknowledge
 
 HANDLER = "remediation.handler.lambda_handler"
@@ -376,7 +376,7 @@ def grant(
     """``statements`` as managed policies on ``role``; each wildcard acknowledged with why."""
     groups = pack(statements)
     if len(groups) > MAX_POLICIES_PER_ROLE:
-        raise ValueError(
+        raise ConfigError(
             f"{construct_id}: the targets need {len(groups)} managed policies, more than the "
             f"{MAX_POLICIES_PER_ROLE} a role may carry: split the environment"
         )
