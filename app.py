@@ -15,7 +15,7 @@ from stacks.stacks import add_environment
 def main() -> None:
     app = App()
     context = {
-        "app": app.node.try_get_context("app") or "autorem",
+        "app_name": app.node.try_get_context("app_name") or "autorem",
         "environments": app.node.try_get_context("environments"),
     }
     try:

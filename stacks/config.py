@@ -287,9 +287,9 @@ def load(context: dict[str, Any], env: str | None) -> EnvConfig:
         raise ConfigError(f"choose an environment with -c env=NAME; valid: {valid}")
     if env not in environments:
         raise ConfigError(f"unknown environment {env!r}; valid: {valid}")
-    app = context.get("app", "autorem")
+    app = context.get("app_name", "autorem")
     if not isinstance(app, str) or not _SHORT.match(app):
-        raise ConfigError(f"app: expected a short lower-case name, got {app!r}")
+        raise ConfigError(f"app_name: expected a short lower-case name, got {app!r}")
     return parse_env(app, env, environments[env])
 
 
