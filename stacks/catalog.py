@@ -355,6 +355,12 @@ def build(cfg: EnvConfig, registry: dict[str, Any]) -> Catalog:
     alarms: list[AlarmSpec] = []
     skipped: list[str] = []
     for service in cfg.services:
+        for action in service.params:
+            if action not in registered:
+                raise ConfigError(
+                    f"environments.{cfg.env}.services.{service.name}.params.{action}: not a "
+                    f"registered action; registered: {sorted(registered)}"
+                )
         builder = _Builder(cfg, service, registered)
         alarms.extend(_KINDS[type(service)](builder, service))
         skipped.extend(builder.skipped)

@@ -98,6 +98,10 @@ def test_routes_are_checked_against_the_actions_at_synth() -> None:
     wrong_param["services"]["orders"]["params"] = {"capacity-bump": {"max_memory_mb": "big"}}
     with pytest.raises(ConfigError, match=r"capacity-bump rejects this route: .*max_memory_mb"):
         build(wrong_param)
+    typo = env()
+    typo["services"]["orders"]["params"] = {"capacity_bump": {"factor": 2.0}}
+    with pytest.raises(ConfigError, match=r"params\.capacity_bump: not a registered action"):
+        build(typo)
     unknown = env()
     unknown["services"]["orders"]["routes"] = {"latency": {"action": "reboot", "target": "x"}}
     with pytest.raises(ConfigError, match=r"routes\.latency\.action: 'reboot' is not a registered"):
