@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import cold, mitigate, synth
 from bench.cold import FAKE_AWS
-from bench.emulated import moto_server
+from bench.emulated import Server, moto_server
 from bench.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +37,10 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def run_events(url: str, what: list[str], runs: int, work: Path) -> dict:
+def run_events(server: Server, what: list[str], runs: int, work: Path) -> dict:
     out = work / f"{'-'.join(what)}.json"
-    env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": url}
+    env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": server.url}
+    env["BENCH_SERVER_PID"] = str(server.pid)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-m", "bench.events", *what, "--runs", str(runs), "--out", str(out)],
@@ -75,19 +76,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         if only & {"warm", "calls", "storm", "mitigate"}:
-            with moto_server(sys.executable) as url:
+            with moto_server(sys.executable) as server:
                 if only & {"warm", "calls", "mitigate"}:
                     log("warm events, switch on")
                     figures["warm_execute"] = run_events(
-                        url, ["warm", "--switch", "on"], args.runs, work
+                        server, ["warm", "--switch", "on"], args.runs, work
                     )
                     log("warm events, switch dry-run")
                     figures["warm_dry_run"] = run_events(
-                        url, ["warm", "--switch", "dry-run"], args.runs, work
+                        server, ["warm", "--switch", "dry-run"], args.runs, work
                     )
                 if "storm" in only:
                     log(f"alarm storm x {args.runs}")
-                    figures["storm"] = run_events(url, ["storm"], args.runs, work)
+                    figures["storm"] = run_events(server, ["storm"], args.runs, work)
         if only & {"synth", "mitigate"}:
             why = synth.available()
             if why:
@@ -224,14 +225,20 @@ def table(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
     storm = f.get("storm")
     if storm:
-        ceiling = 1000 / storm["cpu_ms_per_event"]
+        handler_cpu = storm["cpu_ms_per_event"]
+        emulator_cpu = storm.get("emulator_cpu_ms_per_event", 0.0)
+        cores = f.get("cpus") or 1
+        ceiling = 1000 * cores / (handler_cpu + emulator_cpu)
         rows.append(
             (
                 "alarm storm",
                 f"{storm['events_per_s']:.0f} events/s ({storm['deliveries']} deliveries of "
-                f"{storm['transitions']} transitions on {storm['targets']} targets); peak RSS "
-                f"{storm['peak_rss_mb']:.0f} MB; handler CPU {storm['cpu_ms_per_event']:.1f} "
-                f"ms/event (CPU-bound ceiling {ceiling:.0f}/s)",
+                f"{storm['transitions']} transitions on {storm['targets']} targets, "
+                f"{storm['action']}: "
+                + ", ".join(f"{n} {o}" for o, n in sorted(storm["outcomes_last_run"].items()))
+                + f"); peak RSS {storm['peak_rss_mb']:.0f} MB; CPU per event: "
+                f"handler {handler_cpu:.1f} ms, emulator {emulator_cpu:.1f} ms (both on "
+                f"{cores} cores: at most {ceiling:.0f}/s)",
                 f">= {STORM_PER_S:.0f} events/s",
                 _met(storm["events_per_s"] >= STORM_PER_S),
             )
@@ -338,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "reports" / "bench.json")
     parser.add_argument("--render", type=Path, help="print the table of a saved JSON file")
     args = parser.parse_args(argv)
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     if args.render:
         print(render(json.loads(args.render.read_text())))
         return

@@ -4,10 +4,13 @@ GIL), and the core resources a remediator needs, named as ``bench.cold.REMEDIATO
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from remediate.emulator import create_audit_table
 from remediation.clients import Clients
@@ -22,9 +25,21 @@ emulator.stop()
 """
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def moto_server(python: str = sys.executable) -> Iterator[str]:
-    """Start the emulator in a child process; yield its endpoint URL."""
+def moto_server(python: str = sys.executable) -> Iterator[Server]:
+    """Start the emulator in a child process; yield its endpoint URL and process id."""
     server = subprocess.Popen(
         [python, "-c", SERVE],
         stdin=subprocess.PIPE,
@@ -37,7 +52,7 @@ def moto_server(python: str = sys.executable) -> Iterator[str]:
         url = server.stdout.readline().strip()
         if not url.startswith("http"):
             raise RuntimeError("the moto server did not start")
-        yield url
+        yield Server(url, server.pid)
     finally:
         assert server.stdin is not None
         server.stdin.close()

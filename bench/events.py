@@ -38,7 +38,7 @@ import boto3
 from botocore import xform_name
 
 from bench.cold import REMEDIATOR_ENV
-from bench.emulated import create_core, reset
+from bench.emulated import cpu_seconds, create_core, reset
 from bench.scenarios import SCENARIOS, Scenario, alarm_delivery, available
 from bench.stats import median
 
@@ -250,6 +250,8 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
     base = datetime.now(UTC)
     rates: list[float] = []
     cpu: list[float] = []
+    server_cpu: list[float] = []
+    server_pid = int(os.environ["BENCH_SERVER_PID"])
     outcomes_seen: dict[str, int] = {}
     rss_before = rss_after = 0
     for run in range(runs):
@@ -275,6 +277,7 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
             world.start_handler({"alarms": routes}, [action], workdir)
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         counts: dict[str, int] = {}
+        server_started = cpu_seconds(server_pid)
         cpu_started = time.process_time()
         started = time.perf_counter()
         for event in deliveries:
@@ -282,6 +285,7 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
                 counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
         took = time.perf_counter() - started
         cpu.append((time.process_time() - cpu_started) * 1000 / len(deliveries))
+        server_cpu.append((cpu_seconds(server_pid) - server_started) * 1000 / len(deliveries))
         rates.append(len(deliveries) / took)
         outcomes_seen = counts
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -289,6 +293,7 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
         "action": action,
         "events_per_s": median(rates),
         "cpu_ms_per_event": median(cpu),
+        "emulator_cpu_ms_per_event": median(server_cpu),
         "runs": len(rates),
         "deliveries": STORM_DELIVERIES,
         "transitions": STORM_TRANSITIONS,

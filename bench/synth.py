@@ -1,7 +1,9 @@
 """Synth time and memory for environments of N services.
 
-Each size gets a generated environment: the ``prod-example`` services of ``cdk.json`` cycled
-with numbered names until there are N (so every service kind is in the mix). A temporary
+Each size gets a generated environment, made the way the infra tests make theirs
+(``tests/infra/test_scale.py::big_environment``: mostly Lambda services, some of every kind,
+one WAF service; N services in all). Without that module, the ``prod-example`` services of
+``cdk.json`` are cycled with numbered names instead. A temporary
 project directory holds a ``cdk.json`` with that environment (and the repo's ``app`` command);
 ``cdk synth --quiet`` runs there as a user would run it, cdk-nag included. Wall time is the
 whole command; memory is the peak RSS of its largest process (``RUSAGE_CHILDREN`` in a
@@ -59,7 +61,17 @@ def _numbered(name: str, value: Any, i: int) -> Any:
     return value
 
 
-def environment(context: dict[str, Any], services: int) -> dict[str, Any]:
+def environment(context: dict[str, Any], services: int) -> tuple[dict[str, Any], str]:
+    """An environment with ``services`` services, and where its shape comes from."""
+    try:
+        from tests.infra.test_scale import big_environment
+    except ImportError:
+        return cycled(context, services), "cdk.json prod-example, cycled"
+    # big_environment(n) adds one WAF service to its n.
+    return big_environment(services - 1), "tests/infra/test_scale.py big_environment"
+
+
+def cycled(context: dict[str, Any], services: int) -> dict[str, Any]:
     """The ``prod-example`` environment with ``services`` numbered services."""
     base = copy.deepcopy(context["environments"]["prod-example"])
     kinds = list(base["services"].items())
@@ -87,8 +99,9 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         work = Path(tmp)
         context = copy.deepcopy(project["context"])
+        shape = ""
         for size in sizes:
-            context["environments"][f"bench{size}"] = environment(project["context"], size)
+            context["environments"][f"bench{size}"], shape = environment(project["context"], size)
         app = project["app"].replace(".venv/bin/python", str(ROOT / ".venv" / "bin" / "python"))
         app = app.replace("app.py", str(ROOT / "app.py"))
         (work / "cdk.json").write_text(json.dumps({"app": app, "context": context}))
@@ -124,6 +137,7 @@ def measure(
                 "peak_rss_mb": median([m for _, m in got]),
                 "alarms": alarms[size],
                 "runs": len(got),
+                "configs": shape,
             }
     return out
 
