@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 SWITCH_MODES = ("on", "off", "dry-run", "missing")
+#: the scenario's initial switch: what the template deploys (the env's configured mode)
+AS_DEPLOYED = "as-deployed"
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 RESOURCE_KINDS = (
     "functions",
@@ -98,12 +100,9 @@ def parse(data: Any, path: Path) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: a scenario is a YAML mapping")
     _known(data, ("name", "summary", "env", "switch", "resources", "steps", "expect"), where)
-    switch = str(data.get("switch", "on"))
-    if data.get("switch") is True:  # YAML 1.1 reads a bare `on` as true
-        switch = "on"
-    elif data.get("switch") is False:
-        switch = "off"
-    if switch not in SWITCH_MODES:
+    # YAML 1.1 reads a bare `on` as true and `off` as false.
+    switch = {True: "on", False: "off"}.get(data.get("switch"), data.get("switch", AS_DEPLOYED))
+    if switch not in (*SWITCH_MODES, AS_DEPLOYED):
         raise ScenarioError(f"{where}: switch must be one of {SWITCH_MODES}, got {switch!r}")
     resources = data.get("resources") or {}
     if not isinstance(resources, dict):

@@ -25,6 +25,7 @@ import boto3
 
 from remediate import emulator as emu
 from remediate.drill.gaps import Gaps
+from remediate.drill.scenario import AS_DEPLOYED
 from remediate.drill.template import Deployment, Remediator
 from remediation.audit import parse_item
 from remediation.clients import Clients
@@ -132,7 +133,7 @@ class World:
             "Attributes"
         ]["QueueArn"]
         sns.subscribe(TopicArn=self.notice_topic, Protocol="sqs", Endpoint=queue_arn)
-        self.set_switch(switch)
+        self.set_switch(self.deployed_switch() if switch == AS_DEPLOYED else switch)
         for alarm in self.deployment.alarms.values():
             self.clients("cloudwatch").put_metric_alarm(**_alarm_api_params(alarm.properties))
             self.alarm_states[alarm.name] = "OK"
@@ -144,6 +145,13 @@ class World:
             }
         self.targets = merge_targets(defaults, resources)
         self._create_targets()
+
+    def deployed_switch(self) -> str:
+        """The switch's value in the template (the env's configured initial mode)."""
+        for resource in self.deployment.by_type("AWS::SSM::Parameter"):
+            if resource.physical == self.switch:
+                return str(resource.properties.get("Value", "missing"))
+        return "missing"  # the template does not create it
 
     def set_switch(self, mode: str) -> None:
         ssm = self.clients("ssm")
