@@ -327,3 +327,23 @@ def test_resolver_names_resources_and_resolves_intrinsics(tmp_path):
     assert deployment.region == "us-east-2"
     with pytest.raises(template.TemplateError, match="not in the template"):
         deployment.alarm("latency")
+
+
+def test_logs_insights_stand_in_filters_and_counts_like_the_waf_query():
+    from remediate.drill.gaps import insights
+    from remediate.drill.world import access_log_lines
+    from remediation.actions.waf_block import DEFAULT_QUERY, parse_rows
+
+    lines = access_log_lines(
+        {
+            "hits": {"203.0.113.9": 3, "198.51.100.7": 1},
+            "lines": [{"ip": "192.0.2.1", "status": "200"}, "not json"],
+        }
+    )
+    rows = insights(DEFAULT_QUERY, lines)
+    assert parse_rows(rows, "ip", "requests") == [
+        {"ip": "203.0.113.9", "count": 3},
+        {"ip": "198.51.100.7", "count": 1},
+    ]
+    raw = insights("fields @message | filter status = 200", lines)
+    assert [json.loads(r[0]["value"])["ip"] for r in raw] == ["192.0.2.1"]
