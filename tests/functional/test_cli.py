@@ -137,8 +137,11 @@ def test_gate_sets_and_shows_the_switch(emulator, drill_assembly, deployment):
         code, output = run("gate", mode, *common)
         assert code == 0, output
         assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == mode
+    prefix = deployment.setting("SWITCH_OVERRIDE_PREFIX")
+    ssm.put_parameter(Name=f"{prefix}rollback", Value="off", Type="String")
     code, output = run("gate", "show", *common)
     assert f"{parameter} = on" in output
+    assert f"override {prefix}rollback = off" in output
 
 
 def invoke_stub(monkeypatch, expected_payload: dict, response: dict, function: str) -> Stubber:
