@@ -33,11 +33,18 @@ format: $(BIN)/.installed ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint ## Lint, then every test tier
+test: install lint ## Lint, then every test tier (ends with the reliability figures)
+	rm -f reports/reliability.json
 	$(BIN)/pytest
+	$(BIN)/python tests/reliability/report.py
 
 drill: install ## The whole suite against the local emulator (moto server on loopback)
 	$(BIN)/remediate drill scenarios/
+
+reliability: install ## Duplicates, faults, flapping, fuzzing, abuse, IAM: then the figures table
+	rm -f reports/reliability.json
+	$(BIN)/pytest tests/reliability; status=$$?; \
+		$(BIN)/python tests/reliability/report.py && exit $$status
 
 # Each environment gets its own output directory, so cfn-lint never sees another's templates.
 synth: install ## Synthesize ENV (default drill) offline, with cdk-nag, then cfn-lint the templates

@@ -53,7 +53,8 @@ def excerpt(value: Any) -> str:
             value = json.dumps(value, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             value = repr(value)
-    return value[:RAW_EXCERPT]
+    # A lone surrogate cannot be stored or published: keep a "?" in its place.
+    return value[:RAW_EXCERPT].encode(errors="replace").decode()
 
 
 def split(event: Any) -> list[Any]:
@@ -68,6 +69,7 @@ def split(event: Any) -> list[Any]:
 
 def parse(message: Any) -> Request:
     """One message (an SNS record, a direct alarm payload or a manual request) -> Request."""
+    _require_valid_unicode(message)
     if isinstance(message, dict) and "Sns" in message:
         return _parse_sns(message)
     if isinstance(message, dict) and message.get("source") == "aws.cloudwatch":
@@ -95,13 +97,14 @@ def _parse_sns(record: dict) -> Request:
         return _parse_budget(subject, body)
     try:
         alarm = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can parse
         raise RejectedError(
             "SNS message is neither CloudWatch alarm JSON nor an AWS Budgets notice",
             raw=excerpt(body),
         ) from None
     if not isinstance(alarm, dict):
         raise RejectedError("SNS message JSON must be an object", raw=excerpt(body))
+    _require_valid_unicode(alarm)
     return _parse_sns_alarm(alarm)
 
 
@@ -220,6 +223,19 @@ def _parse_manual(payload: dict) -> Request:
     )
 
 
+def _require_valid_unicode(value: Any) -> None:
+    """Refuse text with a lone surrogate: legal in JSON escapes, but not UTF-8, so neither
+    the audit table nor the notice topic could take it."""
+    try:
+        json.dumps(value, default=str, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise RejectedError(
+            "event holds text that is not valid Unicode (a lone surrogate)", raw=excerpt(value)
+        ) from None
+    except (RecursionError, ValueError):
+        pass  # nested too deeply or circular: the shape checks that follow say why
+
+
 def _text(obj: dict, name: str, limit: int) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or not value.strip():
@@ -231,7 +247,7 @@ def _text(obj: dict, name: str, limit: int) -> str:
 
 def _state(obj: dict, name: str) -> str:
     value = obj.get(name)
-    if value not in ALARM_STATES:
+    if not isinstance(value, str) or value not in ALARM_STATES:  # a list is unhashable
         raise RejectedError(
             f"{name} must be one of {sorted(ALARM_STATES)}, got {str(value)[:40]!r}",
             raw=excerpt(obj),

@@ -33,6 +33,7 @@ class Outcome(StrEnum):
 
 
 ALARM_STATES = frozenset({"ALARM", "OK", "INSUFFICIENT_DATA"})
+MAX_REASON = 1000
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class RejectedError(ValueError):
     """
 
     def __init__(self, reason: str, *, raw: str | None = None) -> None:
+        # Reasons can quote what arrived (a parameter name of any length): keep them short
+        # enough for the audit item and the notice.
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 3] + "..."
         super().__init__(reason)
         self.reason = reason
         self.raw = raw
