@@ -11,7 +11,8 @@ Shape::
      "inventory": [{"action": ..., "target": ..., "params": {...}}]}
 
 ``inventory`` lists extra targets open to manual requests; every alarm and budget route is
-in the inventory too.
+in the inventory too. A manual ``revert`` names an audit id instead: the revert action checks
+that the record's own action and target are in the inventory.
 """
 
 from __future__ import annotations
