@@ -10,7 +10,8 @@ from remediation.actions.cost_guard import CostGuardParams, plan_shed
 from remediation.actions.cost_guard import parse_target as parse_cost_target
 from remediation.actions.flag import FlagParams, parse_target, plan_flip, plan_restore
 from remediation.actions.revert import check_audit_id, plan_revert, refusal
-from remediation.models import RejectedError, Route
+from remediation.models import RejectedError, Request, Route, Source
+from remediation.playbook import Playbook
 
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 FLIPPED_AT = NOW - timedelta(minutes=20)
@@ -253,3 +254,25 @@ def test_audit_ids_are_32_hex_digits():
     assert check_audit_id(AUDIT) == AUDIT
     with pytest.raises(RejectedError):
         check_audit_id("B" * 32)
+
+
+def manual(action: str, target: str) -> Request:
+    return Request(
+        source=Source.MANUAL,
+        key=action,
+        idempotency_key="",
+        state="ALARM",
+        requested_by="alice@example.com",
+        reason="undo it",
+        action=action,
+        target=target,
+    )
+
+
+def test_playbook_lets_a_manual_revert_name_an_audit_id_only_for_revert():
+    book = Playbook.from_dict({"inventory": [{"action": "flip-flag", "target": TARGET}]})
+    assert book.resolve(manual("revert", AUDIT), {"revert"}) == Route("revert", AUDIT, {})
+    with pytest.raises(RejectedError, match="not in the inventory"):
+        book.resolve(manual("flip-flag", AUDIT), {"flip-flag"})
+    with pytest.raises(RejectedError, match="not 'revert'"):
+        book.resolve(manual("revert", AUDIT), {"flip-flag"})
