@@ -1,0 +1,296 @@
+"""Least privilege, computed from synthesized CloudFormation templates.
+
+For every Lambda function the app deploys (the remediators and the WAF sweeper): each
+(action, resource) pair its role allows must be either one of the pipeline's own needs on
+the suite's own resources (its log group, the audit table, its switch parameters, the notice
+topic, the key, the dead-letter queue) or one of its action's declared ``permissions`` on a
+resource the action's ``resources(target)`` names for a target in the bundled playbook.
+For every topic and key: nothing outside the account may publish (or encrypt to publish).
+
+Pure: templates and a playbook in, findings (strings) out. The expected sets are computed
+here from the action registry, not read from the CDK code under test.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from remediation.actions import REGISTRY
+from remediation.audit import TARGET_INDEX
+
+#: the pipeline's own calls (audit, guards and idempotency in one table; switch; notices)
+TABLE_ACTIONS = frozenset(
+    f"dynamodb:{op}" for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+)
+LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
+KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
+#: IAM offers no resource-level permission for these (AWS service authorization reference)
+UNSCOPABLE = frozenset({"logs:GetQueryResults", "logs:StopQuery", "logs:DescribeQueries"})
+#: the AWS services that may publish alarms and budget notices into the suite
+PUBLISHERS = frozenset({"cloudwatch.amazonaws.com", "budgets.amazonaws.com"})
+SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
+
+
+@dataclass
+class Report:
+    findings: list[str] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+
+def render(value: Any, account: str, region: str) -> str:
+    """A CloudFormation value as text: ``${Logical}`` / ``${Logical.Attr}`` for references."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, arg),) = value.items()
+        if kind == "Ref":
+            pseudo = {"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region}
+            return pseudo.get(arg, f"${{{arg}}}")
+        if kind == "Fn::GetAtt":
+            return "${" + ".".join(arg) + "}"
+        if kind == "Fn::Join":
+            return arg[0].join(render(part, account, region) for part in arg[1])
+        if kind == "Fn::Sub" and isinstance(arg, str):
+            return (
+                arg.replace("${AWS::Partition}", "aws")
+                .replace("${AWS::AccountId}", account)
+                .replace("${AWS::Region}", region)
+            )
+    return f"<unresolved {value!r}>"
+
+
+def listed(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def declared_resources(action: str, route: Mapping[str, Any]) -> list[str]:
+    cls = REGISTRY[action]
+    target, params = route["target"], dict(route.get("params") or {})
+    if len(inspect.signature(cls.resources).parameters) >= 2:
+        found = list(cls.resources(target, params))
+    else:
+        found = list(cls.resources(target))
+    log_group = params.get("log_group")
+    if isinstance(log_group, str) and log_group:  # the access logs a query reads
+        arn = log_group_arn(target, log_group)
+        found += [arn, f"{arn}:*"]
+    return found
+
+
+def log_group_arn(target: str, name: str) -> str:
+    parts = target.split(":")
+    return f"arn:aws:logs:{parts[3]}:{parts[4]}:log-group:{name}"
+
+
+def routes(playbook: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    yield from playbook.get("alarms", {}).values()
+    yield from playbook.get("budgets", {}).values()
+    yield from playbook.get("inventory", [])
+
+
+def allowed_for(actions: set[str], playbook: Mapping[str, Any]) -> dict[str, set[str]]:
+    """IAM action -> resources allowed, from the declared permissions and the playbook."""
+    allowed: dict[str, set[str]] = {}
+    for route in routes(playbook):
+        if route["action"] not in actions:
+            continue
+        resources = declared_resources(route["action"], route)
+        for permission in REGISTRY[route["action"]].permissions:
+            service = permission.split(":", 1)[0]
+            if permission in UNSCOPABLE:
+                allowed.setdefault(permission, set()).add("*")
+                continue
+            allowed.setdefault(permission, set()).update(
+                arn for arn in resources if arn.split(":")[2] == service
+            )
+    return allowed
+
+
+def check(
+    templates: Mapping[str, Mapping[str, Any]],
+    playbook: Mapping[str, Any],
+    *,
+    account: str,
+    region: str,
+) -> Report:
+    report = Report()
+    for stack, template in templates.items():
+        resources = template.get("Resources", {})
+        _check_roles(report, stack, resources, playbook, account, region)
+        _check_topics(report, stack, resources, account, region)
+        _check_keys(report, stack, resources, account)
+        _check_invoke_permissions(report, stack, resources, account, region)
+    return report
+
+
+def _of_type(resources: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v.get("Type") == kind}
+
+
+def _check_roles(report, stack, resources, playbook, account, region) -> None:
+    r = lambda value: render(value, account, region)  # noqa: E731
+    tables = _of_type(resources, "AWS::DynamoDB::Table")
+    keys = _of_type(resources, "AWS::KMS::Key")
+    parameters = _of_type(resources, "AWS::SSM::Parameter")
+    policies = {
+        **_of_type(resources, "AWS::IAM::Policy"),
+        **_of_type(resources, "AWS::IAM::ManagedPolicy"),
+    }
+    roles_seen: set[str] = set()
+    for name, fn in _of_type(resources, "AWS::Lambda::Function").items():
+        props = fn["Properties"]
+        role_ref = props.get("Role", {})
+        role = role_ref.get("Fn::GetAtt", [None])[0] if isinstance(role_ref, dict) else None
+        where = f"{stack}/{name}"
+        if role not in resources:
+            report.findings.append(f"{where}: role is not one of this stack's roles ({role_ref})")
+            continue
+        roles_seen.add(role)
+        variables = props.get("Environment", {}).get("Variables", {})
+        if props.get("Handler") == SWEEPER_HANDLER:
+            actions = {"waf-block"}
+        else:
+            actions = {a.strip() for a in variables.get("REMEDIATION_ACTIONS", "").split(",") if a}
+        if "revert" in actions:  # revert re-applies any other action's change: it may all
+            actions |= set(REGISTRY)
+        unknown = actions - set(REGISTRY)
+        if not actions or unknown:
+            report.findings.append(f"{where}: runs no known action ({sorted(unknown)})")
+            continue
+        allowed = allowed_for(actions, playbook)
+        own: dict[str, set[str]] = {a: set() for a in TABLE_ACTIONS | LOG_ACTIONS | KEY_ACTIONS}
+        for table in tables:
+            own_table = {f"${{{table}.Arn}}", f"${{{table}.Arn}}/index/{TARGET_INDEX}"}
+            for a in TABLE_ACTIONS:
+                own[a] |= own_table
+        for key in keys:
+            for a in KEY_ACTIONS:
+                own[a].add(f"${{{key}.Arn}}")
+        log_group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        for a in LOG_ACTIONS:
+            own[a].add(f"${{{log_group}.Arn}}")
+        dlq = r(props.get("DeadLetterConfig", {}).get("TargetArn", ""))
+        own["sqs:SendMessage"] = {dlq} if dlq else set()
+        own["sns:Publish"] = {r(variables.get("NOTICE_TOPIC_ARN", ""))}
+        prefix = variables.get("SWITCH_OVERRIDE_PREFIX", "")
+        ssm_arn = f"arn:aws:ssm:{region}:{account}:parameter"
+        own["ssm:GetParameter"] = {f"{ssm_arn}${{{p}}}" for p in parameters} | {
+            f"{ssm_arn}{prefix}{a}" for a in actions if prefix
+        }
+        role_props = resources[role].get("Properties", {})
+        if role_props.get("ManagedPolicyArns") or role_props.get("Policies"):
+            report.findings.append(f"{where}: role carries policies not checked here")
+        report.counts["roles"] += 1
+        for policy_name, policy in policies.items():
+            if {"Ref": role} not in policy["Properties"].get("Roles", []):
+                continue
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                report.counts["statements"] += 1
+                _check_statement(report, f"{where} {policy_name}", statement, own, allowed, r)
+
+
+def _check_statement(report, where, statement, own, allowed, r) -> None:
+    if statement.get("Effect") != "Allow":
+        return
+    if "NotAction" in statement or "NotResource" in statement:
+        report.findings.append(f"{where}: NotAction/NotResource allows too much")
+        return
+    for action in listed(statement.get("Action", [])):
+        for resource in (r(x) for x in listed(statement.get("Resource", []))):
+            report.counts["grants"] += 1
+            if resource in own.get(action, ()) or resource in allowed.get(action, ()):
+                continue
+            why = (
+                "not a declared permission"
+                if action not in own and action not in allowed
+                else ("resource outside its targets")
+            )
+            report.findings.append(f"{where}: allows {action} on {resource}: {why}")
+
+
+def _same_account(condition: Mapping[str, Any], account: str) -> bool:
+    for operator, tests in (condition or {}).items():
+        if not operator.startswith(("StringEquals", "ArnEquals", "ArnLike", "StringLike")):
+            continue
+        for key, value in tests.items():
+            values = [str(v) for v in listed(value)]
+            account_keys = {"aws:sourceaccount", "aws:sourceowner", "aws:principalaccount"}
+            if key.lower() in account_keys and values and all(v == account for v in values):
+                return True
+            if (
+                key.lower() == "aws:sourcearn"
+                and values
+                and all(v.split(":")[4:5] == [account] for v in values)
+            ):
+                return True
+    return False
+
+
+def _principal_ok(principal: Any, condition: Any, account: str, r) -> bool:
+    """True when only this account (or its alarms and budgets) can be the principal."""
+    if principal == "*" or principal == {"AWS": "*"}:
+        return _same_account(condition, account)
+    for kind, values in principal.items():
+        for value in (r(v) for v in listed(values)):
+            if kind == "Service":
+                if value not in PUBLISHERS or not _same_account(condition, account):
+                    return False
+            elif kind == "AWS":
+                if value not in {account, f"arn:aws:iam::{account}:root"}:
+                    return False
+            else:
+                return False
+    return True
+
+
+def _check_topics(report, stack, resources, account, region) -> None:
+    r = lambda value: render(value, account, region)  # noqa: E731
+    topic_policies = _of_type(resources, "AWS::SNS::TopicPolicy")
+    for topic in _of_type(resources, "AWS::SNS::Topic"):
+        report.counts["topics"] += 1
+        for name, policy in topic_policies.items():
+            if {"Ref": topic} not in policy["Properties"].get("Topics", []):
+                continue
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = {a.lower() for a in listed(statement.get("Action", []))}
+                publishes = actions & {"sns:publish", "sns:*", "*"}
+                if statement.get("Effect") != "Allow" or not publishes:
+                    continue
+                if not _principal_ok(
+                    statement.get("Principal", "*"), statement.get("Condition"), account, r
+                ):
+                    report.findings.append(
+                        f"{stack}/{topic}: {name} lets {statement.get('Principal')} publish "
+                        "from outside the account"
+                    )
+
+
+def _check_keys(report, stack, resources, account) -> None:
+    r = lambda value: render(value, account, "")  # noqa: E731
+    for name, key in _of_type(resources, "AWS::KMS::Key").items():
+        for statement in key["Properties"].get("KeyPolicy", {}).get("Statement", []):
+            if statement.get("Effect") != "Allow":
+                continue
+            if not _principal_ok(
+                statement.get("Principal", "*"), statement.get("Condition"), account, r
+            ):
+                report.findings.append(
+                    f"{stack}/{name}: key policy lets {statement.get('Principal')} use the key "
+                    "from outside the account"
+                )
+
+
+def _check_invoke_permissions(report, stack, resources, account, region) -> None:
+    for name, permission in _of_type(resources, "AWS::Lambda::Permission").items():
+        props = permission["Properties"]
+        source = props.get("SourceArn")
+        ref = source.get("Ref") if isinstance(source, dict) else None
+        getatt = source.get("Fn::GetAtt", [None])[0] if isinstance(source, dict) else None
+        local = ref in resources or getatt in resources
+        in_account = isinstance(source, str) and source.split(":")[4:5] == [account]
+        if not (local or in_account or props.get("SourceAccount") == account):
+            report.findings.append(f"{stack}/{name}: anyone's {props.get('Principal')} may invoke")

@@ -1,0 +1,79 @@
+"""IAM, from the synthesized templates of every environment in cdk.json: no remediator role
+allows an action outside its declared permissions or a resource outside its targets; no topic
+or key lets anything outside the account publish.
+
+Synthesized in-process (``stacks.add_environment``, what ``npx cdk synth -c env=NAME`` runs,
+without cdk-nag, which ``make synth`` and tests/infra run), once per session.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from remediation.actions import REGISTRY
+from tests.reliability.iam_check import check
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTEXT = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+ENVIRONMENTS = sorted(CONTEXT["environments"])
+
+
+@pytest.fixture(scope="module")
+def synthesized():
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from stacks.config import load
+    from stacks.stacks import add_environment
+
+    out = {}
+    for env in ENVIRONMENTS:
+        config = load(CONTEXT, env)
+        stacks = add_environment(App(), config)
+        templates = {s.stack_name: Template.from_stack(s).to_json() for s in stacks}
+        playbook = stacks[0].suite.catalog.playbook()
+        out[env] = (config, templates, playbook)
+    return out
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_roles_topics_and_keys_stay_inside_their_declared_bounds(synthesized, figures, env):
+    config, templates, playbook = synthesized[env]
+    report = check(templates, playbook, account=config.account, region=config.region)
+    figures.add("iam_roles_checked", report.counts["roles"])
+    figures.add("iam_statements_checked", report.counts["statements"])
+    figures.add("iam_topics_checked", report.counts["topics"])
+    figures.add("iam_findings", len(report.findings))
+    assert report.counts["roles"] >= len(REGISTRY)  # one remediator per action, at least
+    assert report.counts["grants"] > 0
+    assert not report.findings, "\n".join(report.findings)
+
+
+def test_the_check_catches_an_extra_action_a_foreign_resource_and_an_open_topic(synthesized):
+    """The checker is not vacuous: widen a synthesized template three ways, each is found."""
+    config, templates, playbook = synthesized["drill"]
+    widened = copy.deepcopy(templates)
+    core = widened[next(iter(widened))]["Resources"]
+    managed = next(
+        body
+        for name, body in core.items()
+        if body["Type"] == "AWS::IAM::ManagedPolicy" and "rollback" in name.lower()
+    )
+    statement = managed["Properties"]["PolicyDocument"]["Statement"][0]
+    statement["Action"] = [*statement["Action"], "lambda:DeleteFunction"]
+    statement["Resource"] = [
+        *statement["Resource"],
+        "arn:aws:lambda:eu-west-1:999999999999:function:x",
+    ]
+    topic_policy = next(body for body in core.values() if body["Type"] == "AWS::SNS::TopicPolicy")
+    topic_policy["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish", "Resource": "*"}
+    )
+    findings = check(widened, playbook, account=config.account, region=config.region).findings
+    assert any("lambda:DeleteFunction" in f and "not a declared permission" in f for f in findings)
+    assert any("999999999999" in f and "outside its targets" in f for f in findings)
+    assert any("from outside the account" in f for f in findings)
