@@ -1,0 +1,141 @@
+"""Manual invoke abuse, through the whole pipeline against the moto server: a target not in
+the inventory, parameters over the caps, an unknown action, a forged source. Each must be
+rejected with a clear error naming what is wrong, audited, notified, and change nothing.
+
+The inventory holds a rollback alias and a capacity-bump (memory) function; a second alias
+outside the inventory exists too, so a wrongful action on it would show.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from remediate.emulator import ACCOUNT, REGION
+from remediation.audit import AuditLog
+from remediation.models import Outcome
+from tests.conftest import load_event
+from tests.reliability.helpers import alias_version, rollback_target
+from tests.reliability.strategies import envelope
+
+ALIAS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders:live"
+FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders"
+OUTSIDER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments:live"
+PLAYBOOK = {
+    "inventory": [
+        {"action": "rollback", "target": ALIAS, "params": {"window_minutes": 60}},
+        {
+            "action": "capacity-bump",
+            "target": FUNCTION,
+            "params": {"kind": "lambda-memory", "max_memory_mb": 1024},
+        },
+    ]
+}
+
+
+def manual(action="rollback", target=ALIAS, **extra) -> dict:
+    request = {"action": action, "target": target, "reason": "abuse test", "requested_by": "eve"}
+    return {**request, **extra}
+
+
+CASES = {
+    # a target not in the inventory
+    "another alias": (manual(target=OUTSIDER), "not in the inventory"),
+    "inventory target plus a suffix": (manual(target=ALIAS + "x"), "not in the inventory"),
+    "wildcard target": (manual(target="*"), "not in the inventory"),
+    "inventory target, other action": (manual("capacity-bump", ALIAS), "not in the inventory"),
+    # parameters over the caps
+    "raise a cap": (
+        manual("capacity-bump", FUNCTION, params={"max_memory_mb": 10240}),
+        "safety caps",
+    ),
+    "switch the dimension": (
+        manual("capacity-bump", FUNCTION, params={"kind": "lambda-reserved-concurrency"}),
+        "safety caps",
+    ),
+    "factor out of range": (
+        manual("capacity-bump", FUNCTION, params={"factor": 100}),
+        "factor must be above 1 and at most 4",
+    ),
+    "factor of the wrong type": (
+        manual("capacity-bump", FUNCTION, params={"factor": "2"}),
+        "parameter 'factor' must be float",
+    ),
+    "window out of range": (
+        manual(params={"window_minutes": 100_000}),
+        "window_minutes must be between",
+    ),
+    "unknown parameter": (manual(params={"force": True}), "unknown parameter(s) ['force']"),
+    # an unknown action
+    "unknown action": (manual("teleport"), "unknown action 'teleport'"),
+    "action in capitals": (manual("ROLLBACK"), "manual request invalid"),
+    "action with a shell suffix": (manual("rollback; rm -rf /"), "manual request invalid"),
+    # a forged source
+    "manual request dressed as a CloudWatch payload": (
+        manual(source="aws.cloudwatch"),
+        "alarmArn missing",
+    ),
+    "manual request claiming a source field": (manual(state="ALARM"), "manual request invalid"),
+    "manual request inside an SNS envelope": (
+        envelope(json.dumps(manual()), "ALARM"),
+        "AlarmName missing",
+    ),
+    "alarm payload with a topic ARN for an alarm ARN": (
+        {
+            **load_event("lambda_alarm_action.json"),
+            "alarmArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:autorem-rollback-alarms",
+        },
+        "not a CloudWatch alarm ARN",
+    ),
+    "manual request in a budget notice": (
+        envelope(json.dumps(manual()), "AWS Budgets: x has exceeded your alert threshold"),
+        "no playbook entry for budget 'x'",
+    ),
+}
+
+
+@pytest.fixture
+def inventory(stack):
+    stack.now = datetime.now(UTC)
+    rollback_target(stack.clients, "orders")
+    rollback_target(stack.clients, "payments")
+    return stack
+
+
+def memory(stack) -> int:
+    return stack.clients("lambda").get_function_configuration(FunctionName="orders")["MemorySize"]
+
+
+@pytest.mark.parametrize(("request_", "expected"), CASES.values(), ids=CASES.keys())
+def test_abuse_is_rejected_audited_and_changes_nothing(inventory, figures, request_, expected):
+    stack = inventory
+    figures.add("bad_requests_tried")
+    (result,) = stack.pipeline(PLAYBOOK).handle(request_)
+    record = AuditLog(stack.clients("dynamodb"), stack.table).get(result.audit_id)
+    changed = (
+        alias_version(stack.clients, ALIAS) != 3
+        or alias_version(stack.clients, OUTSIDER) != 3
+        or memory(stack) != 512
+    )
+    figures.add("wrong_actions", int(changed or result.outcome is Outcome.EXECUTED))
+    figures.add("records_lost", int(record is None))
+    rejected = result.outcome is Outcome.REJECTED and expected in result.reason
+    if rejected and record and record["outcome"] == "rejected":
+        figures.add("bad_requests_rejected")
+    assert result.outcome is Outcome.REJECTED, result
+    assert expected in result.reason
+    assert record["outcome"] == "rejected"
+    assert record["detail"] == result.reason
+    assert record["raw"]
+    assert "rejected" in stack.notices()[0]["subject"]
+    assert not changed
+
+
+def test_a_good_manual_request_still_works(inventory):
+    """The control: the same inventory and pipeline do act on a valid request."""
+    request = manual("capacity-bump", FUNCTION, params={"factor": 2.0})
+    (result,) = inventory.pipeline(PLAYBOOK).handle(request)
+    assert result.outcome is Outcome.EXECUTED, result
+    assert memory(inventory) == 1024  # 512 * 2, at the configured cap
