@@ -46,7 +46,14 @@ def run(
         for item in scenarios:
             began = time.monotonic()
             world = World(emu, deployments[item.env])
-            result = Runner(world, item).execute()
+            runner = Runner(world, item)
+            try:
+                result = runner.execute()
+            except Exception as exc:  # one broken scenario must not hide the others' results
+                result = runner.run
+                result.failures.append(
+                    Failure(item.name, 0, "the scenario to run", "no error", f"{exc!r}"[:500])
+                )
             result.seconds = time.monotonic() - began
             report.print_run(console, result)
             runs.append(result)
@@ -57,7 +64,18 @@ def run(
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        header = f"`remediate drill {target}` on {stamp}, against moto on loopback."
+        assemblies = ", ".join(f"`{_relative(d.assembly, root)}`" for d in deployments.values())
+        header = (
+            f"`remediate drill {target}` on {stamp}, against moto on loopback; "
+            f"template: {assemblies}."
+        )
         report_path.write_text(report.markdown(runs, seconds, header), encoding="utf-8")
     report.summary(console, runs, seconds, report_path)
     return runs
+
+
+def _relative(path: Path, root: Path) -> Path:
+    try:
+        return path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path
