@@ -141,7 +141,7 @@ class TracedClients(Clients):
         super().__init__(**kwargs)
         self.injector = injector
 
-    def _make(self, service: str) -> Any:
-        client = super()._make(service)
+    def _make(self, *args: Any, **kwargs: Any) -> Any:  # whatever the signature becomes
+        client = super()._make(*args, **kwargs)
         self.injector.attach(client)
         return client
