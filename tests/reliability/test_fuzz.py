@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from remediation import intake
 from remediation.audit import AuditLog
@@ -39,6 +40,7 @@ FAST = settings(
 )
 # Per strategy; the five together make more than 10,000 cases.
 CASES = 2100
+BATCH = 5
 
 
 def offline_pipeline() -> Pipeline:
@@ -75,46 +77,52 @@ def refusals(event) -> list[str]:
     return reasons
 
 
-def check_offline(figures, event) -> None:
-    figures.add("fuzz_cases")
-    try:
-        reasons = refusals(event)
-    except AssertionError:
-        figures.add("wrong_actions")
-        raise
-    assert reasons
-    for reason in reasons:
-        assert clear(reason), f"unclear error: {reason[:300]!r} ({len(reason)} chars)"
+def check_offline(figures, events: list) -> None:
+    for event in events:
+        figures.add("fuzz_cases")
+        try:
+            reasons = refusals(event)
+        except AssertionError:
+            figures.add("wrong_actions")
+            raise
+        assert reasons
+        for reason in reasons:
+            assert clear(reason), f"unclear error: {reason[:300]!r} ({len(reason)} chars)"
 
 
-@settings(FAST, max_examples=CASES)
-@given(event=sns_alarms())
-def test_sns_alarms(figures, event):
-    check_offline(figures, event)
+def batches(strategy):
+    """``BATCH`` events per hypothesis example: the engine's per-example cost is shared."""
+    return st.lists(strategy, min_size=BATCH, max_size=BATCH)
 
 
-@settings(FAST, max_examples=CASES)
-@given(event=direct_alarms())
-def test_direct_alarm_payloads(figures, event):
-    check_offline(figures, event)
+@settings(FAST, max_examples=CASES // BATCH)
+@given(events=batches(sns_alarms()))
+def test_sns_alarms(figures, events):
+    check_offline(figures, events)
 
 
-@settings(FAST, max_examples=CASES)
-@given(event=budgets())
-def test_budget_notices(figures, event):
-    check_offline(figures, event)
+@settings(FAST, max_examples=CASES // BATCH)
+@given(events=batches(direct_alarms()))
+def test_direct_alarm_payloads(figures, events):
+    check_offline(figures, events)
 
 
-@settings(FAST, max_examples=CASES)
-@given(event=manual_requests())
-def test_manual_requests(figures, event):
-    check_offline(figures, event)
+@settings(FAST, max_examples=CASES // BATCH)
+@given(events=batches(budgets()))
+def test_budget_notices(figures, events):
+    check_offline(figures, events)
 
 
-@settings(FAST, max_examples=CASES)
-@given(event=any_event)
-def test_anything(figures, event):
-    check_offline(figures, event)
+@settings(FAST, max_examples=CASES // BATCH)
+@given(events=batches(manual_requests()))
+def test_manual_requests(figures, events):
+    check_offline(figures, events)
+
+
+@settings(FAST, max_examples=CASES // BATCH)
+@given(events=batches(any_event))
+def test_anything(figures, events):
+    check_offline(figures, events)
 
 
 PIPELINE_CASES = 150
