@@ -123,7 +123,10 @@ class Injector:
 
 
 def _what(service: str, params: dict) -> str:
-    """Which record a DynamoDB call touches (audit, idempotency, guard), for readable labels."""
+    """Which record a DynamoDB call touches (audit, idempotency, guard), or whether an SSM
+    read is the automation switch, for readable labels."""
+    if service == "ssm":
+        return "[switch]" if "/switch" in str(params.get("Name", "")) else ""
     if service != "dynamodb":
         return ""
     key = params.get("Item") or params.get("Key") or {}

@@ -51,7 +51,7 @@ def render(data: dict) -> tuple[str, list[str]]:
         if key is None:
             lines.append(f"{label}")
             continue
-        value = counts.get(key)
+        value = counts.get(key, 0 if key in MUST_BE_ZERO else None)
         lines.append(f"  {label:<30} {'-' if value is None else value:>8}")
     lines.append(f"  {'run time (s)':<30} {data.get('seconds', '-'):>8}")
     problems = [f"{key} = {counts[key]}" for key in MUST_BE_ZERO if counts.get(key)]

@@ -1,9 +1,10 @@
 """Faults injected into each AWS call of the pipeline in turn.
 
 The calls are traced from a healthy rollback delivery (not listed by hand), so a new call in
-the pipeline is covered without editing this file. For each call: every fault kind
-(throttling, 5xx, access denied, timeout) on every attempt, and one transient fault (first
-attempt only; the retryable kinds take turns across the calls). Expected:
+the pipeline is covered without editing this file; flip-flag's own calls get the same.
+For each call: every fault kind (throttling, 5xx, access denied, timeout) on every attempt,
+and one transient fault (first attempt only; the retryable kinds take turns across the
+calls). Expected:
 
 - transient throttling/5xx/timeout: retried by the client, same outcome as a healthy run;
 - audit table write fails before acting: the event fails, nothing changes (never act
@@ -16,6 +17,7 @@ attempt only; the retryable kinds take turns across the calls). Expected:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
@@ -25,6 +27,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries.standard import ExponentialBackoff
 
+from remediate.emulator import ACCOUNT, REGION
 from remediation.audit import AuditLog
 from remediation.guards import GuardSettings
 from tests.reliability.faults import KINDS, RETRYABLE, Fault, Injector, TracedClients
@@ -45,46 +48,65 @@ def no_backoff_sleep(monkeypatch):
 @dataclass
 class Trial:
     fault: Fault | None
+    action: str
+    initial: str
     call: str = ""
     outcome: str = ""
     raised: str = ""
-    version: int = 3
+    state: str = ""
     records: list[dict] = field(default_factory=list)
     notices: list[dict] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return self.version != 3
+        return self.state != self.initial
 
     def __str__(self) -> str:
         what = self.fault.describe() if self.fault else "no fault"
         return (
-            f"{what} on {self.call or '-'}: outcome={self.outcome or '-'} "
-            f"raised={self.raised[:80] or '-'} version={self.version} "
+            f"{self.action}: {what} on {self.call or '-'}: outcome={self.outcome or '-'} "
+            f"raised={self.raised[:80] or '-'} state={self.state} "
             f"records={[r.get('outcome') for r in self.records]} notices={len(self.notices)}"
         )
 
 
-class Rollback:
-    """One rollback target; each trial is a new alarm transition on it."""
+class Scenario:
+    """One target of ``action``; each trial is a new alarm transition on it, after which
+    the target is put back. ``state()`` is what the action changes, as text."""
+
+    action: str
+    initial: str
 
     def __init__(self, stack, emulator) -> None:
         self.stack, self.emulator = stack, emulator
         stack.now = datetime.now(UTC)
-        self.target = rollback_target(stack.clients, "faulty")
         self.session = boto3.session.Session()  # loads the service models once
+        self.target = self.setup()
+
+    def setup(self) -> str:
+        raise NotImplementedError
+
+    def state(self) -> str:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {}
 
     def run(self, fault: Fault | None) -> Trial:
         stack = self.stack
         alarm_name = f"flt-{next(_serial)}"
-        playbook = {"alarms": {alarm_name: {"action": "rollback", "target": self.target}}}
+        route = {"action": self.action, "target": self.target, "params": self.params()}
+        playbook = {"alarms": {alarm_name: route}}
         injector = Injector(fault)
         # Fresh clients per trial: a fresh retry quota, as a fresh Lambda container has.
         clients = TracedClients(
             injector, session=self.session, endpoint_url=self.emulator.endpoint_url
         )
-        trial = Trial(fault)
+        trial = Trial(fault, self.action, self.initial)
         try:
             pipeline = stack.pipeline(playbook, clients=clients, guards=OPEN_GUARDS)
             results = pipeline.handle(delivery(transition(alarm_name)))
@@ -94,16 +116,50 @@ class Rollback:
         trial.calls = [c.label for c in injector.calls]
         if fault is not None and fault.index < len(injector.calls):
             trial.call = injector.calls[fault.index].label
-        trial.version = alias_version(stack.clients, self.target)
+        trial.state = self.state()
         history = AuditLog(stack.clients("dynamodb"), stack.table).history(self.target)
         trial.records = [r for r in history if r.get("key") == alarm_name]
         trial.notices = stack.notices()
-        if trial.changed:  # put the target back for the next trial
-            name = self.target.split(":")[6]
-            stack.clients("lambda").update_alias(
-                FunctionName=name, Name="live", FunctionVersion="3"
-            )
+        if trial.changed:
+            self.reset()
         return trial
+
+
+class Rollback(Scenario):
+    """A Lambda alias on version 3 of 3; the rollback moves it to 2."""
+
+    action, initial = "rollback", "3"
+
+    def setup(self) -> str:
+        return rollback_target(self.stack.clients, "faulty")
+
+    def state(self) -> str:
+        return str(alias_version(self.stack.clients, self.target))
+
+    def reset(self) -> None:
+        name = self.target.split(":")[6]
+        self.stack.clients("lambda").update_alias(
+            FunctionName=name, Name="live", FunctionVersion="3"
+        )
+
+
+class FlipFlag(Scenario):
+    """An SSM parameter flag ``true``; the alarm flips it to ``false``."""
+
+    action, initial = "flip-flag", "true"
+    NAME = "/orders/webhook-enabled"
+
+    def setup(self) -> str:
+        self.reset()
+        return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{self.NAME}"
+
+    def state(self) -> str:
+        return self.stack.clients("ssm").get_parameter(Name=self.NAME)["Parameter"]["Value"]
+
+    def reset(self) -> None:
+        self.stack.clients("ssm").put_parameter(
+            Name=self.NAME, Value="true", Type="String", Overwrite=True
+        )
 
 
 def check(trial: Trial) -> tuple[list[str], int, int]:
@@ -113,12 +169,13 @@ def check(trial: Trial) -> tuple[list[str], int, int]:
     problems: list[str] = []
     wrong = lost = 0
     (record,) = trial.records or [None]
+    shown = f'"{trial.state}"'
     recorded_change = bool(
         record
-        and record.get("action") == "rollback"
-        and (record.get("after_state") or {}).get("version") == str(trial.version)
+        and record.get("action") == trial.action
+        and shown in json.dumps(record.get("after_state"))
     )
-    noticed_change = any(f'"version": "{trial.version}"' in n["message"] for n in trial.notices)
+    noticed_change = any(shown in n["message"].split("After:", 1)[-1] for n in trial.notices)
     if trial.changed and not (recorded_change or noticed_change):
         lost += 1
         problems.append("target changed but neither the record nor a notice says so")
@@ -132,7 +189,7 @@ def check(trial: Trial) -> tuple[list[str], int, int]:
             problems.append("acted although the audit record could not be written")
         if not trial.raised or trial.records:
             problems.append("expected the event to fail with no record")
-    elif call.startswith("ssm.GetParameter"):
+    elif call.startswith("ssm.GetParameter[switch]"):
         if trial.changed:
             wrong += 1
             problems.append("acted although the switch was unreadable")
@@ -154,22 +211,25 @@ def check(trial: Trial) -> tuple[list[str], int, int]:
     return problems, wrong, lost
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_each_call_faulted_in_turn(stack, emulator, figures, kind):
-    scenario = Rollback(stack, emulator)
+PIPELINE_SERVICES = ("dynamodb.", "sns.", "ssm.GetParameter[switch]")
+
+
+def run_matrix(scenario: Scenario, figures, kind: str, *, action_calls_only: bool) -> None:
     healthy = scenario.run(None)
     assert healthy.outcome == "executed", healthy
-    assert healthy.version == 2
+    assert healthy.changed
     assert len(healthy.calls) >= 10, healthy.calls
 
     failures, wrong, lost, injected = [], 0, 0, 0
-    for index in range(len(healthy.calls)):
+    for index, label in enumerate(healthy.calls):
+        if action_calls_only and label.startswith(PIPELINE_SERVICES):
+            continue
         faults = [Fault(index, kind, persistent=True)]
         if kind == TRANSIENT_TURNS[index % len(TRANSIENT_TURNS)]:
             faults.append(Fault(index, kind, persistent=False))
         for fault in faults:
             trial = scenario.run(fault)
-            assert trial.call == healthy.calls[index], "the call sequence changed under a fault"
+            assert trial.call == label, "the call sequence changed under a fault"
             problems, w, lost_here = check(trial)
             injected += 1
             wrong += w
@@ -180,8 +240,20 @@ def test_each_call_faulted_in_turn(stack, emulator, figures, kind):
     figures.add("faults_survived", injected - len(failures))
     figures.add("wrong_actions", wrong)
     figures.add("records_lost", lost)
-    figures.note("fault_calls", ", ".join(healthy.calls))
+    figures.note(f"fault_calls_{scenario.action}", ", ".join(healthy.calls))
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_call_faulted_in_turn(stack, emulator, figures, kind):
+    """Every call of a rollback delivery, pipeline and action."""
+    run_matrix(Rollback(stack, emulator), figures, kind, action_calls_only=False)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_flip_flag_call_faulted_in_turn(stack, emulator, figures, kind):
+    """The flip-flag action's own calls (the pipeline's are the same as rollback's)."""
+    run_matrix(FlipFlag(stack, emulator), figures, kind, action_calls_only=True)
 
 
 def fault_on(scenario: Rollback, label: str, kind: str = "5xx") -> Trial:

@@ -86,3 +86,30 @@ def test_breaker_closes_again_after_its_window(stack, figures):
     results = run(stack, playbook, "rel-reopen", flaps)
     count(figures, results, wrong=0)
     assert [r.outcome for r in results] == [Outcome.EXECUTED] * (DEFAULTS.breaker_max + 1)
+
+
+def test_a_temporary_flag_flip_is_restored_on_ok_and_not_refired_inside_the_cooldown(
+    stack, figures
+):
+    """flip-flag recovers on OK: ALARM flips, OK restores, the next ALARM in the cooldown
+    is held back (so a flapping webhook alarm cannot toggle the flag every minute)."""
+    stack.now = datetime.now(UTC)
+    name = "/orders/webhook-enabled"
+    stack.clients("ssm").put_parameter(Name=name, Value="true", Type="String", Overwrite=True)
+    target = f"arn:aws:ssm:eu-west-1:123456789012:parameter{name}"
+    playbook = {"alarms": {"rel-webhook": {"action": "flip-flag", "target": target}}}
+    flaps = [("ALARM", 0), ("OK", 2), ("ALARM", 4), ("OK", 6)]
+    results = run(stack, playbook, "rel-webhook", flaps)
+
+    outcomes = [r.outcome for r in results]
+    value = stack.clients("ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    alarm_actions = sum(
+        r.outcome is Outcome.EXECUTED
+        for r, (s, _) in zip(results, flaps, strict=True)
+        if s == "ALARM"
+    )
+    count(figures, results, wrong=abs(alarm_actions - 1) + int(value != "true"))
+    assert outcomes[:3] == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.SKIPPED], results
+    assert "cooldown" in results[2].reason
+    assert outcomes[3] is not Outcome.EXECUTED  # nothing left to restore
+    assert value == "true"
