@@ -17,13 +17,15 @@ from remediate.emulator import ACCOUNT, REGION
 from remediation.audit import AuditLog
 from remediation.models import Outcome
 from tests.conftest import load_event
-from tests.reliability.helpers import alias_version, rollback_target
+from tests.reliability.helpers import alias_version, delivery, rollback_target, transition
 from tests.reliability.strategies import envelope
 
 ALIAS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders:live"
 FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders"
 OUTSIDER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments:live"
+KNOWN_ALARM = "rel-orders-errors"
 PLAYBOOK = {
+    "alarms": {KNOWN_ALARM: {"action": "rollback", "target": ALIAS}},
     "inventory": [
         {"action": "rollback", "target": ALIAS, "params": {"window_minutes": 60}},
         {
@@ -31,7 +33,7 @@ PLAYBOOK = {
             "target": FUNCTION,
             "params": {"kind": "lambda-memory", "max_memory_mb": 1024},
         },
-    ]
+    ],
 }
 
 
@@ -88,6 +90,15 @@ CASES = {
             "alarmArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:autorem-rollback-alarms",
         },
         "not a CloudWatch alarm ARN",
+    ),
+    "known alarm from another account": (
+        delivery(
+            {
+                **transition(KNOWN_ALARM),
+                "AlarmArn": f"arn:aws:cloudwatch:{REGION}:999999999999:alarm:{KNOWN_ALARM}",
+            }
+        ),
+        "not acting across accounts",
     ),
     "manual request in a budget notice": (
         envelope(json.dumps(manual()), "AWS Budgets: x has exceeded your alert threshold"),
@@ -147,6 +158,12 @@ def test_abuse_is_rejected_audited_and_changes_nothing(inventory, figures):
         else:
             figures.add("bad_requests_rejected")
     assert not failures, "\n".join(failures)
+
+
+def test_the_same_alarm_from_its_own_account_acts(inventory):
+    """The control for the cross-account case."""
+    (result,) = inventory.pipeline(PLAYBOOK).handle(delivery(transition(KNOWN_ALARM)))
+    assert result.outcome is Outcome.EXECUTED, result
 
 
 def test_a_good_manual_request_still_works(inventory):
