@@ -43,7 +43,7 @@ drill: install ## The whole suite against the local emulator (moto server on loo
 
 reliability: install ## Duplicates, faults, flapping, fuzzing, abuse, IAM: then the figures table
 	rm -f reports/reliability.json
-	$(BIN)/pytest tests/reliability; status=$$?; \
+	$(BIN)/pytest -p no:logging tests/reliability; status=$$?; \
 		$(BIN)/python tests/reliability/report.py && exit $$status
 
 # Each environment gets its own output directory, so cfn-lint never sees another's templates.
