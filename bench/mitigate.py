@@ -37,22 +37,24 @@ SCENARIOS = [
         "capacity-bump",
         "latency",
         'Nigredo "High Latency" (runbooks/003)',
-        '"P2 - Medium | Degraded performance | 2 hours | Elevated latency"',
+        'severity table: "P2 - Medium | Degraded performance | 2 hours | Elevated latency, '
+        'partial failures"',
     ),
     Scenario(
         "throttled function",
         "capacity-bump",
         "throttles",
         'Incident Response "Lambda Function Failures" (runbooks/001)',
-        '"P2 - High | Significant degradation | 15 minutes"',
+        'severity table: "P2 - High | Significant degradation | High error rates, slow response '
+        '| 15 minutes"',
     ),
     Scenario(
         "webhook failing: > 10 % for 10 min",
         "flip-flag",
         "webhook-failures",
         'Nigredo "Webhook Failures" (runbooks/003)',
-        '"P1 - High | Major functionality impaired | 30 minutes | High error rate, '
-        'webhook failures"',
+        'severity table: "P1 - High | Major functionality impaired | 30 minutes | High error '
+        'rate, webhook failures"',
     ),
     Scenario(
         "abuse: rate-limit hits > 100 per hour",
