@@ -281,3 +281,31 @@ def test_audit_update_failing_still_tells_a_human_what_changed(stack, emulator):
     (notice,) = trial.notices
     assert "audit record not completed" in notice["message"]
     assert '"version": "2"' in notice["message"]
+
+
+def test_switch_parameter_gone_means_no_action(stack, emulator, figures):
+    """A real fault, not an injected one: the switch parameter deleted."""
+    scenario = Rollback(stack, emulator)
+    stack.clients("ssm").delete_parameter(Name=stack.switch)
+    trial = scenario.run(None)
+    figures.add("faults_injected")
+    survived = trial.outcome == "skipped" and not trial.changed and len(trial.records) == 1
+    figures.add("faults_survived", int(survived))
+    figures.add("wrong_actions", int(trial.changed))
+    assert survived, trial
+    assert "missing" in trial.records[0]["detail"]
+
+
+def test_audit_table_gone_means_no_action(stack, emulator, figures):
+    """A real fault: the audit table deleted. The event fails (for a retry or the DLQ)."""
+    scenario = Rollback(stack, emulator)
+    stack.clients("dynamodb").delete_table(TableName=stack.table)
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        stack.pipeline(
+            {"alarms": {"gone": {"action": "rollback", "target": scenario.target}}}
+        ).handle(delivery(transition("gone")))
+    changed = scenario.state() != scenario.initial
+    figures.add("faults_injected")
+    figures.add("faults_survived", int(not changed))
+    figures.add("wrong_actions", int(changed))
+    assert not changed
