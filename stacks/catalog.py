@@ -8,7 +8,6 @@ target of the wrong shape fail the synth with the config key to fix.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -410,8 +409,5 @@ def _check(cfg: EnvConfig, catalog: Catalog, registry: dict[str, Any]) -> None:
 
 
 def declared_resources(action: Any, route: Route) -> list[str]:
-    """``action.resources`` for a route: ``resources(target, params)`` when the action scopes by
-    its parameters too (cost-guard's sheddable functions), else ``resources(target)``."""
-    if len(inspect.signature(action.resources).parameters) >= 2:
-        return list(action.resources(route.target, dict(route.params)))
-    return list(action.resources(route.target))
+    """``action.resources`` for a route (cost-guard scopes by its params' sheddable list)."""
+    return list(action.resources(route.target, dict(route.params)))

@@ -31,7 +31,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from remediation import intake
 from remediation.actions import Action, Plan, get_action
 from remediation.actions.base import ActionParams
-from remediation.actions.revert import Revert
 from remediation.audit import AuditLog, Entry
 from remediation.clients import Clients, error_code
 from remediation.config import Settings
@@ -159,7 +158,7 @@ class Pipeline:
                     "not by a manual request"
                 )
         params = action_cls.Params.from_dict(route.params)
-        action_cls.resources(route.target)  # rejects a target of the wrong shape
+        action_cls.resources(route.target, route.params)  # rejects a target of the wrong shape
         return route, action_cls, params
 
     def _run_once(
@@ -262,7 +261,9 @@ class Pipeline:
         if mode is Mode.OFF:
             return result(Outcome.SKIPPED, why)
         dry_run = mode is Mode.DRY_RUN or request.dry_run
-        action = self._new_action(action_cls)
+        action = action_cls(
+            self.clients, audit=self.audit, inventory=self.settings.playbook.inventory
+        )
         now = self.clock()
         # Guards limit the changes alarms make. A recovery on OK only puts back what an
         # executed ALARM change replaced (once per change, and only while the target still
@@ -295,14 +296,6 @@ class Pipeline:
             logger.exception("remediation step failed", extra={"audit_id": audit_id})
             return result(Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}")
         return result(Outcome.EXECUTED, plan.summary, after=seen)
-
-    def _new_action(self, action_cls: type[Action]) -> Action:
-        if issubclass(action_cls, Revert):
-            # revert acts on the audit trail: it reads the record it undoes and checks the
-            # record's action and target against this remediator's inventory.
-            inventory = self.settings.playbook.inventory
-            return action_cls(self.clients, audit=self.audit, inventory=inventory)
-        return action_cls(self.clients)
 
     def _last_executed(self, route: Route) -> dict | None:
         for item in self.audit.history(route.target):

@@ -18,7 +18,11 @@ from typing import Any, ClassVar, Literal
 from remediation.models import RejectedError
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from remediation.audit import AuditLog
     from remediation.clients import Clients
+    from remediation.models import Route
 
 REGISTRY: dict[str, type[Action]] = {}
 
@@ -140,12 +144,22 @@ class Action(ABC):
     #: true when an OK transition should restore what the ALARM changed (a temporary action)
     recovers_on_ok: ClassVar[bool] = False
 
-    def __init__(self, clients: Clients) -> None:
+    def __init__(
+        self,
+        clients: Clients,
+        *,
+        audit: AuditLog | None = None,
+        inventory: Mapping[tuple[str, str], Route] | None = None,
+    ) -> None:
+        """``audit`` and ``inventory`` are the pipeline's; only actions that act on the
+        audit trail (revert) use them."""
         self.clients = clients
+        self.audit = audit
+        self.inventory = inventory or {}
 
     @classmethod
-    def resources(cls, target: str) -> list[str]:
-        """The IAM resource ARNs ``permissions`` apply to for ``target``."""
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
+        """The IAM resource ARNs ``permissions`` apply to for ``target`` (and its params)."""
         return [target]
 
     @abstractmethod

@@ -310,7 +310,7 @@ class CapacityBump(Action):
     )
 
     @classmethod
-    def resources(cls, target: str) -> list[str]:
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         if _FUNCTION_ARN.match(target) or _TABLE_ARN.match(target):
             return [target]
         if target.startswith("arn:") and ":apigateway:" in target:

@@ -182,7 +182,7 @@ class FlipFlag(Action):
     recovers_on_ok = True
 
     @classmethod
-    def resources(cls, target: str) -> list[str]:
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         flag = parse_target(target)
         return [target] if flag.kind == "ssm" else [flag.name]
 

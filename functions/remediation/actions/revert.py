@@ -37,8 +37,7 @@ from remediation.actions.base import Action, ActionParams, Plan, get_action, reg
 from remediation.models import Outcome, RejectedError, Route
 
 if TYPE_CHECKING:
-    from remediation.audit import AuditLog
-    from remediation.clients import Clients
+    pass
 
 _AUDIT_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -129,28 +128,17 @@ class Revert(Action):
     Params = RevertParams
     permissions = ("dynamodb:GetItem",)
 
-    def __init__(
-        self,
-        clients: Clients,
-        *,
-        audit: AuditLog | None = None,
-        inventory: Mapping[tuple[str, str], Route] | None = None,
-    ) -> None:
-        super().__init__(clients)
-        self._audit = audit
-        self._inventory = inventory or {}
-
     @classmethod
-    def resources(cls, target: str) -> list[str]:
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         check_audit_id(target)
         return []
 
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
         audit_id = check_audit_id(target)
-        if self._audit is None:
+        if self.audit is None:
             raise RuntimeError("revert reads the audit trail: build it with audit= (pipeline)")
-        record = self._audit.get(audit_id)
-        why = refusal(audit_id, record, self._inventory)
+        record = self.audit.get(audit_id)
+        why = refusal(audit_id, record, self.inventory)
         if why is not None:
             return {"audit_id": audit_id, "refusal": why}
         assert record is not None

@@ -216,7 +216,7 @@ class Rollback(Action):
     )
 
     @classmethod
-    def resources(cls, target: str) -> list[str]:
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         if target_kind(target) == LAMBDA_ALIAS:
             function_arn, _ = parse_alias_arn(target)
             return [function_arn, target]

@@ -587,7 +587,7 @@ class WafBlock(Action):
     caps = frozenset({"allowlist", "max_addresses", "ttl_minutes"})
 
     @classmethod
-    def resources(cls, target: str) -> list[str]:
+    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         return [ref.arn for ref in parse_target(target)]
 
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
