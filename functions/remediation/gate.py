@@ -7,6 +7,7 @@ of the two), so the global switch set to ``off`` is a kill switch for every acti
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -33,6 +34,9 @@ class Gate:
         self._parameter = parameter
         self._override_prefix = override_prefix
         self._max_age = max_age
+        # Powertools caches values, not absences: remember a missing parameter ourselves, or
+        # every event would pay an SSM call for an override nobody set.
+        self._absent_until: dict[str, float] = {}
 
     def mode(self, action: str) -> tuple[Mode, str]:
         """The effective mode for ``action`` and a short reason naming where it came from."""
@@ -45,12 +49,15 @@ class Gate:
         return override, override_why
 
     def _read(self, name: str, *, missing: Mode | None) -> tuple[Mode | None, str]:
+        if self._absent_until.get(name, 0.0) > time.monotonic():
+            return missing, f"switch {name} missing"
         try:
             raw = self._provider.get(name, max_age=self._max_age)
         except GetParameterError as exc:
             # Powertools re-raises inside ``except``: the AWS error is the context.
             code = error_code(exc.__cause__ or exc.__context__ or exc)
             if code == "ParameterNotFound":
+                self._absent_until[name] = time.monotonic() + self._max_age
                 return missing, f"switch {name} missing"
             return Mode.OFF, f"switch {name} unreadable ({code})"
         value = str(raw).strip().lower()

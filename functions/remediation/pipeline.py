@@ -270,7 +270,9 @@ class Pipeline:
         # shows it): the cooldown that change took must not block its undoing.
         guarded = request.automatic and request.is_alarm
         try:
-            if guarded:
+            if guarded and dry_run:
+                # Read-only look at the guards; when acting, ``claim`` below checks the same
+                # things atomically, so a plain ``check`` first would only cost calls.
                 self.guards.check(route.target, now)
             current = action.read(route.target, params)
             if request.is_alarm:

@@ -171,3 +171,16 @@ def test_concurrent_claims_on_one_target_let_exactly_one_through(stack, guards):
     for thread in threads:
         thread.join()
     assert (len(won), len(lost)) == (1, 5)
+
+
+def test_missing_override_is_remembered_for_max_age(stack):
+    """An unset override is asked for once per max_age, not on every event."""
+    calls = []
+    ssm = stack.clients("ssm")
+    ssm.meta.events.register(
+        "provide-client-params.ssm.GetParameter", lambda params, **_: calls.append(params["Name"])
+    )
+    gate = Gate(ssm, stack.switch, override_prefix=stack.override_prefix, max_age=30)
+    for _ in range(5):
+        assert gate.mode("rollback")[0] is Mode.ON
+    assert calls == [stack.switch, stack.override_prefix + "rollback"]
