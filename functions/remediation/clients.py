@@ -10,7 +10,8 @@ from botocore.config import Config
 if TYPE_CHECKING:
     import boto3
 
-# Standard mode retries throttling and 5xx with jittered exponential backoff.
+# Standard mode retries throttling and 5xx with jittered exponential backoff; in a Config
+# ``max_attempts`` counts retries, so 5 means up to 6 tries in all.
 DEFAULT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=3,

@@ -24,7 +24,10 @@ def build_notice(env: str, result: Result, *, key: str, reason: str) -> tuple[st
         Outcome.FAILED: "FAILED",
         Outcome.REJECTED: "rejected",
     }.get(result.outcome, str(result.outcome))
-    what = f"{result.action or '?'} on {result.target or '?'}"
+    if result.action:
+        what = f"{result.action} on {result.target or '?'}"
+    else:  # rejected before it could name an action
+        what = f"an event from {key}" if key and key != "-" else "an unreadable event"
     subject = f"[auto-remediation {env}] {verb} {what}"
     subject = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in subject)[:SUBJECT_LIMIT]
     lines = [
