@@ -53,7 +53,7 @@ def render(data: dict) -> tuple[str, list[str]]:
             continue
         value = counts.get(key, 0 if key in MUST_BE_ZERO else None)
         lines.append(f"  {label:<30} {'-' if value is None else value:>8}")
-    lines.append(f"  {'run time (s)':<30} {data.get('seconds', '-'):>8}")
+    lines.append(f"  {'pytest run (s)':<30} {data.get('seconds', '-'):>8}")
     problems = [f"{key} = {counts[key]}" for key in MUST_BE_ZERO if counts.get(key)]
     if counts.get("faults_injected", 0) != counts.get("faults_survived", 0):
         problems.append("not every injected fault was survived")
