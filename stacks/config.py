@@ -29,6 +29,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediation.models import Route  # the playbook's own route: config writes what it reads
+
 ALARM_KINDS = ("error-rate", "latency", "webhook-failures", "throttles", "abuse")
 SWITCH_MODES = ("on", "off", "dry-run")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
@@ -114,15 +116,6 @@ class MetricRef:
     name: str
     dimensions: dict[str, str] = field(default_factory=dict)
     statistic: str = "Sum"
-
-
-@dataclass(frozen=True)
-class Route:
-    """An explicit playbook route for one alarm kind (replaces the default)."""
-
-    action: str
-    target: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 # -- services ---------------------------------------------------------------------------

@@ -17,6 +17,14 @@ from remediation.playbook import Playbook
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbook.json"
 
 
+def required(environ: Mapping[str, str], name: str, who: str) -> str:
+    """The variable's value, or a RuntimeError that names it (a loud cold-start failure)."""
+    value = environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"{who} misconfigured: environment variable {name} unset")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -31,10 +39,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         def need(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise RuntimeError(f"remediator misconfigured: environment variable {name} unset")
-            return value
+            return required(environ, name, "remediator")
 
         def number(name: str, default: int) -> int:
             raw = environ.get(name, "").strip()

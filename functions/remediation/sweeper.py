@@ -40,6 +40,7 @@ from remediation.actions.waf_block import (
 )
 from remediation.audit import AuditLog, Entry
 from remediation.clients import Clients, error_code
+from remediation.config import required
 from remediation.models import Outcome, Result
 from remediation.notify import NOTIFY, Notifier, build_notice
 
@@ -59,10 +60,7 @@ class SweeperSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SweeperSettings:
         def need(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise RuntimeError(f"sweeper misconfigured: environment variable {name} unset")
-            return value
+            return required(environ, name, "sweeper")
 
         return cls(
             env=need("REMEDIATION_ENV"),
