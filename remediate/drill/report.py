@@ -28,8 +28,11 @@ def clock(at: timedelta) -> str:
 
 
 def decisions(delivery: Delivery) -> list[tuple[str, str]]:
-    """(outcome, reason) for each audit record a delivery wrote."""
-    out = [(r["outcome"], str(r.get("detail", ""))) for r in delivery.records]
+    """(outcome, reason + the record's audit id) for each audit record a delivery wrote."""
+    out = [
+        (r["outcome"], f"[audit {r.get('audit_id', '?')}] {r.get('detail', '')}")
+        for r in delivery.records
+    ]
     if delivery.error and not out:
         out.append(("failed", delivery.error))
     return out
@@ -75,7 +78,7 @@ def _decision_markup(event: Event) -> str:
     for delivery in event.deliveries:
         for outcome, reason in decisions(delivery):
             style = STYLE.get(outcome, "")
-            parts.append(f"[{style}]{outcome}[/]: {escape(reason[:200])}")
+            parts.append(f"[{style}]{outcome}[/]: {escape(reason[:250])}")
     if event.notices:
         parts.append(
             f"[dim]{len(event.notices)} notice(s): {escape(event.notices[0]['subject'])}[/]"
