@@ -122,6 +122,11 @@ class AuditLog:
         self._db = dynamodb_client
         self._table = table
 
+    @property
+    def table(self) -> str:
+        """The table's name: actions keep their own items (block expiries) beside the audit."""
+        return self._table
+
     def open(self, entry: Entry, outcome: Outcome = Outcome.PENDING, detail: str = "") -> None:
         """Write the entry. Raises if it cannot be written: never act without a record."""
         self._db.put_item(

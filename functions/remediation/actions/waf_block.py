@@ -15,7 +15,7 @@ An offender some entry already covers (ours or anyone's, exact or a wider CIDR) 
 an earlier block keeps its expiry rather than being renewed.
 
 Every block expires after ``ttl_minutes``. The expiry is recorded in the audit table (its name
-from ``AUDIT_TABLE``, like the pipeline) *before* the IP set changes, so a block can never
+from the pipeline's audit log) *before* the IP set changes, so a block can never
 outlive its record: item ``pk = block#<ip set ARN>``, ``sk = <address CIDR>``, ``block_until``
 (epoch seconds). ``pk = block-index``, ``sk = <ip set ARN>`` lists the IP sets that ever held
 a block, so the scheduled sweeper (``remediation.sweeper``) finds them without configuration.
@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import random
 import time
 from collections.abc import Iterable
@@ -488,13 +487,6 @@ class BlockRecords:
         self._db = dynamodb
         self._table = table
 
-    @classmethod
-    def from_env(cls, dynamodb: Any, environ: dict[str, str] | None = None) -> BlockRecords:
-        table = (environ if environ is not None else os.environ).get("AUDIT_TABLE", "").strip()
-        if not table:
-            raise RuntimeError("AUDIT_TABLE unset: refusing to block without recording expiry")
-        return cls(dynamodb, table)
-
     def record(self, arn: str, addresses: Iterable[str], until: datetime, target: str) -> None:
         self._db.put_item(
             TableName=self._table,
@@ -590,9 +582,15 @@ class WafBlock(Action):
     def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         return [ref.arn for ref in parse_target(target)]
 
+    def _records(self) -> BlockRecords:
+        """Expiries live in the pipeline's audit table; without it, refuse to block."""
+        if self.audit is None:
+            raise RuntimeError("no audit table: refusing to block without recording expiry")
+        return BlockRecords(self.clients("dynamodb"), self.audit.table)
+
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
         assert isinstance(params, WafBlockParams)
-        records = BlockRecords.from_env(self.clients("dynamodb"))
+        records = self._records()
         ip_sets, blocked = {}, []
         for ref in parse_target(target):
             got = get_ip_set(waf_client(self.clients, ref), ref)
@@ -619,7 +617,7 @@ class WafBlock(Action):
         had = set(plan.before.get("addresses", []))
         want = set(plan.after.get("addresses", []))
         add, remove = sort_cidrs(want - had), sort_cidrs(had - want)
-        records = BlockRecords.from_env(self.clients("dynamodb"))
+        records = self._records()
         for ref in parse_target(target):
             waf = waf_client(self.clients, ref)
             version = get_ip_set(waf, ref)["version"]
@@ -639,7 +637,7 @@ class WafBlock(Action):
     def verify(self, target: str, plan: Plan) -> dict[str, Any]:
         had = set(plan.before.get("addresses", []))
         want = set(plan.after.get("addresses", []))
-        records = BlockRecords.from_env(self.clients("dynamodb"))
+        records = self._records()
         blocked, problems = [], []
         for ref in parse_target(target):
             got = get_ip_set(waf_client(self.clients, ref), ref)

@@ -20,6 +20,7 @@ from remediation.actions.waf_block import (
     WafBlockParams,
     entry_key,
 )
+from remediation.audit import AuditLog
 from remediation.clients import Clients
 from remediation.models import Outcome
 from tests.conftest import load_event, sns_alarm
@@ -72,10 +73,9 @@ def pauses(monkeypatch) -> list[float]:
 
 
 @pytest.fixture
-def world(stack, emulator, monkeypatch, pauses):
+def world(stack, emulator, pauses):
     """An IPv4 and an IPv6 IP set, the playbook routing ALARM to the IPv4 one, and clients
     whose Logs client is stubbed."""
-    monkeypatch.setenv("AUDIT_TABLE", stack.table)
     v4 = create_ip_set(stack.clients, "blocked-v4", addresses=list(OLD))
     v6 = create_ip_set(stack.clients, "blocked-v6", version="IPV6", addresses=["2001:db8:ff::/48"])
     insights = Insights()
@@ -274,12 +274,14 @@ def test_manual_request_cannot_set_a_cap(world):
     assert "['allowlist'] are safety caps" in result.reason
 
 
-def test_no_expiry_table_fails_closed_before_touching_the_ip_set(world, monkeypatch):
-    monkeypatch.delenv("AUDIT_TABLE")
+def test_no_expiry_table_fails_closed_before_touching_the_ip_set(world):
+    """Expiries live in the pipeline's audit table: an action given none refuses to block."""
     world.insights.answer({"203.0.113.9": 500})
-    result = world.run()
-    assert result.outcome is Outcome.FAILED
-    assert "refusing to block without recording expiry" in result.reason
+    action = WafBlock(world.clients)  # no audit log
+    params = WafBlockParams.from_dict({"log_group": LOG_GROUP})
+    with pytest.raises(RuntimeError) as caught:
+        action.read(world.v4["ARN"], params)
+    assert "refusing to block without recording expiry" in str(caught.value)
     assert world.entries() == OLD
 
 
@@ -459,7 +461,7 @@ def test_block_can_be_undone_from_its_audit_record(world):
     world.insights.answer({"203.0.113.9": 500, "192.0.2.200": 500})
     assert world.run().outcome is Outcome.EXECUTED
     (audit,) = world.stack.audit_items()
-    action = WafBlock(world.clients)
+    action = WafBlock(world.clients, audit=AuditLog(world.clients("dynamodb"), world.stack.table))
     params = WafBlockParams.from_dict(audit["params"])
     world.insights.answer({})  # revert reads the target again
     now = action.read(world.v4["ARN"], params)
