@@ -29,6 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediation.guards import GuardSettings
 from remediation.models import Route  # the playbook's own route: config writes what it reads
 
 ALARM_KINDS = ("error-rate", "latency", "webhook-failures", "throttles", "abuse")
@@ -76,8 +77,9 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Guards:
-    cooldown_seconds: int = 900
-    breaker_max_per_hour: int = 3
+    # The remediators' own defaults: one place for them (remediation/guards.py).
+    cooldown_seconds: int = GuardSettings.cooldown_seconds
+    breaker_max_per_hour: int = GuardSettings.breaker_max
 
     def __post_init__(self) -> None:
         if self.cooldown_seconds < 1 or self.breaker_max_per_hour < 1:
