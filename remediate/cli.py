@@ -9,6 +9,7 @@ template of ``--env``; a name CloudFormation generates is looked up in the deplo
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -442,7 +443,7 @@ def history(
     table_name = _table_name(deployment, endpoint_url, region)
     db = _client(deployment, "dynamodb", endpoint_url, region)
     if target:
-        records = AuditLog(db, table_name).history(target, limit=limit)
+        records = list(itertools.islice(AuditLog(db, table_name).history(target), limit))
     else:
         items: list[dict] = []
         for page in db.get_paginator("scan").paginate(TableName=table_name):

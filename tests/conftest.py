@@ -13,12 +13,25 @@ from typing import Any
 
 import pytest
 
-from remediate.emulator import FAKE_CREDENTIALS, Emulator, create_audit_table
+from remediate.emulator import (
+    ACCOUNT,
+    FAKE_CREDENTIALS,
+    REGION,
+    Emulator,
+    agree_alarms,
+    create_audit_table,
+)
+from remediate.replay import cloudwatch_time, retime
 from remediation.clients import Clients
 from remediation.config import Settings
 from remediation.guards import GuardSettings
+from remediation.models import Result
 from remediation.pipeline import Pipeline
 from remediation.playbook import Playbook
+from remediation.scope import Deployment
+
+#: the deployment every test pipeline serves: the emulator's account and region
+DEPLOYMENT = Deployment(account=ACCOUNT, region=REGION)
 
 EVENTS = Path(__file__).parent / "events"
 for _name, _value in FAKE_CREDENTIALS.items():
@@ -60,6 +73,18 @@ class Stack:
     queue_url: str = ""
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
 
+    def event(self, name: str) -> Any:
+        """A sample event from tests/events/, its state change moved to this stack's ``now``
+        (an alarm older than the freshness limit is refused)."""
+        return retime(load_event(name), self.now)
+
+    def alarm_message(self, **fields: Any) -> dict:
+        """The sample CloudWatch alarm message (not yet wrapped in SNS), changing state at
+        this stack's ``now``, with ``fields`` replaced."""
+        alarm = load_event("cloudwatch_alarm_single_metric.json")
+        alarm["StateChangeTime"] = cloudwatch_time(self.now)
+        return {**alarm, **fields}
+
     def set_switch(self, mode: str, name: str | None = None) -> None:
         self.clients("ssm").put_parameter(
             Name=name or self.switch, Value=mode, Type="String", Overwrite=True
@@ -90,6 +115,7 @@ class Stack:
         playbook: dict,
         actions: set[str] | None = None,
         guards: GuardSettings | None = None,
+        deployment: Deployment = DEPLOYMENT,
     ) -> Settings:
         book = Playbook.from_dict(playbook)
         served = actions or {r.action for r in book.inventory.values()}
@@ -102,6 +128,7 @@ class Stack:
             switch_override_prefix=self.override_prefix,
             guards=guards or GuardSettings(),
             playbook=book,
+            deployment=deployment,
         )
 
     def pipeline(
@@ -110,13 +137,32 @@ class Stack:
         *,
         clock: Callable[[], datetime] | None = None,
         clients: Clients | None = None,
+        agree: bool = True,
         **kwargs: Any,
     ) -> Pipeline:
-        return Pipeline(
+        """The real pipeline. With ``agree`` (the default) each delivery first makes the
+        emulated CloudWatch show its alarms as the event says, as AWS does when CloudWatch
+        itself sent it (see ``AgreeingPipeline``); ``agree=False`` for forged events."""
+        made = AgreeingPipeline if agree else Pipeline
+        return made(
             self.settings(playbook, **kwargs),
             clients or self.clients,
             clock=clock or (lambda: self.now),
         )
+
+
+class AgreeingPipeline(Pipeline):
+    """The real pipeline, unchanged; only the emulated world is set before each delivery.
+
+    moto never evaluates alarms, so an alarm event in a test has no CloudWatch alarm behind
+    it. Before ``handle`` runs, the emulator is made to show each alarm in the event in the
+    event's state since the event's time (``remediate.emulator.agree_alarms``, which the
+    drill uses too). Tests of forged or outdated events build ``Pipeline`` directly.
+    """
+
+    def handle(self, event: Any, correlation_id: str | None = None) -> list[Result]:
+        agree_alarms(self.clients, event)
+        return super().handle(event, correlation_id)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ the shared table under ``pk = audit#<id>``; the ``by_target`` index lists a targ
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,14 +152,19 @@ class AuditLog:
         item = response.get("Item")
         return parse_item(item) if item else None
 
-    def history(self, target: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest ``limit`` entries for ``target``, newest first."""
-        response = self._db.query(
-            TableName=self._table,
-            IndexName=TARGET_INDEX,
-            KeyConditionExpression="target = :t",
-            ExpressionAttributeValues={":t": {"S": target}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [parse_item(item) for item in response.get("Items", [])]
+    def history(self, target: str, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """Every entry for ``target``, newest first, a page at a time (stop when found)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": TARGET_INDEX,
+            "KeyConditionExpression": "target = :t",
+            "ExpressionAttributeValues": {":t": {"S": target}},
+            "ScanIndexForward": False,
+            "Limit": page_size,
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            yield from (parse_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

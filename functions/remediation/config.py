@@ -13,8 +13,14 @@ from pathlib import Path
 
 from remediation.guards import GuardSettings
 from remediation.playbook import Playbook
+from remediation.scope import Deployment
+from remediation.targets import partition_of
 
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbook.json"
+
+
+#: an alarm transition older than this is not acted on (configurable: MAX_EVENT_AGE_SECONDS)
+DEFAULT_MAX_EVENT_AGE_SECONDS = 15 * 60
 
 
 def required(environ: Mapping[str, str], name: str, who: str) -> str:
@@ -23,6 +29,19 @@ def required(environ: Mapping[str, str], name: str, who: str) -> str:
     if not value:
         raise RuntimeError(f"{who} misconfigured: environment variable {name} unset")
     return value
+
+
+def deployment_from_env(environ: Mapping[str, str], who: str) -> Deployment:
+    """Where this deployment has authority: ``DEPLOYMENT_ACCOUNT`` (set by the CDK app),
+    ``AWS_REGION`` (set by Lambda), ``SERVED_REGIONS`` (extra regions, comma-separated)."""
+    region = required(environ, "AWS_REGION", who)
+    extra = frozenset(r.strip() for r in environ.get("SERVED_REGIONS", "").split(",") if r.strip())
+    return Deployment(
+        account=required(environ, "DEPLOYMENT_ACCOUNT", who),
+        region=region,
+        partition=environ.get("DEPLOYMENT_PARTITION", "").strip() or partition_of(region),
+        extra_regions=extra,
+    )
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,8 @@ class Settings:
     switch_override_prefix: str | None
     guards: GuardSettings
     playbook: Playbook
+    deployment: Deployment
+    max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -68,4 +89,6 @@ class Settings:
                 breaker_max=number("BREAKER_MAX_PER_HOUR", defaults.breaker_max),
             ),
             playbook=Playbook.load(environ.get("PLAYBOOK_PATH") or DEFAULT_PLAYBOOK),
+            deployment=deployment_from_env(environ, "remediator"),
+            max_event_age_seconds=number("MAX_EVENT_AGE_SECONDS", DEFAULT_MAX_EVENT_AGE_SECONDS),
         )

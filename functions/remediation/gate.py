@@ -1,14 +1,17 @@
 """The automation switch: an SSM parameter holding ``on``, ``off`` or ``dry-run``.
 
-Fail closed: missing, unreadable or any other value means ``off``. An optional per-action
-override parameter can only restrict further (the effective mode is the more restrictive
-of the two), so the global switch set to ``off`` is a kill switch for every action.
+Fail closed: missing, unreadable or any other value means ``off``. Exactly ``on``, ``off``
+and ``dry-run`` are accepted: ``ON ``, ``On``, ``true`` or ``yes`` are off too, and the
+result says so (``Switch.faulty``), so the pipeline escalates with the bad value named
+instead of quietly skipping for weeks. An optional per-action override parameter can only
+restrict further (the effective mode is the more restrictive of the two), so the global
+switch set to ``off`` is a kill switch for every action.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
@@ -19,6 +22,15 @@ from remediation.models import Mode
 # Powertools caches parameters for 300 s by default; a flip must take effect within ~30 s.
 SWITCH_MAX_AGE_SECONDS = 30
 _ORDER = [Mode.OFF, Mode.DRY_RUN, Mode.ON]
+
+
+class Switch(NamedTuple):
+    """The effective mode, where it came from, and whether a human must fix the switch
+    (missing, unreadable or holding a value that is not exactly on/off/dry-run)."""
+
+    mode: Mode
+    why: str
+    faulty: bool = False
 
 
 class Gate:
@@ -38,19 +50,21 @@ class Gate:
         # every event would pay an SSM call for an override nobody set.
         self._absent_until: dict[str, float] = {}
 
-    def mode(self, action: str) -> tuple[Mode, str]:
+    def mode(self, action: str) -> Switch:
         """The effective mode for ``action`` and a short reason naming where it came from."""
-        mode, why = self._read(self._parameter, missing=Mode.OFF)
-        if mode is Mode.OFF or not self._override_prefix:
-            return mode, why
-        override, override_why = self._read(f"{self._override_prefix}{action}", missing=None)
-        if override is None or _ORDER.index(override) >= _ORDER.index(mode):
-            return mode, why
-        return override, override_why
+        main = self._read(self._parameter, missing_is_fault=True)
+        if main is None or main.mode is Mode.OFF or not self._override_prefix:
+            return main or Switch(Mode.OFF, f"switch {self._parameter} missing", True)
+        override = self._read(f"{self._override_prefix}{action}", missing_is_fault=False)
+        if override is None or _ORDER.index(override.mode) >= _ORDER.index(main.mode):
+            return main
+        return override
 
-    def _read(self, name: str, *, missing: Mode | None) -> tuple[Mode | None, str]:
+    def _read(self, name: str, *, missing_is_fault: bool) -> Switch | None:
+        """The parameter as a ``Switch``; None when it is missing and that is allowed."""
+        missing = Switch(Mode.OFF, f"switch {name} missing: automation is off", True)
         if self._absent_until.get(name, 0.0) > time.monotonic():
-            return missing, f"switch {name} missing"
+            return missing if missing_is_fault else None
         try:
             raw = self._provider.get(name, max_age=self._max_age)
         except GetParameterError as exc:
@@ -58,10 +72,16 @@ class Gate:
             code = error_code(exc.__cause__ or exc.__context__ or exc)
             if code == "ParameterNotFound":
                 self._absent_until[name] = time.monotonic() + self._max_age
-                return missing, f"switch {name} missing"
-            return Mode.OFF, f"switch {name} unreadable ({code})"
-        value = str(raw).strip().lower()
+                return missing if missing_is_fault else None
+            return Switch(Mode.OFF, f"switch {name} unreadable ({code}): automation is off", True)
+        value = str(raw)
         try:
-            return Mode(value), f"switch {name} = {value}"
+            return Switch(Mode(value), f"switch {name} = {value}")
         except ValueError:
-            return Mode.OFF, f"switch {name} holds {value[:20]!r}, not on/off/dry-run"
+            shown = "".join(ch if ch.isprintable() else "?" for ch in value[:40])
+            return Switch(
+                Mode.OFF,
+                f"switch {name} holds {shown!r}, not exactly on, off or dry-run: "
+                "automation is off until it is fixed",
+                True,
+            )

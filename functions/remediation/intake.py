@@ -94,7 +94,8 @@ def _parse_sns(record: dict) -> Request:
     if not isinstance(subject, str):
         raise RejectedError("SNS record: Subject must be a string", raw=excerpt(record))
     if subject.startswith("AWS Budgets:"):
-        return _parse_budget(subject, body)
+        sent = sns.get("Timestamp")
+        return _parse_budget(subject, body, sent if isinstance(sent, str) else None)
     try:
         alarm = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can parse
@@ -134,6 +135,8 @@ def _parse_sns_alarm(alarm: dict) -> Request:
             "old_state": alarm.get("OldStateValue"),
             "region": arn.split(":")[3],
             "account": arn.split(":")[4],
+            # What the message claims beside its ARN: the scope check makes them agree.
+            "account_id": alarm.get("AWSAccountId"),
             "metric": _metric_summary(trigger or {}),
         },
     )
@@ -169,11 +172,14 @@ def _parse_direct_alarm(payload: dict) -> Request:
             "old_state": previous.get("value") if isinstance(previous, dict) else None,
             "region": arn.split(":")[3],
             "account": arn.split(":")[4],
+            # What the payload claims beside its ARN: the scope check makes them agree.
+            "account_id": payload.get("accountId"),
+            "region_code": payload.get("region"),
         },
     )
 
 
-def _parse_budget(subject: str, body: str) -> Request:
+def _parse_budget(subject: str, body: str, sent: str | None) -> Request:
     match = _BUDGET_SUBJECT.match(subject) or _BUDGET_NAME_LINE.search(body)
     if not match:
         raise RejectedError(
@@ -188,6 +194,7 @@ def _parse_budget(subject: str, body: str) -> Request:
         state="ALARM",
         requested_by=f"budget:{name}",
         reason=_bounded(subject),
+        occurred_at=_timestamp(sent, "Sns.Timestamp", {"Timestamp": sent}) if sent else None,
         details={"notice": body[:RAW_EXCERPT]},
     )
 
@@ -257,6 +264,7 @@ def _state(obj: dict, name: str) -> str:
 
 def _timestamp(value: str, name: str, obj: dict) -> datetime:
     try:
+        # Python 3.11 reads "Z" and "+0000"; SNS and CloudWatch write both.
         when = datetime.fromisoformat(value)
     except ValueError:
         raise RejectedError(

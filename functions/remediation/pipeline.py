@@ -28,10 +28,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
-from remediation import intake
+from remediation import confirm, intake
 from remediation.actions import Action, Plan, get_action
-from remediation.actions.base import ActionParams
-from remediation.audit import AuditLog, Entry
+from remediation.actions.base import ActionContext, ActionParams
+from remediation.audit import TTL_ATTRIBUTE, AuditLog, Entry
 from remediation.clients import Clients, error_code
 from remediation.config import Settings
 from remediation.gate import Gate
@@ -86,10 +86,19 @@ class Pipeline:
             expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
             response_hook=_mark_duplicate,
         )
+        if settings.max_event_age_seconds >= IDEMPOTENCY_TTL_SECONDS:
+            # A redelivery after its idempotency record expired must be refused as stale.
+            raise RuntimeError(
+                "remediator misconfigured: MAX_EVENT_AGE_SECONDS must be below the "
+                f"idempotency record's lifetime ({IDEMPOTENCY_TTL_SECONDS} s)"
+            )
         self._idempotency_store = DynamoDBPersistenceLayer(
             table_name=settings.table,
             key_attr="pk",
             sort_key_attr="sk",
+            # The table's TTL attribute: Powertools' own default ("expiration") would never
+            # expire, and the table would grow with every alarm forever.
+            expiry_attr=TTL_ATTRIBUTE,
             static_pk_value=f"idempotency#{settings.env}",
             boto3_client=dynamodb,
         )
@@ -106,13 +115,16 @@ class Pipeline:
         return [self.handle_message(message, correlation_id) for message in messages]
 
     def handle_message(self, message: Any, correlation_id: str) -> Result:
+        request: Request | None = None
         try:
             request = intake.parse(message)
+            self._check_scope(request)
             route, action_cls, params = self._resolve(request)
+            ctx = self._context(route, action_cls)
         except RejectedError as exc:
             if exc.raw is None:
                 exc.raw = intake.excerpt(message)
-            return self._reject(exc, correlation_id, request=locals().get("request"))
+            return self._reject(exc, correlation_id, request=request)
         entry = Entry(
             audit_id=uuid.uuid4().hex,
             correlation_id=correlation_id,
@@ -130,7 +142,7 @@ class Pipeline:
         # Never act without a record: if this write fails, the event fails (and reaches the DLQ).
         self.audit.open(entry)
         try:
-            result = self._run_once(request, route, action_cls, params, entry.audit_id)
+            result = self._run_once(request, route, action_cls(ctx), params, entry.audit_id)
         except Exception as exc:  # the record must be completed whatever went wrong
             logger.exception("remediation failed unexpectedly", extra={"audit_id": entry.audit_id})
             result = Result(
@@ -145,34 +157,56 @@ class Pipeline:
 
     # -- steps ----------------------------------------------------------------------------
 
+    def _check_scope(self, request: Request) -> None:
+        """Only this deployment's alarms and budgets, and only while they are fresh."""
+        self.settings.deployment.check_request(request)
+        confirm.check_fresh(request, self.clock(), self.settings.max_event_age_seconds)
+
     def _resolve(self, request: Request) -> tuple[Route, type[Action], ActionParams]:
         if request.action:
             get_action(request.action)  # an unknown action is named before the inventory
         route = self.settings.playbook.resolve(request, self.settings.actions)
         action_cls = get_action(route.action)
-        if request.source is Source.MANUAL:
-            capped = sorted(set(request.params) & action_cls.caps)
-            if capped:
-                raise RejectedError(
-                    f"parameter(s) {capped} are safety caps set by configuration, "
-                    "not by a manual request"
-                )
-        params = action_cls.Params.from_dict(route.params)
+        params = action_cls.Params.from_dict(route.params)  # names and types first
+        if request.source is Source.MANUAL and action_cls.target_is_arn:
+            configured = self.settings.playbook.inventory[(route.action, route.target)]
+            action_cls.check_manual(action_cls.Params.from_dict(configured.params), request.params)
         action_cls.resources(route.target, route.params)  # rejects a target of the wrong shape
         return route, action_cls, params
+
+    def _context(self, route: Route, action_cls: type[Action]) -> ActionContext:
+        """The one way an action gets its clients and target: the target is scope-checked."""
+        ctx = ActionContext(
+            clients=self.clients,
+            audit=self.audit,
+            deployment=self.settings.deployment,
+            clock=self.clock,
+            inventory=self.settings.playbook.inventory,
+        )
+        return ctx.for_target(route.target) if action_cls.target_is_arn else ctx
+
+    def _confirm(self, request: Request) -> None:
+        """An alarm is acted on only if CloudWatch shows it as the event says."""
+        if request.source is Source.ALARM:
+            region = request.details["region"]  # the alarm ARN's, inside the scope
+            cloudwatch = self.clients("cloudwatch")
+            if cloudwatch.meta.region_name != region:
+                cloudwatch = self.clients("cloudwatch", region=region)
+            alarm = confirm.describe_alarm(cloudwatch, request.key)
+            confirm.check_alarm(request, alarm)
 
     def _run_once(
         self,
         request: Request,
         route: Route,
-        action_cls: type[Action],
+        action: Action,
         params: ActionParams,
         audit_id: str,
     ) -> Result:
         """``_act``, at most once per alarm transition (Powertools idempotency in DynamoDB)."""
 
         def act() -> Result:
-            return self._act(request, route, action_cls, params, audit_id)
+            return self._act(request, route, action, params, audit_id)
 
         if not request.idempotency_key:
             return act()
@@ -231,14 +265,14 @@ class Pipeline:
         self,
         request: Request,
         route: Route,
-        action_cls: type[Action],
+        action: Action,
         params: ActionParams,
         audit_id: str,
     ) -> Result:
-        """Gate, guards, plan, (dry-run stops here), claim, apply, verify.
+        """Gate, confirm, guards, plan, (dry-run stops here), claim, apply, verify.
 
         Any AWS error becomes a failed result that still carries the plan, so the audit
-        shows what was attempted.
+        shows what was attempted; a failed action gives back the guards it claimed.
         """
         plan: Plan | None = None
 
@@ -253,22 +287,25 @@ class Pipeline:
                 after=after if after is not None else (plan.after if plan else None),
             )
 
-        if request.state == "INSUFFICIENT_DATA" or (
-            request.state == "OK" and not action_cls.recovers_on_ok
-        ):
+        recovery = request.state == "OK" and action.recovers_on_ok
+        if not request.is_alarm and not recovery:
             return result(Outcome.SKIPPED, f"{request.state} transition: only ALARM acts")
-        mode, why = self.gate.mode(route.action)
-        if mode is Mode.OFF:
-            return result(Outcome.SKIPPED, why)
-        dry_run = mode is Mode.DRY_RUN or request.dry_run
-        action = action_cls(
-            self.clients, audit=self.audit, inventory=self.settings.playbook.inventory
-        )
+        switch = self.gate.mode(route.action)
+        if switch.mode is Mode.OFF and not recovery:
+            return result(Outcome.ESCALATED if switch.faulty else Outcome.SKIPPED, switch.why)
+        # A recovery only undoes a temporary change an executed ALARM made: it proceeds
+        # whatever the switch says (as the sweeper does), or the change would stay forever.
+        dry_run = not recovery and (switch.mode is Mode.DRY_RUN or request.dry_run)
         now = self.clock()
         # Guards limit the changes alarms make. A recovery on OK only puts back what an
         # executed ALARM change replaced (once per change, and only while the target still
         # shows it): the cooldown that change took must not block its undoing.
         guarded = request.automatic and request.is_alarm
+        claimed = False
+        try:
+            self._confirm(request)
+        except RejectedError as exc:
+            return result(Outcome.REJECTED, exc.reason)
         try:
             if guarded and dry_run:
                 # Read-only look at the guards; when acting, ``claim`` below checks the same
@@ -285,10 +322,12 @@ class Pipeline:
             if plan.verdict == "escalate":
                 return result(Outcome.ESCALATED, plan.summary)
             if dry_run:
-                by = "dry-run requested" if request.dry_run and mode is Mode.ON else why
+                requested = request.dry_run and switch.mode is Mode.ON
+                by = "dry-run requested" if requested else switch.why
                 return result(Outcome.DRY_RUN, f"would {plan.summary} ({by})")
             if guarded:
-                self.guards.claim(route.target, now)
+                self.guards.claim(route.target, now, audit_id=audit_id, action=route.action)
+                claimed = True
             action.apply(route.target, plan)
             seen = action.verify(route.target, plan)
         except Blocked as blocked:
@@ -296,8 +335,19 @@ class Pipeline:
             return result(outcome, blocked.reason)
         except Exception as exc:
             logger.exception("remediation step failed", extra={"audit_id": audit_id})
+            if claimed:
+                self._release(route.target, now, audit_id)
             return result(Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}")
-        return result(Outcome.EXECUTED, plan.summary, after=seen)
+        summary = plan.summary
+        if recovery and switch.mode is not Mode.ON:
+            summary += f" (a restore proceeds although {switch.why})"
+        return result(Outcome.EXECUTED, summary, after=seen)
+
+    def _release(self, target: str, now: datetime, audit_id: str) -> None:
+        try:
+            self.guards.release(target, now, audit_id=audit_id)
+        except Exception:  # the failure is what gets recorded; this is only housekeeping
+            logger.exception("could not release the guards", extra={"audit_id": audit_id})
 
     def _last_executed(self, route: Route) -> dict | None:
         for item in self.audit.history(route.target):

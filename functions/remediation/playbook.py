@@ -58,7 +58,6 @@ class Playbook:
             route = self.alarms.get(request.key)
             if route is None:
                 raise RejectedError(f"no playbook entry for alarm {request.key[:255]!r}")
-            _same_account(request, route)
         elif request.source is Source.BUDGET:
             route = self.budgets.get(request.key)
             if route is None:
@@ -80,19 +79,6 @@ class Playbook:
         if route.action not in served:
             raise RejectedError(f"this remediator runs {served}, not {route.action!r}")
         return route
-
-
-def _same_account(request: Request, route: Route) -> None:
-    """An alarm acts only on targets in its own account: alarm names are unique per account,
-    so one from another account (a shared topic, a forged payload) is not the configured one."""
-    alarm_account = request.details.get("account")
-    parts = route.target.split(":")
-    target_account = parts[4] if route.target.startswith("arn:") and len(parts) > 4 else ""
-    if alarm_account and target_account and alarm_account != target_account:
-        raise RejectedError(
-            f"alarm {request.key[:100]!r} is from account {str(alarm_account)[:20]} but its "
-            f"target is in account {target_account}: not acting across accounts"
-        )
 
 
 def _route(value: Any, where: str) -> Route:

@@ -15,7 +15,6 @@ from remediation.clients import Clients
 from remediation.gate import Gate
 from remediation.guards import Blocked, Guards, GuardSettings
 from remediation.models import Mode, Outcome
-from tests.conftest import load_event
 
 ALARM = "test-orders-error-rate"
 
@@ -30,26 +29,32 @@ def gate(stack):
 
 @pytest.mark.parametrize(
     ("value", "mode"),
-    [
-        ("on", Mode.ON),
-        ("dry-run", Mode.DRY_RUN),
-        ("off", Mode.OFF),
-        (" ON ", Mode.ON),
-        ("yes", Mode.OFF),
-        ("true", Mode.OFF),
-        ("0", Mode.OFF),
-    ],
+    [("on", Mode.ON), ("dry-run", Mode.DRY_RUN), ("off", Mode.OFF)],
 )
-def test_switch_values(stack, gate, value, mode):
+def test_exact_switch_values(stack, gate, value, mode):
     stack.set_switch(value)
-    assert gate.mode("rollback")[0] is mode
+    switch = gate.mode("rollback")
+    assert (switch.mode, switch.faulty) == (mode, False)
 
 
-def test_missing_switch_is_off(stack, gate):
+@pytest.mark.parametrize("value", ["ON ", " on", "On", "ON", "true", "yes", "0", "dry_run", "of"])
+def test_any_other_switch_value_is_off_and_faulty_naming_it(stack, gate, value):
+    """A typo must not silently disable automation: it is off, and says what it holds."""
+    stack.set_switch(value)
+    switch = gate.mode("rollback")
+    assert (switch.mode, switch.faulty) == (Mode.OFF, True)
+    assert repr(value) in switch.why
+
+
+def test_missing_switch_is_off_and_faulty(stack, gate):
     stack.clients("ssm").delete_parameter(Name=stack.switch)
-    mode, why = gate.mode("rollback")
-    assert mode is Mode.OFF
-    assert "missing" in why
+    switch = gate.mode("rollback")
+    assert (switch.mode, switch.faulty) == (Mode.OFF, True)
+    assert "missing" in switch.why
+
+
+def test_missing_override_is_not_a_fault(stack, gate):
+    assert gate.mode("rollback") == (Mode.ON, f"switch {stack.switch} = on", False)
 
 
 def test_override_can_only_restrict(stack, gate):
@@ -61,9 +66,9 @@ def test_override_can_only_restrict(stack, gate):
     assert gate.mode("capacity-bump")[0] is Mode.DRY_RUN
 
 
-def test_invalid_override_is_off(stack, gate):
+def test_invalid_override_is_off_and_faulty(stack, gate):
     stack.set_switch("maybe", stack.override_prefix + "rollback")
-    assert gate.mode("rollback")[0] is Mode.OFF
+    assert gate.mode("rollback")[:3:2] == (Mode.OFF, True)
 
 
 def test_switch_is_cached_for_max_age_then_reread(stack):
@@ -88,8 +93,18 @@ def _stubbed(service: str):
     return client, stubber
 
 
-@pytest.mark.parametrize("switch", ["off", "missing", "unreadable", "garbage"])
-def test_closed_gate_makes_no_write_call(stack, switch):
+@pytest.mark.parametrize(
+    ("switch", "outcome"),
+    [
+        ("off", Outcome.SKIPPED),
+        # A switch nobody meant to be off reaches a human.
+        ("missing", Outcome.ESCALATED),
+        ("unreadable", Outcome.ESCALATED),
+        ("garbage", Outcome.ESCALATED),
+        ("On", Outcome.ESCALATED),
+    ],
+)
+def test_closed_gate_makes_no_write_call(stack, switch, outcome):
     """Lambda is a Stubber with nothing queued: any call to it would raise."""
     create_function(stack.clients, "orders", versions=3)
     lam, lam_stub = _stubbed("lambda")
@@ -108,14 +123,15 @@ def test_closed_gate_makes_no_write_call(stack, switch):
         {"alarms": {ALARM: {"action": "rollback", "target": alias}}}, clients=clients
     )
 
-    (result,) = pipeline.handle(load_event("sns_alarm_single_metric.json"))
+    (result,) = pipeline.handle(stack.event("sns_alarm_single_metric.json"))
 
-    assert result.outcome is Outcome.SKIPPED
+    assert result.outcome is outcome
     assert "switch" in result.reason
     lam_stub.assert_no_pending_responses()
     live = stack.clients("lambda").get_alias(FunctionName="orders", Name="live")
     assert live["FunctionVersion"] == "3"
-    assert [r["outcome"] for r in stack.audit_items()] == ["skipped"]
+    assert [r["outcome"] for r in stack.audit_items()] == [str(outcome)]
+    assert len(stack.notices()) == (outcome is Outcome.ESCALATED)
 
 
 @pytest.fixture
@@ -127,13 +143,33 @@ def guards(stack):
     )
 
 
-def test_cooldown_blocks_until_it_expires(stack, guards):
-    guards.claim("t1", stack.now)
+def test_cooldown_blocks_until_it_expires_and_a_refire_escalates(stack, guards):
+    guards.claim("t1", stack.now, audit_id="a" * 32, action="rollback")
     with pytest.raises(Blocked, match="cooldown") as blocked:
         guards.claim("t1", stack.now + timedelta(seconds=599))
-    assert not blocked.value.escalate
+    # Still alarming after an executed action: a human must look.
+    assert blocked.value.escalate
+    assert "still alarming after rollback at 2026-11-23T10:30:00Z" in blocked.value.reason
+    assert "a" * 32 in blocked.value.reason
     guards.claim("t2", stack.now)  # other targets are independent
     guards.claim("t1", stack.now + timedelta(seconds=600))
+
+
+def test_release_gives_back_the_cooldown_and_the_breaker_slot(stack, guards):
+    guards.claim("t1", stack.now, audit_id="a" * 32, action="rollback")
+    guards.release("t1", stack.now, audit_id="a" * 32)
+    # Released: the next claim goes through, and the failed action does not count.
+    guards.claim("t1", stack.now + timedelta(seconds=1), audit_id="b" * 32)
+    guards.release("t1", stack.now + timedelta(seconds=1), audit_id="b" * 32)
+    guards.claim("t1", stack.now + timedelta(seconds=2), audit_id="c" * 32)
+    guards.claim("t1", stack.now + timedelta(seconds=700), audit_id="d" * 32)  # limit 2
+
+
+def test_release_keeps_a_cooldown_another_action_holds(stack, guards):
+    guards.claim("t1", stack.now, audit_id="a" * 32)
+    guards.release("t1", stack.now, audit_id="z" * 32)  # not its own
+    with pytest.raises(Blocked, match="cooldown"):
+        guards.claim("t1", stack.now + timedelta(seconds=1))
 
 
 def test_breaker_trips_at_its_limit_and_escalates(stack, guards):

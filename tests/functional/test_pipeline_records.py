@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 import remediation.handler as handler_module
-from remediate.emulator import create_function
+from remediate.emulator import ACCOUNT, REGION, agree_alarms, create_function
 from remediation.clients import Clients
 from remediation.models import Outcome
 from remediation.pipeline import RemediationFailed
@@ -66,7 +66,7 @@ def test_bad_input_is_rejected_audited_and_notified(stack, orders, event, reason
 
 
 def test_unknown_alarm_is_rejected(stack, orders):
-    alarm = load_event("cloudwatch_alarm_single_metric.json")
+    alarm = stack.alarm_message()
     alarm["AlarmName"] = "someone-elses-alarm"
     (result,) = stack.pipeline(PLAYBOOK).handle(sns_alarm(alarm))
     assert result.outcome is Outcome.REJECTED
@@ -82,7 +82,7 @@ def test_bad_params_from_manual_request_are_rejected(stack, orders):
 
 
 def test_each_sns_record_gets_its_own_result_and_record(stack, orders):
-    good = load_event("sns_alarm_single_metric.json")
+    good = stack.event("sns_alarm_single_metric.json")
     bad = json.loads(json.dumps(good))
     bad["Records"][0]["Sns"]["Message"] = "{"
     event = {"Records": [bad["Records"][0], good["Records"][0]]}
@@ -109,7 +109,7 @@ def test_access_denied_on_apply_fails_with_notice_and_record(stack, orders):
     clients = Clients(endpoint_url=real.meta.endpoint_url, overrides={"lambda": lam})
 
     (result,) = stack.pipeline(PLAYBOOK, clients=clients).handle(
-        load_event("sns_alarm_single_metric.json")
+        stack.event("sns_alarm_single_metric.json")
     )
 
     assert result.outcome is Outcome.FAILED
@@ -126,7 +126,7 @@ def test_no_audit_table_means_no_action(stack, orders):
     pipeline = stack.pipeline(PLAYBOOK)
     stack.clients("dynamodb").delete_table(TableName=stack.table)
     with pytest.raises(Exception, match="ResourceNotFound"):
-        pipeline.handle(load_event("sns_alarm_single_metric.json"))
+        pipeline.handle(stack.event("sns_alarm_single_metric.json"))
     assert alias_version(stack) == "3"
 
 
@@ -143,6 +143,7 @@ class FakeContext:
 
 @pytest.fixture
 def handler_env(stack, emulator, tmp_path, monkeypatch):
+    stack.now = datetime.now(UTC)  # the handler runs on the wall clock
     playbook = tmp_path / "playbook.json"
     playbook.write_text(json.dumps(PLAYBOOK))
     env = {
@@ -153,6 +154,8 @@ def handler_env(stack, emulator, tmp_path, monkeypatch):
         "SWITCH_PARAMETER": stack.switch,
         "PLAYBOOK_PATH": str(playbook),
         "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_REGION": REGION,  # Lambda sets it
+        "DEPLOYMENT_ACCOUNT": ACCOUNT,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -161,7 +164,9 @@ def handler_env(stack, emulator, tmp_path, monkeypatch):
 
 
 def test_handler_end_to_end(stack, orders, handler_env):
-    body = handler_module.lambda_handler(load_event("sns_alarm_single_metric.json"), FakeContext())
+    event = stack.event("sns_alarm_single_metric.json")
+    agree_alarms(stack.clients, event)  # CloudWatch shows the alarm as the event says
+    body = handler_module.lambda_handler(event, FakeContext())
     assert [r["outcome"] for r in body["results"]] == ["executed"]
     assert alias_version(stack) == "2"
     assert stack.audit_items()[0]["correlation_id"] == "req-1"
@@ -169,8 +174,10 @@ def test_handler_end_to_end(stack, orders, handler_env):
 
 def test_handler_raises_after_recording_a_failure(stack, handler_env):
     """No such function: read fails, the failure is recorded, then the handler raises (-> DLQ)."""
+    event = stack.event("sns_alarm_single_metric.json")
+    agree_alarms(stack.clients, event)
     with pytest.raises(RemediationFailed, match="ResourceNotFoundException"):
-        handler_module.lambda_handler(load_event("sns_alarm_single_metric.json"), FakeContext())
+        handler_module.lambda_handler(event, FakeContext())
     (record,) = stack.audit_items()
     assert record["outcome"] == "failed"
     assert "FAILED" in stack.notices()[0]["subject"]

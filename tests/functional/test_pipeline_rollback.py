@@ -30,7 +30,7 @@ def alias_version(stack) -> str:
 
 def test_alarm_rolls_alias_back_audits_and_notifies(stack, orders):
     _, playbook = orders
-    results = stack.pipeline(playbook).handle(load_event("sns_alarm_single_metric.json"))
+    results = stack.pipeline(playbook).handle(stack.event("sns_alarm_single_metric.json"))
 
     assert [r.outcome for r in results] == [Outcome.EXECUTED]
     assert alias_version(stack) == "2"
@@ -49,19 +49,21 @@ def test_metric_math_and_direct_payloads_act_like_single_metric(stack, orders):
     _, playbook = orders
     playbook["alarms"]["test-orders-error-rate-pct"] = playbook["alarms"][ALARM]
     pipeline = stack.pipeline(playbook)
-    first = pipeline.handle(load_event("sns_alarm_metric_math.json"))
+    first = pipeline.handle(stack.event("sns_alarm_metric_math.json"))
     assert first[0].outcome is Outcome.EXECUTED
-    # The direct payload is another transition on the same target: cooldown holds it.
-    second = pipeline.handle(load_event("lambda_alarm_action.json"))
-    assert second[0].outcome is Outcome.SKIPPED
-    assert "cooldown" in second[0].reason
+    # The direct payload is another transition on the same target: cooldown holds it, and
+    # an alarm still firing after the rollback needs a human.
+    second = pipeline.handle(stack.event("lambda_alarm_action.json"))
+    assert second[0].outcome is Outcome.ESCALATED
+    assert "still alarming after rollback at" in second[0].reason
+    assert first[0].audit_id in second[0].reason
     assert alias_version(stack) == "2"
 
 
 def test_same_transition_twice_acts_once(stack, orders):
     _, playbook = orders
     pipeline = stack.pipeline(playbook)
-    event = load_event("sns_alarm_single_metric.json")
+    event = stack.event("sns_alarm_single_metric.json")
     first, second = pipeline.handle(event)[0], pipeline.handle(event)[0]
 
     assert first.outcome is Outcome.EXECUTED
@@ -74,7 +76,7 @@ def test_same_transition_twice_acts_once(stack, orders):
 
 def test_same_transition_concurrently_acts_once(stack, orders):
     _, playbook = orders
-    event = load_event("sns_alarm_single_metric.json")
+    event = stack.event("sns_alarm_single_metric.json")
     pipelines = [stack.pipeline(playbook) for _ in range(4)]
     barrier = threading.Barrier(len(pipelines))
     results = []
@@ -98,7 +100,7 @@ def test_same_transition_concurrently_acts_once(stack, orders):
 @pytest.mark.parametrize("state", ["OK", "INSUFFICIENT_DATA"])
 def test_recovery_transitions_never_roll_back(stack, orders, state):
     _, playbook = orders
-    alarm = load_event("cloudwatch_alarm_single_metric.json")
+    alarm = stack.alarm_message()
     alarm["NewStateValue"], alarm["OldStateValue"] = state, "ALARM"
     (result,) = stack.pipeline(playbook).handle(sns_alarm(alarm))
     assert result.outcome is Outcome.SKIPPED
@@ -109,7 +111,7 @@ def test_recovery_transitions_never_roll_back(stack, orders, state):
 def test_dry_run_switch_plans_and_changes_nothing(stack, orders):
     _, playbook = orders
     stack.set_switch("dry-run")
-    (result,) = stack.pipeline(playbook).handle(load_event("sns_alarm_single_metric.json"))
+    (result,) = stack.pipeline(playbook).handle(stack.event("sns_alarm_single_metric.json"))
     assert result.outcome is Outcome.DRY_RUN
     assert result.after == {"version": "2", "weights": {}}
     assert alias_version(stack) == "3"
@@ -119,7 +121,7 @@ def test_dry_run_switch_plans_and_changes_nothing(stack, orders):
 def test_old_deploy_escalates_and_changes_nothing(stack, orders):
     _, playbook = orders
     stack.now = datetime(2030, 1, 1, tzinfo=UTC)
-    (result,) = stack.pipeline(playbook).handle(load_event("sns_alarm_single_metric.json"))
+    (result,) = stack.pipeline(playbook).handle(stack.event("sns_alarm_single_metric.json"))
     assert result.outcome is Outcome.ESCALATED
     assert "outside the 60 min window" in result.reason
     assert alias_version(stack) == "3"
@@ -134,4 +136,4 @@ def test_manual_dry_run_request(stack, orders):
     (record,) = stack.audit_items()
     assert record["requested_by"] == "alice@example.com"
     assert record["source"] == "manual"
-    assert json.dumps(record["params"]) == json.dumps({"window_minutes": 120})
+    assert json.dumps(record["params"]) == json.dumps({"window_minutes": 30})

@@ -125,7 +125,9 @@ class TestRollbackPlan:
         assert "no predecessor" in plan.summary
 
     def test_canary_is_dropped_first(self):
-        plan = plan_alias_rollback(self.current(weights={"8": 0.1}), 60, self.now)
+        current = self.current(weights={"8": 0.1})
+        current["published"] = {"8": (self.now - timedelta(minutes=5)).isoformat()}
+        plan = plan_alias_rollback(current, 60, self.now)
         assert plan.after == {"version": "7", "weights": {}}
 
     @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def test_manual_request():
     request = parse_one(load_event("manual_request.json"))
     assert request.source is Source.MANUAL
     assert (request.action, request.dry_run) == ("rollback", True)
-    assert request.params == {"window_minutes": 120}
+    assert request.params == {"window_minutes": 30}
     assert request.requested_by == "alice@example.com"
     assert request.idempotency_key == ""
 

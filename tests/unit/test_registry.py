@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from remediation.actions import REGISTRY, get_action
-from remediation.actions.base import Action, ActionParams
+from remediation.actions.base import Action, ActionParams, Limit
 from remediation.models import RejectedError, Result
 from remediation.notify import build_notice
 
@@ -41,9 +41,10 @@ def test_action_is_complete(name):
     for permission in cls.permissions:
         assert IAM_ACTION.match(permission), f"{name}: {permission!r} is not service:Action"
         assert "*" not in permission
-    assert cls.caps <= {f.name for f in dataclasses.fields(cls.Params)}, (
-        f"{name} caps name parameters it does not have"
+    assert set(cls.limits) <= {f.name for f in dataclasses.fields(cls.Params)}, (
+        f"{name} limits name parameters it does not have"
     )
+    assert all(isinstance(limit, Limit) for limit in cls.limits.values())
     assert not inspect.getmembers(cls, inspect.isabstract), f"{name} leaves methods abstract"
 
 

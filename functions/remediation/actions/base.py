@@ -13,16 +13,19 @@ import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from remediation.models import RejectedError
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from remediation.audit import AuditLog
     from remediation.clients import Clients
     from remediation.models import Route
+    from remediation.scope import Deployment
+    from remediation.targets import Target
 
 REGISTRY: dict[str, type[Action]] = {}
 
@@ -43,6 +46,36 @@ def get_action(name: str) -> type[Action]:
     except KeyError:
         valid = ", ".join(sorted(REGISTRY))
         raise RejectedError(f"unknown action {name!r}; valid actions: {valid}") from None
+
+
+class Limit(StrEnum):
+    """Which way a manual request may move a configured parameter: only towards caution."""
+
+    AT_MOST = "at most"
+    AT_LEAST = "at least"
+    SUBSET = "a subset of"
+    SUPERSET = "a superset of"
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What every action is built with, on every path (alarm, manual, revert, sweeper).
+
+    ``targets`` is the action's target, parsed and already inside the deployment's scope.
+    Build one with ``for_target``: it is the only way a target reaches an action, so the
+    scope check cannot be skipped by a path that forgot it.
+    """
+
+    clients: Clients
+    audit: AuditLog
+    deployment: Deployment
+    clock: Callable[[], datetime]
+    inventory: Mapping[tuple[str, str], Route] = field(default_factory=dict)
+    targets: tuple[Target, ...] = ()
+
+    def for_target(self, target: str) -> ActionContext:
+        """This context for ``target``; ``ScopeError`` if the deployment may not touch it."""
+        return dataclasses.replace(self, targets=tuple(self.deployment.check_target(target)))
 
 
 class VerifyError(RuntimeError):
@@ -126,6 +159,20 @@ def _matches(value: Any, hint: Any) -> bool:
     return hint is Any
 
 
+def _within(wanted: Any, have: Any, limit: Limit) -> bool:
+    """True if ``wanted`` is as careful as ``have`` in ``limit``'s direction."""
+    try:
+        if limit is Limit.AT_MOST:
+            return bool(wanted <= have)
+        if limit is Limit.AT_LEAST:
+            return bool(wanted >= have)
+        if limit is Limit.SUBSET:
+            return set(wanted) <= set(have)
+        return set(wanted) >= set(have)
+    except TypeError:
+        return False  # a value of the wrong type: ``from_dict`` says which
+
+
 def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
@@ -139,23 +186,42 @@ class Action(ABC):
     Params: ClassVar[type[ActionParams]]
     #: IAM actions the remediator's role needs (the CDK app scopes them to the targets)
     permissions: ClassVar[tuple[str, ...]]
-    #: parameters that are safety caps: only configuration sets them, never a manual request
-    caps: ClassVar[frozenset[str]] = frozenset()
+    #: parameters a manual request may change, and in which direction (towards caution);
+    #: every other parameter is fixed by configuration
+    limits: ClassVar[Mapping[str, Limit]] = {}
     #: true when an OK transition should restore what the ALARM changed (a temporary action)
     recovers_on_ok: ClassVar[bool] = False
+    #: false when the target is not an AWS resource (revert names an audit record); such an
+    #: action scope-checks the resources it reaches through ``ctx.for_target`` itself
+    target_is_arn: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        clients: Clients,
-        *,
-        audit: AuditLog | None = None,
-        inventory: Mapping[tuple[str, str], Route] | None = None,
-    ) -> None:
-        """``audit`` and ``inventory`` are the pipeline's; only actions that act on the
-        audit trail (revert) use them."""
-        self.clients = clients
-        self.audit = audit
-        self.inventory = inventory or {}
+    def __init__(self, ctx: ActionContext) -> None:
+        self.ctx = ctx
+        self.clients = ctx.clients
+        self.audit = ctx.audit
+        self.inventory = ctx.inventory
+
+    @classmethod
+    def check_manual(cls, configured: ActionParams, requested: Mapping[str, Any]) -> None:
+        """``RejectedError`` unless every requested parameter is as careful as configured."""
+        fields = {f.name for f in dataclasses.fields(configured)}
+        for name, wanted in sorted(requested.items()):
+            if name not in fields:
+                continue  # ``Params.from_dict`` names unknown parameters
+            have = getattr(configured, name)
+            limit = cls.limits.get(name)
+            if limit is None:
+                if wanted != have:
+                    raise RejectedError(
+                        f"parameter {name!r} is fixed by configuration at {have!r}; "
+                        f"a manual request cannot change it"
+                    )
+                continue
+            if not _within(wanted, have, limit):
+                raise RejectedError(
+                    f"parameter {name!r} = {wanted!r} is beyond the configured limit: "
+                    f"a manual request may set it to {limit} {have!r}"
+                )
 
     @classmethod
     def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:

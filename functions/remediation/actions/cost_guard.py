@@ -29,9 +29,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
+from remediation.actions.base import (
+    Action,
+    ActionParams,
+    Limit,
+    Plan,
+    VerifyError,
+    register,
+)
 from remediation.clients import error_code
 from remediation.models import RejectedError
 
@@ -121,7 +128,8 @@ class CostGuard(Action):
         "lambda:PutProvisionedConcurrencyConfig",
         "lambda:DeleteProvisionedConcurrencyConfig",
     )
-    caps = frozenset({"sheddable", "max_reserved"})
+    # A manual request may shed fewer functions, or leave them more concurrency.
+    limits: ClassVar[dict[str, Limit]] = {"sheddable": Limit.SUBSET, "max_reserved": Limit.AT_LEAST}
 
     @classmethod
     def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:

@@ -178,7 +178,6 @@ class FlipFlag(Action):
         "lambda:GetFunctionConfiguration",
         "lambda:UpdateFunctionConfiguration",
     )
-    caps = frozenset({"value"})
     recovers_on_ok = True
 
     @classmethod

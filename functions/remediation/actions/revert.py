@@ -31,13 +31,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from remediation.actions.base import Action, ActionParams, Plan, get_action, register
 from remediation.models import Outcome, RejectedError, Route
-
-if TYPE_CHECKING:
-    pass
 
 _AUDIT_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -126,6 +123,7 @@ class Revert(Action):
 
     name = "revert"
     Params = RevertParams
+    target_is_arn = False
     permissions = ("dynamodb:GetItem",)
 
     @classmethod
@@ -135,14 +133,15 @@ class Revert(Action):
 
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:
         audit_id = check_audit_id(target)
-        if self.audit is None:
-            raise RuntimeError("revert reads the audit trail: build it with audit= (pipeline)")
         record = self.audit.get(audit_id)
         why = refusal(audit_id, record, self.inventory)
         if why is not None:
             return {"audit_id": audit_id, "refusal": why}
         assert record is not None
-        original = get_action(record["action"])(self.clients)
+        try:
+            original = self._build(record["action"], record["target"])
+        except RejectedError as exc:
+            return {"audit_id": audit_id, "refusal": f"audit {audit_id}: {exc.reason}"}
         try:
             original_params = original.Params.from_dict(record.get("params") or {})
         except RejectedError as exc:
@@ -170,6 +169,10 @@ class Revert(Action):
         return {**plan.after, "state": plain(seen)}
 
     def _original(self, plan: Plan) -> tuple[Action, Plan]:
-        original = get_action(plan.after["action"])(self.clients)
+        original = self._build(plan.after["action"], plan.after["target"])
         inner = Plan.change(plan.summary, plan.before["state"], plan.after["state"])
         return original, inner
+
+    def _build(self, action: str, target: str) -> Action:
+        """The original action, built like any other: its target passes the scope check."""
+        return get_action(action)(self.ctx.for_target(target))

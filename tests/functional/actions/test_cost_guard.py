@@ -5,6 +5,7 @@ the wire (``Wire``) where a test needs moto and botocore's retry loop as well.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -15,7 +16,7 @@ from remediate.emulator import ACCOUNT, REGION, create_function
 from remediation.actions.cost_guard import CostGuard
 from remediation.clients import DEFAULT_CONFIG
 from remediation.models import Outcome
-from tests.conftest import load_event, sns_alarm
+from tests.conftest import DEPLOYMENT, sns_alarm
 from tests.functional.actions.wire import Wire, denied, response, throttled
 
 BUDGET = "test-monthly"  # the budget in tests/events/sns_budget_notice.json
@@ -33,12 +34,16 @@ def playbook(params: dict | None = None) -> dict:
 
 def budget_notice(stack, clients=None, params: dict | None = None) -> Any:
     pipeline = stack.pipeline(playbook(params), clients=clients)
-    (result,) = pipeline.handle(load_event("sns_budget_notice.json"))
+    (result,) = pipeline.handle(stack.event("sns_budget_notice.json"))
     return result
 
 
-def billing_alarm(state: str = "ALARM") -> dict:
-    alarm = load_event("cloudwatch_alarm_single_metric.json")
+#: AWS/Billing exists only in us-east-1: the environment serves that region explicitly
+BILLING_DEPLOYMENT = replace(DEPLOYMENT, extra_regions=frozenset({"us-east-1"}))
+
+
+def billing_alarm(stack, state: str = "ALARM") -> dict:
+    alarm = stack.alarm_message()
     alarm.update(
         AlarmName=BILLING_ALARM,
         AlarmArn=f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{BILLING_ALARM}",
@@ -103,7 +108,9 @@ def shed_answers(wire: Wire, *, verified: bool = True) -> None:
 
 def test_cost_alarm_sheds_sheddable_functions_and_leaves_the_rest(stack, account):
     shed_answers(account)
-    (result,) = stack.pipeline(playbook()).handle(billing_alarm())
+    (result,) = stack.pipeline(playbook(), deployment=BILLING_DEPLOYMENT).handle(
+        billing_alarm(stack)
+    )
 
     assert result.outcome is Outcome.EXECUTED, result.reason
     assert (reserved(stack, "reports"), reserved(stack, "thumbnails")) == (1, 1)
@@ -129,7 +136,7 @@ def test_manual_request_cannot_add_a_function(stack, account):
     (result,) = stack.pipeline(playbook()).handle(request)
 
     assert result.outcome is Outcome.REJECTED
-    assert "safety caps" in result.reason
+    assert "may set it to a subset of" in result.reason
     assert account.attempts == {}
     assert reserved(stack, "checkout") == 100
 
@@ -221,7 +228,9 @@ def test_access_denied_fails_with_a_notice_before_touching_reserved(stack, accou
 
 
 def test_ok_never_brings_spend_back(stack, account):
-    (result,) = stack.pipeline(playbook()).handle(billing_alarm("OK"))
+    (result,) = stack.pipeline(playbook(), deployment=BILLING_DEPLOYMENT).handle(
+        billing_alarm(stack, "OK")
+    )
 
     assert result.outcome is Outcome.SKIPPED
     assert account.attempts == {}

@@ -3,7 +3,7 @@ variable (the webhook switch) and an SSM parameter, flipped on ALARM, restored o
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -50,6 +50,8 @@ def playbook(target: str, **params: Any) -> dict:
 
 def deliver(stack, target: str, state: str = "ALARM", *, at: str | None = None, **params):
     event = transition(state, at) if at else transition(state)
+    if at:  # delivered as the state changes: the remediator's clock is the event's
+        stack.now = datetime.fromisoformat(at)
     (result,) = stack.pipeline(playbook(target, **params)).handle(event)
     return result
 
@@ -175,12 +177,12 @@ def test_secure_string_escalates_without_reading_or_writing_it(stack):
     assert got["Parameter"]["Value"] == "s3cret"
 
 
-def test_target_in_another_region_escalates(stack, parameter):
+def test_target_in_another_region_is_refused_by_the_scope_check(stack, parameter):
     elsewhere = PARAMETER_TARGET.replace(REGION, "us-east-1")
     result = deliver(stack, elsewhere)
 
-    assert result.outcome is Outcome.ESCALATED
-    assert "us-east-1" in result.reason
+    assert result.outcome is Outcome.REJECTED
+    assert "outside this deployment: region us-east-1" in result.reason
     assert parameter_value(stack) == "primary"
 
 
@@ -207,7 +209,7 @@ def test_manual_request_cannot_choose_the_value(stack, webhook):
     (result,) = stack.pipeline(playbook(webhook)).handle(request)
 
     assert result.outcome is Outcome.REJECTED
-    assert "safety caps" in result.reason
+    assert "fixed by configuration" in result.reason
     assert variables(stack) == ENVIRONMENT
 
 

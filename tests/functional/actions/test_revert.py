@@ -10,7 +10,6 @@ import pytest
 
 from remediate.emulator import ACCOUNT, REGION, create_function
 from remediation.models import Outcome
-from tests.conftest import load_event
 from tests.functional.actions.test_cost_guard import PARAMS as SHED
 from tests.functional.actions.test_cost_guard import REPORTS, TARGET, config, listing
 from tests.functional.actions.wire import Wire, denied, response, throttled
@@ -40,7 +39,7 @@ def flipped(stack) -> str:
     """WEBHOOK_ENABLED flipped to false by an alarm; returns that audit id."""
     create_function(stack.clients, "leads", versions=0, alias=None, environment=ENVIRONMENT)
     (result,) = stack.pipeline(PLAYBOOK, actions=SERVED).handle(
-        load_event("sns_alarm_single_metric.json")
+        stack.event("sns_alarm_single_metric.json")
     )
     assert result.outcome is Outcome.EXECUTED, result.reason
     stack.notices()  # drain the flip's notice
@@ -91,7 +90,7 @@ def test_revert_refuses_a_record_that_is_not_executed(stack):
     create_function(stack.clients, "leads", versions=0, alias=None, environment=ENVIRONMENT)
     stack.set_switch("dry-run")
     (planned,) = stack.pipeline(PLAYBOOK, actions=SERVED).handle(
-        load_event("sns_alarm_single_metric.json")
+        stack.event("sns_alarm_single_metric.json")
     )
     assert planned.outcome is Outcome.DRY_RUN
     stack.set_switch("on")
@@ -208,7 +207,7 @@ def test_revert_undoes_a_cost_guard_shed(stack):
     route = {"action": "cost-guard", "target": TARGET, "params": SHED}
     playbook = {"budgets": {"test-monthly": route}}
     (shed,) = stack.pipeline(playbook, actions={"cost-guard", "revert"}).handle(
-        load_event("sns_budget_notice.json")
+        stack.event("sns_budget_notice.json")
     )
     assert shed.outcome is Outcome.EXECUTED, shed.reason
 
@@ -235,7 +234,7 @@ def test_revert_undoes_a_rollback(stack):
     playbook = {"alarms": {ALARM: {"action": "rollback", "target": alias}}}
     served = {"rollback", "revert"}
     (rolled,) = stack.pipeline(playbook, actions=served).handle(
-        load_event("sns_alarm_single_metric.json")
+        stack.event("sns_alarm_single_metric.json")
     )
     assert rolled.outcome is Outcome.EXECUTED, rolled.reason
 
@@ -244,3 +243,107 @@ def test_revert_undoes_a_rollback(stack):
     assert result.outcome is Outcome.EXECUTED, result.reason
     got = stack.clients("lambda").get_alias(FunctionName="orders", Name="live")
     assert got["FunctionVersion"] == "3"
+
+
+def test_revert_undoes_a_capacity_bump(stack):
+    function = create_function(stack.clients, "orders", versions=1, alias=None)
+    lam = stack.clients("lambda")
+    lam.put_function_concurrency(FunctionName="orders", ReservedConcurrentExecutions=10)
+    route = {
+        "action": "capacity-bump",
+        "target": function,
+        "params": {"kind": "lambda-reserved-concurrency"},
+    }
+    playbook = {"alarms": {ALARM: route}}
+    served = {"capacity-bump", "revert"}
+    (bumped,) = stack.pipeline(playbook, actions=served).handle(
+        stack.event("sns_alarm_single_metric.json")
+    )
+    assert bumped.outcome is Outcome.EXECUTED, bumped.reason
+    assert lam.get_function_concurrency(FunctionName="orders")["ReservedConcurrentExecutions"] == 15
+
+    result = revert(stack, bumped.audit_id, playbook=playbook, served=served)
+
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert lam.get_function_concurrency(FunctionName="orders")["ReservedConcurrentExecutions"] == 10
+
+
+def test_revert_undoes_a_waf_block(stack, emulator, monkeypatch):
+    """The revert builds waf-block like the pipeline does: with the audit table for its
+    expiry records (it used to fail with "no audit table")."""
+    from remediate.emulator import create_ip_set
+    from remediation.actions import waf_block
+    from remediation.clients import Clients
+    from tests.functional.actions.test_waf_block import LOG_GROUP, Insights
+
+    monkeypatch.setattr(waf_block, "_sleep", lambda _: None)
+    ip_set = create_ip_set(stack.clients, "blocked-v4", addresses=["192.0.2.0/28"])
+    insights = Insights().answer({"203.0.113.9": 812})
+    clients = Clients(endpoint_url=emulator.endpoint_url, overrides={"logs": insights.client})
+    route = {"action": "waf-block", "target": ip_set["ARN"], "params": {"log_group": LOG_GROUP}}
+    playbook = {"alarms": {ALARM: route}}
+    served = {"waf-block", "revert"}
+    (blocked,) = stack.pipeline(playbook, actions=served, clients=clients).handle(
+        stack.event("sns_alarm_single_metric.json")
+    )
+    assert blocked.outcome is Outcome.EXECUTED, blocked.reason
+
+    def entries() -> list[str]:
+        got = stack.clients("wafv2").get_ip_set(
+            Name="blocked-v4", Scope="REGIONAL", Id=ip_set["Id"]
+        )
+        return got["IPSet"]["Addresses"]
+
+    assert "203.0.113.9/32" in entries()
+
+    # The revert reads the offenders again (the original action's read): answer it.
+    insights.answer({"203.0.113.9": 812})
+    request = {
+        "action": "revert",
+        "target": blocked.audit_id,
+        "reason": "a partner's office, not an attacker",
+        "requested_by": "alice@example.com",
+    }
+    (result,) = stack.pipeline(playbook, actions=served, clients=clients).handle(request)
+
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert entries() == ["192.0.2.0/28"]
+    items = stack.clients("dynamodb").scan(TableName=stack.table)["Items"]
+    assert not [i for i in items if i["pk"]["S"].startswith("block#")]
+
+
+def test_revert_of_a_record_whose_target_is_outside_the_deployment_is_refused(stack):
+    """A planted or stale record naming another account: the scope check holds on revert."""
+    from remediation.audit import AuditLog, Entry
+
+    elsewhere = WEBHOOK.replace(ACCOUNT, "210987654321")
+    audit = AuditLog(stack.clients("dynamodb"), stack.table)
+    audit_id = "f" * 32
+    audit.open(
+        Entry(
+            audit_id=audit_id,
+            correlation_id="c",
+            created_at=stack.now,
+            source="alarm",
+            key=ALARM,
+            state="ALARM",
+            requested_by="x",
+            reason="planted",
+            action="flip-flag",
+            target=elsewhere,
+        )
+    )
+    audit.close(
+        audit_id,
+        Outcome.EXECUTED,
+        "d",
+        stack.now,
+        before={"value": "true"},
+        after={"value": "false"},
+    )
+    playbook = {"alarms": {ALARM: {"action": "flip-flag", "target": elsewhere}}}
+
+    result = revert(stack, audit_id, playbook=playbook)
+
+    assert result.outcome is Outcome.ESCALATED
+    assert "outside this deployment: account 210987654321" in result.reason

@@ -1,0 +1,102 @@
+"""Scope: may this event touch this target? One place decides, for every action and path.
+
+A deployment (one environment of the suite) has authority over its own account, in its own
+partition and region, plus any region its configuration explicitly serves (CLOUDFRONT-scope
+WAF lives in us-east-1). ``check_target`` refuses any ARN outside that; ``check_request``
+refuses an alarm or a budget notice from elsewhere. Both raise ``ScopeError`` (a
+``RejectedError``), so the pipeline records, notifies and changes nothing.
+
+Callers: the pipeline (every alarm, budget and manual request, before anything is read),
+``ActionContext.for_target`` (so a revert's recorded target and the sweeper's IP sets pass
+the same check), and the CDK app at synth (a config naming another account fails early).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from remediation.models import RejectedError, Request, Source
+from remediation.targets import Target, parse, parse_all
+
+_BUDGET_ACCOUNT = re.compile(r"^\s*AWS Account:?\s*(?P<account>\d{12})\s*$", re.MULTILINE)
+
+
+class ScopeError(RejectedError):
+    """The event or its target is outside this deployment's account, region or partition."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where this suite has authority: one account and partition, its region and any others
+    the environment explicitly serves."""
+
+    account: str
+    region: str
+    partition: str = "aws"
+    extra_regions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def regions(self) -> frozenset[str]:
+        return frozenset({self.region, *self.extra_regions})
+
+    def check_target(self, target: str) -> list[Target]:
+        """Every ARN in ``target``, parsed; ``ScopeError`` if any is outside the deployment."""
+        parsed = parse_all(target, default_account=self.account)
+        for one in parsed:
+            problems = []
+            if one.partition != self.partition:
+                problems.append(f"partition {one.partition}, not {self.partition}")
+            if one.account != self.account:
+                problems.append(f"account {one.account}, not {self.account}")
+            if one.region not in self.regions:
+                served = ", ".join(sorted(self.regions))
+                problems.append(f"region {one.region or '(none)'}, not {served}")
+            if problems:
+                raise ScopeError(
+                    f"target {one.arn[:200]!r} is outside this deployment: {'; '.join(problems)}"
+                )
+        return parsed
+
+    def check_request(self, request: Request) -> None:
+        """``ScopeError`` unless an alarm or budget notice comes from this deployment."""
+        if request.source is Source.ALARM:
+            self._check_alarm(request)
+        elif request.source is Source.BUDGET:
+            self._check_budget(request)
+
+    def _check_alarm(self, request: Request) -> None:
+        alarm = parse(request.requested_by)
+        claimed = request.details.get("account_id")
+        problems = []
+        if claimed is not None and claimed != alarm.account:
+            problems.append(f"its account id {str(claimed)[:20]!r} disagrees with its ARN")
+        region_code = request.details.get("region_code")
+        if region_code is not None and region_code != alarm.region:
+            problems.append(f"its region {str(region_code)[:20]!r} disagrees with its ARN")
+        if alarm.partition != self.partition:
+            problems.append(f"partition {alarm.partition}, not {self.partition}")
+        if alarm.account != self.account:
+            problems.append(f"account {alarm.account}, not {self.account}")
+        # An alarm of a region the environment explicitly serves (AWS/Billing and
+        # CloudFront metrics exist only in us-east-1) is confirmed in that region.
+        if alarm.region not in self.regions:
+            problems.append(f"region {alarm.region}, not {', '.join(sorted(self.regions))}")
+        if problems:
+            raise ScopeError(
+                f"alarm {request.key[:100]!r} is not this deployment's: {'; '.join(problems)}"
+            )
+
+    def _check_budget(self, request: Request) -> None:
+        notice = str(request.details.get("notice", ""))
+        found = _BUDGET_ACCOUNT.search(notice)
+        if found is None:
+            raise ScopeError(
+                f"budget notice {request.key[:100]!r} names no AWS account: "
+                "cannot tell it is this deployment's"
+            )
+        if found["account"] != self.account:
+            raise ScopeError(
+                f"budget notice {request.key[:100]!r} is for account {found['account']}, "
+                f"not {self.account}"
+            )

@@ -1,0 +1,214 @@
+"""Issue 11 through the whole pipeline against the moto server: a trigger is confirmed at its
+source and fresh; a failed action gives its guards back; a temporary change is never left
+behind unnoticed; the idempotency record expires."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from remediate.emulator import ACCOUNT, REGION, agree_alarm, create_function
+from remediate.replay import retime
+from remediation.audit import AuditLog, Entry
+from remediation.clients import Clients
+from remediation.models import Outcome
+from tests.conftest import sns_alarm
+from tests.functional.actions.wire import Wire, denied
+
+ALARM = "test-orders-error-rate"
+ALARM_ARN = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM}"
+
+
+@pytest.fixture
+def orders(stack):
+    """orders:live on version 3 of 3, published just now; ALARM routes to a rollback."""
+    alias_arn = create_function(stack.clients, "orders", versions=3)
+    stack.now = datetime.now(UTC)
+    return {"alarms": {ALARM: {"action": "rollback", "target": alias_arn}}}
+
+
+def live_version(stack) -> str:
+    return stack.clients("lambda").get_alias(FunctionName="orders", Name="live")["FunctionVersion"]
+
+
+def assert_refused(stack, result, why: str) -> None:
+    """Rejected, recorded, a human told, and the alias untouched."""
+    assert result.outcome is Outcome.REJECTED, result.reason
+    assert why in result.reason
+    assert live_version(stack) == "3"
+    assert [r["outcome"] for r in stack.audit_items()] == ["rejected"]
+    (notice,) = stack.notices()
+    assert "rejected" in notice["subject"]
+
+
+# -- confirm the trigger at its source ---------------------------------------------------
+
+
+def test_forged_publish_for_an_alarm_cloudwatch_does_not_have_is_refused(stack, orders):
+    pipeline = stack.pipeline(orders, agree=False)
+    (result,) = pipeline.handle(stack.event("sns_alarm_single_metric.json"))
+    assert_refused(stack, result, "does not exist in this account and region")
+
+
+def test_alarm_no_longer_in_alarm_is_refused(stack, orders):
+    agree_alarm(stack.clients, ALARM_ARN, "OK", stack.now)
+    (result,) = stack.pipeline(orders, agree=False).handle(
+        stack.event("sns_alarm_single_metric.json")
+    )
+    assert_refused(stack, result, "is OK now, not ALARM")
+
+
+def test_forged_state_time_is_refused(stack, orders):
+    """The alarm is in ALARM, but has been since long before the transition claimed."""
+    agree_alarm(stack.clients, ALARM_ARN, "ALARM", stack.now - timedelta(hours=3))
+    (result,) = stack.pipeline(orders, agree=False).handle(
+        stack.event("sns_alarm_single_metric.json")
+    )
+    assert_refused(stack, result, "the event is not CloudWatch's")
+
+
+def test_forged_direct_invoke_is_refused(stack, orders):
+    """A Lambda-invoke payload shaped like CloudWatch's, for a real alarm that is OK."""
+    agree_alarm(stack.clients, ALARM_ARN, "OK", stack.now)
+    payload = stack.event("lambda_alarm_action.json")
+    payload["alarmArn"] = ALARM_ARN
+    payload["alarmData"]["alarmName"] = ALARM
+    (result,) = stack.pipeline(orders, agree=False).handle(payload)
+    assert_refused(stack, result, "is OK now, not ALARM")
+
+
+def test_stale_transition_is_refused(stack, orders):
+    event = stack.event("sns_alarm_single_metric.json")
+    stack.now += timedelta(minutes=16)
+    (result,) = stack.pipeline(orders).handle(event)
+    assert_refused(stack, result, "older than the 15 min")
+
+
+def test_redelivery_after_the_idempotency_record_expired_does_not_act_again(stack, orders):
+    pipeline = stack.pipeline(orders)
+    event = stack.event("sns_alarm_single_metric.json")
+    (first,) = pipeline.handle(event)
+    assert first.outcome is Outcome.EXECUTED, first.reason
+    stack.clients("lambda").update_alias(FunctionName="orders", Name="live", FunctionVersion="3")
+    stack.notices()
+    stack.now += timedelta(hours=25)  # the idempotency record's lifetime is 24 h
+
+    (again,) = pipeline.handle(event)
+
+    assert again.outcome is Outcome.REJECTED
+    assert "older than the 15 min" in again.reason
+    assert live_version(stack) == "3"
+
+
+def test_idempotency_record_carries_the_tables_ttl_attribute(stack, orders):
+    (result,) = stack.pipeline(orders).handle(stack.event("sns_alarm_single_metric.json"))
+    assert result.outcome is Outcome.EXECUTED
+    items = stack.clients("dynamodb").scan(TableName=stack.table)["Items"]
+    (record,) = [i for i in items if i["pk"]["S"].startswith("idempotency#")]
+    assert "expiration" not in record
+    expires = int(record["expires_at"]["N"])
+    assert 23 * 3600 < expires - datetime.now(UTC).timestamp() <= 24 * 3600 + 60
+
+
+# -- a failed action gives its guards back ------------------------------------------------
+
+
+def test_a_failed_action_releases_its_cooldown_so_a_redrive_acts(stack, orders, emulator):
+    clients = Clients(endpoint_url=emulator.endpoint_url)
+    Wire(clients("lambda")).queue("UpdateAlias", denied())
+    event = stack.event("sns_alarm_single_metric.json")
+
+    (failed,) = stack.pipeline(orders, clients=clients).handle(event)
+    assert failed.outcome is Outcome.FAILED
+    assert live_version(stack) == "3"
+
+    # The same event again, from the dead-letter queue: no cooldown, no duplicate.
+    (redriven,) = stack.pipeline(orders, clients=clients).handle(event)
+    assert redriven.outcome is Outcome.EXECUTED, redriven.reason
+    assert live_version(stack) == "2"
+
+
+# -- a temporary change is never left behind unnoticed ------------------------------------
+
+FLAG = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/app/webhook"
+FLAG_BOOK = {"alarms": {ALARM: {"action": "flip-flag", "target": FLAG}}}
+
+
+@pytest.fixture
+def flipped(stack):
+    """The webhook flag flipped off by an executed ALARM."""
+    stack.clients("ssm").put_parameter(Name="/app/webhook", Value="true", Type="String")
+    (result,) = stack.pipeline(FLAG_BOOK).handle(transition(stack, "ALARM"))
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    stack.notices()
+    return result
+
+
+def transition(stack, state: str) -> dict:
+    return sns_alarm(stack.alarm_message(NewStateValue=state))
+
+
+def flag(stack) -> str:
+    return stack.clients("ssm").get_parameter(Name="/app/webhook")["Parameter"]["Value"]
+
+
+@pytest.mark.parametrize("switch", ["off", "dry-run", "On "])
+def test_ok_restores_a_flipped_flag_whatever_the_switch_says(stack, flipped, switch):
+    stack.set_switch(switch)
+    stack.now += timedelta(minutes=5)
+    (result,) = stack.pipeline(FLAG_BOOK).handle(transition(stack, "OK"))
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert "a restore proceeds although" in result.reason
+    assert flag(stack) == "true"
+    assert "did flip-flag" in stack.notices()[0]["subject"]
+
+
+def test_alarm_refiring_in_the_cooldown_escalates_naming_the_action(stack, flipped):
+    stack.clients("ssm").put_parameter(Name="/app/webhook", Value="true", Overwrite=True)
+    stack.now += timedelta(minutes=2)
+    (result,) = stack.pipeline(FLAG_BOOK).handle(transition(stack, "ALARM"))
+    assert result.outcome is Outcome.ESCALATED
+    assert "still alarming after flip-flag at" in result.reason
+    assert flipped.audit_id in result.reason
+    assert "needs a human" in stack.notices()[0]["message"]
+
+
+def test_ok_restore_finds_the_flip_behind_many_later_records(stack, flipped):
+    """No first-page-only lookup: 120 later records for the same target come first."""
+    audit = AuditLog(stack.clients("dynamodb"), stack.table)
+    for minute in range(120):
+        audit.open(
+            Entry(
+                audit_id=f"{minute:032x}",
+                correlation_id="c",
+                created_at=stack.now + timedelta(seconds=minute + 1),
+                source="alarm",
+                key=ALARM,
+                state="ALARM",
+                requested_by=ALARM_ARN,
+                reason="noise",
+                action="flip-flag",
+                target=FLAG,
+            ),
+            Outcome.SKIPPED,
+        )
+    stack.now += timedelta(minutes=5)
+    (result,) = stack.pipeline(FLAG_BOOK).handle(transition(stack, "OK"))
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert flipped.audit_id in result.reason
+    assert flag(stack) == "true"
+
+
+def test_a_captured_event_replays_at_another_time(stack, orders):
+    """``retime`` moves an old capture's state time, and so its idempotency key."""
+    captured = stack.event("sns_alarm_single_metric.json")
+    later = stack.now + timedelta(hours=2)
+    moved = retime(captured, later)
+    message = json.loads(moved["Records"][0]["Sns"]["Message"])
+    assert message["StateChangeTime"].startswith(later.strftime("%Y-%m-%dT%H:%M:%S"))
+    stack.now = later
+    (result,) = stack.pipeline(orders).handle(moved)
+    assert result.outcome is Outcome.ESCALATED  # v3 went live two hours "ago": no blame
+    assert "outside the 60 min window" in result.reason
