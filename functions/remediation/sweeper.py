@@ -9,6 +9,10 @@ back, deletes the records (unless a new block renewed one meanwhile) and writes 
 record (action ``waf-block-sweep``, the blocking route's target), with a notice. A failure
 keeps the records, so the next run tries again.
 
+An IP set that was deleted (``WAFNonexistentItemException``) has nothing left to unblock and
+would fail every run forever: the sweeper forgets its block records and its ``block-index``
+entry and escalates once (a notice asks whether a new set replaced it).
+
 The sweeper ignores the automation switch: an expiry is part of the block that was made,
 and an ``off`` switch must not turn a four-hour block into a permanent one.
 
@@ -31,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from remediation.actions.base import VerifyError
 from remediation.actions.waf_block import (
     BlockRecords,
+    IPSetRef,
     change_ip_set,
     entry_key,
     get_ip_set,
@@ -40,15 +45,18 @@ from remediation.actions.waf_block import (
 )
 from remediation.audit import AuditLog, Entry
 from remediation.clients import Clients, error_code
-from remediation.config import required
+from remediation.config import deployment_from_env, required
 from remediation.models import Outcome, Result
 from remediation.notify import NOTIFY, Notifier, build_notice
+from remediation.scope import Deployment, ScopeError
 
 logger = Logger(service="auto-remediation")
 # Its own audit label, not "waf-block": an expiry is not an action ``revert`` could undo
 # (re-adding an address with no expiry is exactly what waf-block refuses to do).
 ACTION = "waf-block-sweep"
 KEY = "waf-block-sweeper"
+#: what WAF answers for an IP set that was deleted
+GONE = "WAFNonexistentItemException"
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class SweeperSettings:
     env: str
     table: str
     notice_topic: str
+    deployment: Deployment
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SweeperSettings:
@@ -66,6 +75,7 @@ class SweeperSettings:
             env=need("REMEDIATION_ENV"),
             table=need("AUDIT_TABLE"),
             notice_topic=need("NOTICE_TOPIC_ARN"),
+            deployment=deployment_from_env(environ, "sweeper"),
         )
 
 
@@ -113,42 +123,28 @@ class Sweeper:
         self.audit.open(entry)
         before = after = None
         try:
+            # The same scope check as every action: a record naming an IP set outside this
+            # deployment (a corrupted or planted item) is refused, not acted on.
+            self.settings.deployment.check_target(arn)
             waf = waf_client(self.clients, ref)
-            current = get_ip_set(waf, ref)
-            keys = {entry_key(e) for e in current["entries"]}
-            present = sort_cidrs(r["address"] for r in expired if entry_key(r["address"]) in keys)
-            size = {"version": current["version"], "entries": len(current["entries"])}
-            before = {"ip_sets": {arn: size}, "addresses": present}
-            if present:
-                change_ip_set(waf, ref, remove=present)
-            # Records renewed by a new block since we read them stay (and so do their entries).
-            kept = [
-                r["address"]
-                for r in expired
-                if not self.records.forget(arn, r["address"], r["until"])
-            ]
-            if present:
-                seen = {entry_key(e) for e in get_ip_set(waf, ref)["entries"]}
-                left = [c for c in present if entry_key(c) in seen]
-                still = [c for c in left if c not in kept]
-                if still:
-                    raise VerifyError(f"still in {ref.name} after removal: {', '.join(still)}")
-                after = {
-                    "ip_sets": {arn: {**size, "entries": len(seen)}},
-                    "addresses": left,
-                }
-            gone = len(expired) - len(present)
-            notes = [f"{gone} already gone"] if gone else []
-            notes += [f"{len(kept)} renewed meanwhile"] if kept else []
-            tail = f" ({'; '.join(notes)})" if notes else ""
-            if present:
-                shown = ", ".join(present[:10]) + (" ..." if len(present) > 10 else "")
-                outcome = Outcome.EXECUTED
-                reason = (
-                    f"unblocked {len(present)} expired address(es) in {ref.name}: {shown}{tail}"
-                )
+            try:
+                current = get_ip_set(waf, ref)
+            except Exception as exc:
+                if error_code(exc) != GONE:
+                    raise
+                current = None
+            if current is None:
+                outcome, reason = self._forget_deleted(arn, ref)
             else:
-                outcome, reason = Outcome.SKIPPED, f"expired blocks no longer in {ref.name}{tail}"
+                keys = {entry_key(e) for e in current["entries"]}
+                present = sort_cidrs(
+                    r["address"] for r in expired if entry_key(r["address"]) in keys
+                )
+                size = {"version": current["version"], "entries": len(current["entries"])}
+                before = {"ip_sets": {arn: size}, "addresses": present}
+                outcome, reason, after = self._unblock(arn, ref, waf, present, size, expired)
+        except ScopeError as exc:
+            outcome, reason = Outcome.REJECTED, exc.reason
         except Exception as exc:
             logger.exception("sweep failed", extra={"audit_id": entry.audit_id, "ip_set": arn})
             outcome, reason = Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}"
@@ -162,6 +158,52 @@ class Sweeper:
             subject, message = build_notice(self.settings.env, result, key=KEY, reason=entry.reason)
             self.notifier.publish(subject, message)
         return result
+
+    def _unblock(
+        self,
+        arn: str,
+        ref: IPSetRef,
+        waf: Any,
+        present: list[str],
+        size: dict[str, Any],
+        expired: list[dict[str, Any]],
+    ) -> tuple[Outcome, str, dict[str, Any] | None]:
+        """Take the expired blocks the IP set still holds (``present``) out of it; forget
+        their records. Returns the outcome, its reason and the after-state."""
+        after = None
+        if present:
+            change_ip_set(waf, ref, remove=present)
+        # Records renewed by a new block since we read them stay (and so do their entries).
+        kept = [
+            r["address"] for r in expired if not self.records.forget(arn, r["address"], r["until"])
+        ]
+        if present:
+            seen = {entry_key(e) for e in get_ip_set(waf, ref)["entries"]}
+            left = [c for c in present if entry_key(c) in seen]
+            still = [c for c in left if c not in kept]
+            if still:
+                raise VerifyError(f"still in {ref.name} after removal: {', '.join(still)}")
+            after = {"ip_sets": {arn: {**size, "entries": len(seen)}}, "addresses": left}
+        gone = len(expired) - len(present)
+        notes = [f"{gone} already gone"] if gone else []
+        notes += [f"{len(kept)} renewed meanwhile"] if kept else []
+        tail = f" ({'; '.join(notes)})" if notes else ""
+        if not present:
+            return Outcome.SKIPPED, f"expired blocks no longer in {ref.name}{tail}", after
+        shown = ", ".join(present[:10]) + (" ..." if len(present) > 10 else "")
+        reason = f"unblocked {len(present)} expired address(es) in {ref.name}: {shown}{tail}"
+        return Outcome.EXECUTED, reason, after
+
+    def _forget_deleted(self, arn: str, ref: IPSetRef) -> tuple[Outcome, str]:
+        """The IP set was deleted: nothing is left to unblock, and retrying every run would
+        fail forever. Forget its records (so this escalates once) and tell a human."""
+        forgotten = sort_cidrs(self.records.forget_ip_set(arn))
+        shown = ", ".join(forgotten[:10]) + (" ..." if len(forgotten) > 10 else "")
+        return Outcome.ESCALATED, (
+            f"IP set {ref.name} no longer exists ({GONE}): forgot its {len(forgotten)} block "
+            f"record(s) ({shown}) and stopped sweeping it; if a new set replaced it, check that "
+            "the web ACL and the waf-block route's target name the new one"
+        )
 
 
 _sweeper: Sweeper | None = None

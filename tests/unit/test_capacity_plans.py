@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from remediation.actions import get_action
+from remediation.actions.base import ActionContext, Limit
 from remediation.actions.capacity import (
     KINDS,
     CapacityBump,
@@ -24,8 +25,10 @@ from remediation.actions.capacity import (
     plan_timeout,
 )
 from remediation.models import RejectedError
+from remediation.scope import Deployment
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+DEPLOYMENT = Deployment(account="123456789012", region="eu-west-1")
 FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:orders"
 ALIAS = f"{FUNCTION}:live"
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"
@@ -38,14 +41,19 @@ def params(kind: str, **over) -> CapacityParams:
 
 
 class TestParams:
-    def test_registered_with_caps_config_only(self):
+    def test_registered_with_caps_a_manual_request_may_only_lower(self):
         assert get_action("capacity-bump") is CapacityBump
         caps_fields = {
             f.name for f in dataclasses.fields(CapacityParams) if f.name.startswith("max_")
         }
-        assert caps_fields <= CapacityBump.caps
-        assert "kind" in CapacityBump.caps
-        assert "factor" not in CapacityBump.caps
+        assert caps_fields <= set(CapacityBump.limits)
+        assert {CapacityBump.limits[name] for name in caps_fields} == {Limit.AT_MOST}
+        assert CapacityBump.limits["factor"] is Limit.AT_MOST
+        assert "kind" not in CapacityBump.limits  # the dimension is fixed by configuration
+
+    def test_permissions_cover_the_reads_that_decide_reach(self):
+        assert "lambda:ListAliases" in CapacityBump.permissions
+        assert "application-autoscaling:DescribeScalableTargets" in CapacityBump.permissions
 
     @pytest.mark.parametrize(
         "bad",
@@ -121,7 +129,12 @@ class TestGrow:
 
 class TestLambdaPlans:
     def test_memory_steps_and_clamps_to_the_cap(self):
-        current = {"dimension": "lambda-memory", "memory_mb": 2500, "updating": False}
+        current = {
+            "dimension": "lambda-memory",
+            "memory_mb": 2500,
+            "updating": False,
+            "aliases": [],
+        }
         plan = plan_memory(current, params("lambda-memory"))
         assert plan.verdict == "change"
         assert plan.before == {"dimension": "lambda-memory", "memory_mb": 2500}
@@ -129,22 +142,57 @@ class TestLambdaPlans:
 
     def test_memory_at_or_over_the_cap_escalates(self):
         for value in (3008, 4096):
-            current = {"dimension": "lambda-memory", "memory_mb": value}
+            current = {"dimension": "lambda-memory", "memory_mb": value, "aliases": []}
             plan = plan_memory(current, params("lambda-memory"))
             assert plan.verdict == "escalate"
             assert plan.after == plan.before
 
     def test_update_in_progress_escalates(self):
-        current = {"dimension": "lambda-timeout", "timeout_seconds": 30, "updating": True}
+        current = {
+            "dimension": "lambda-timeout",
+            "timeout_seconds": 30,
+            "updating": True,
+            "aliases": [],
+        }
         plan = plan_timeout(current, params("lambda-timeout"))
         assert plan.verdict == "escalate"
         assert "being updated" in plan.summary
 
+    @pytest.mark.parametrize(
+        ("kind", "planner", "key", "what"),
+        [
+            ("lambda-memory", plan_memory, "memory_mb", "memory"),
+            ("lambda-timeout", plan_timeout, "timeout_seconds", "timeout"),
+        ],
+    )
+    def test_function_served_through_an_alias_escalates(self, kind, planner, key, what):
+        current = {"dimension": kind, key: 30, "updating": False, "aliases": ["blue", "live"]}
+        plan = planner(current, params(kind))
+        assert plan.verdict == "escalate"
+        assert f"served through alias blue, live: a {what} change reaches only $LATEST" in (
+            plan.summary
+        )
+        assert "provisioned concurrency on the alias" in plan.summary
+        assert plan.after == plan.before == {"dimension": kind, key: 30}
+
+    def test_many_aliases_are_cut_short(self):
+        aliases = [f"a{n}" for n in range(7)]
+        current = {"dimension": "lambda-memory", "memory_mb": 512, "aliases": aliases}
+        plan = plan_memory(current, params("lambda-memory"))
+        assert "a0, a1, a2, a3, a4 and 2 more" in plan.summary
+
+    def test_unknown_aliases_escalate(self):
+        current = {"dimension": "lambda-memory", "memory_mb": 512, "updating": False}
+        plan = plan_memory(current, params("lambda-memory"))
+        assert plan.verdict == "escalate"
+        assert "cannot tell whether the function is served through an alias" in plan.summary
+
     def test_timeout_reaches_the_aws_maximum_and_stops(self):
         kind = params("lambda-timeout", max_timeout_seconds=900)
-        plan = plan_timeout({"dimension": "lambda-timeout", "timeout_seconds": 800}, kind)
+        current = {"dimension": "lambda-timeout", "timeout_seconds": 800, "aliases": []}
+        plan = plan_timeout(current, kind)
         assert plan.after["timeout_seconds"] == 900
-        plan = plan_timeout({"dimension": "lambda-timeout", "timeout_seconds": 900}, kind)
+        plan = plan_timeout({**current, "timeout_seconds": 900}, kind)
         assert plan.verdict == "escalate"
 
     @pytest.mark.parametrize(
@@ -176,6 +224,8 @@ class TestTablePlans:
             "billing_mode": "PROVISIONED",
             "read_units": 100,
             "write_units": 1000,
+            "indexes": {"by-customer": {"read_units": 20, "write_units": 30}},
+            "autoscaled": [],
         }
         return {**current, **over}
 
@@ -199,7 +249,52 @@ class TestTablePlans:
         plan = plan_dynamodb_on_demand(self.table(), params("dynamodb-on-demand"))
         assert plan.before["billing_mode"] == "PROVISIONED"
         assert plan.before["read_units"] == 100  # so a revert can restore it
+        # and every GSI's throughput: going back to provisioned needs it (AWS refuses without)
+        assert plan.before["indexes"] == {"by-customer": {"read_units": 20, "write_units": 30}}
         assert plan.after == {"dimension": "dynamodb-capacity", "billing_mode": "PAY_PER_REQUEST"}
+
+
+SCALED = [
+    {"resource": "table/orders", "dimension": "ReadCapacityUnits", "min": 5, "max": 100},
+    {
+        "resource": "table/orders/index/by-customer",
+        "dimension": "WriteCapacityUnits",
+        "min": 1,
+        "max": 10,
+    },
+]
+
+
+class TestAutoScaledTable:
+    @pytest.mark.parametrize(
+        ("kind", "planner"),
+        [
+            ("dynamodb-throughput", plan_dynamodb_throughput),
+            ("dynamodb-on-demand", plan_dynamodb_on_demand),
+        ],
+    )
+    def test_table_or_index_under_auto_scaling_escalates(self, kind, planner):
+        current = {**TestTablePlans().table(), "autoscaled": SCALED}
+        plan = planner(current, params(kind))
+        assert plan.verdict == "escalate"
+        assert "auto scaling would undo an UpdateTable" in plan.summary
+        assert "raise the scalable target's minimum" in plan.summary
+        assert "table/orders ReadCapacityUnits min 5 max 100" in plan.summary
+        assert "table/orders/index/by-customer WriteCapacityUnits min 1 max 10" in plan.summary
+        assert plan.after == plan.before
+
+    def test_unknown_auto_scaling_escalates(self):
+        current = TestTablePlans().table()
+        del current["autoscaled"]
+        plan = plan_dynamodb_throughput(current, params("dynamodb-throughput", units="read"))
+        assert plan.verdict == "escalate"
+        assert "cannot tell whether auto scaling manages the table" in plan.summary
+
+    def test_throughput_bump_carries_the_index_throughput_unchanged(self):
+        plan = plan_dynamodb_throughput(
+            TestTablePlans().table(), params("dynamodb-throughput", units="read")
+        )
+        assert plan.after["indexes"] == plan.before["indexes"]
 
 
 class TestThrottlePlan:
@@ -226,8 +321,9 @@ class TestThrottlePlan:
 
 
 def test_plan_is_pure_and_checks_the_dimension():
-    action = CapacityBump(clients=None)
-    current = {"dimension": "lambda-memory", "memory_mb": 512, "updating": False}
+    ctx = ActionContext(clients=None, audit=None, deployment=DEPLOYMENT, clock=lambda: NOW)
+    action = CapacityBump(ctx.for_target(FUNCTION))
+    current = {"dimension": "lambda-memory", "memory_mb": 512, "updating": False, "aliases": []}
     kept = copy.deepcopy(current)
     action.plan(current, params("lambda-memory"), NOW)
     assert current == kept

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from remediation.actions.base import ActionContext
 from remediation.actions.rollback import (
     HTTP_STAGE,
     LAMBDA_ALIAS,
@@ -20,8 +21,10 @@ from remediation.actions.rollback import (
     target_kind,
 )
 from remediation.models import RejectedError
+from remediation.scope import Deployment
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+DEPLOYMENT = Deployment(account="123456789012", region="eu-west-1")
 REST = "arn:aws:apigateway:eu-west-1::/restapis/abc123/stages/prod"
 HTTP = "arn:aws:apigateway:eu-west-1::/apis/xyz789/stages/$default"
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
@@ -64,15 +67,17 @@ class TestTargets:
             HTTP_STAGE,
         ]
 
-    def test_iam_resources_cover_stage_and_deployments(self):
+    def test_iam_resources_cover_stage_stages_and_deployments(self):
         assert Rollback.resources(REST) == [
             REST,
+            "arn:aws:apigateway:eu-west-1::/restapis/abc123/stages",
             "arn:aws:apigateway:eu-west-1::/restapis/abc123/deployments",
             "arn:aws:apigateway:eu-west-1::/restapis/abc123/deployments/*",
         ]
-        assert (
-            Rollback.resources(HTTP)[1] == "arn:aws:apigateway:eu-west-1::/apis/xyz789/deployments"
-        )
+        assert Rollback.resources(HTTP)[1:3] == [
+            "arn:aws:apigateway:eu-west-1::/apis/xyz789/stages",
+            "arn:aws:apigateway:eu-west-1::/apis/xyz789/deployments",
+        ]
         assert Rollback.resources(ALIAS) == [ALIAS.rsplit(":", 1)[0], ALIAS]
         assert {"apigateway:GET", "apigateway:PATCH"} <= set(Rollback.permissions)
 
@@ -119,6 +124,8 @@ class TestStagePlans:
     def rest(self, **over):
         current = {
             "kind": REST_STAGE,
+            "stage": "prod",
+            "stages": ["prod"],
             "deployment_id": "c",
             "canary_percent": 0.0,
             "deployments": history(("a", 300), ("b", 120), ("c", 10)),
@@ -148,10 +155,61 @@ class TestStagePlans:
     def test_plans_do_not_touch_their_input(self):
         current = self.rest()
         kept = copy.deepcopy(current)
-        Rollback(clients=None).plan(current, RollbackParams(), NOW)
+        ctx = ActionContext(
+            clients=None, audit=None, deployment=DEPLOYMENT, clock=lambda: NOW
+        ).for_target(REST)
+        Rollback(ctx).plan(current, RollbackParams(), NOW)
         assert current == kept
 
     def test_escalated_plans_change_nothing(self):
         plan = plan_rest_stage_rollback(self.rest(), 5, NOW)
         assert plan.verdict == "escalate"
         assert plan.after == plan.before
+
+
+class TestStageHistory:
+    """API Gateway keeps no deployment history per stage: with other stages, escalate."""
+
+    def current(self, kind: str, stages: list[str] | None) -> dict:
+        current = {
+            "kind": kind,
+            "stage": "prod",
+            "stages": stages,
+            "deployment_id": "c",
+            "canary_percent": 0.0,
+            "auto_deploy": False,
+            # "b" may well be the staging stage's deployment: nothing in AWS says which
+            "deployments": history(("a", 300), ("b", 120), ("c", 10)),
+        }
+        return current
+
+    @pytest.mark.parametrize(
+        "planner", [plan_rest_stage_rollback, plan_http_stage_rollback], ids=["rest", "http"]
+    )
+    def test_other_stages_escalate_and_are_named(self, planner):
+        kind = REST_STAGE if planner is plan_rest_stage_rollback else HTTP_STAGE
+        plan = planner(self.current(kind, ["dev", "prod", "staging"]), 60, NOW)
+        assert plan.verdict == "escalate"
+        assert "other stages (dev, staging) besides prod" in plan.summary
+        assert "no deployment history per stage" in plan.summary
+        assert plan.after == plan.before
+
+    @pytest.mark.parametrize(
+        "planner", [plan_rest_stage_rollback, plan_http_stage_rollback], ids=["rest", "http"]
+    )
+    def test_the_only_stage_goes_back_one_deployment(self, planner):
+        kind = REST_STAGE if planner is plan_rest_stage_rollback else HTTP_STAGE
+        plan = planner(self.current(kind, ["prod"]), 60, NOW)
+        assert plan.verdict == "change"
+        assert plan.after["deployment_id"] == "b"
+
+    def test_unknown_stages_escalate(self):
+        plan = plan_rest_stage_rollback(self.current(REST_STAGE, None), 60, NOW)
+        assert plan.verdict == "escalate"
+        assert "cannot tell which stages" in plan.summary
+
+    def test_many_other_stages_are_cut_short(self):
+        stages = ["prod", *(f"s{n:02d}" for n in range(12))]
+        plan = plan_rest_stage_rollback(self.current(REST_STAGE, stages), 60, NOW)
+        assert "s09 and 2 more" in plan.summary
+        assert "s10" not in plan.summary

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from remediation.actions.base import Limit
 from remediation.actions.waf_block import (
     IP_SET_LIMIT,
     WafBlockParams,
@@ -150,14 +151,47 @@ def test_ipv6_goes_to_the_ipv6_set_and_mapped_ipv4_to_the_ipv4_set():
 def test_ipv6_offenders_without_an_ipv6_set_escalate():
     plan = plan_block(current({"2001:db8::7": 300}), params(), NOW)
     assert plan.verdict == "escalate"
-    assert "1 offender(s) with no IPV6 IP set in the target" in plan.summary
+    assert "1 offender(s) with no IPV6 IP set in the target: 2001:db8::7/128 (300)" in (
+        plan.summary
+    )
+    assert "nothing blocked" in plan.summary
 
 
-def test_ipv6_offenders_without_a_set_do_not_stop_ipv4_blocks():
-    plan = plan_block(current({"2001:db8::7": 300, "198.51.100.7": 300}), params(), NOW)
+def test_an_unroutable_offender_escalates_the_whole_plan_even_with_ipv4_to_block():
+    """Blocking the IPv4 half while the IPv6 half keeps hammering, and calling it executed,
+    would hide the rest of the attack: nothing is blocked, a human decides."""
+    data = current(
+        {"2001:db8::7": 300, "2001:db8::8": 200, "198.51.100.7": 300}, ours=["192.0.2.1/32"]
+    )
+    plan = plan_block(data, params(), NOW)
+    assert plan.verdict == "escalate"
+    assert "2 offender(s) with no IPV6 IP set" in plan.summary
+    assert "2001:db8::7/128 (300), 2001:db8::8/128 (200)" in plan.summary
+    assert "198.51.100.7" not in plan.summary.split(";")[0]
+    assert plan.after == plan.before == {"addresses": ["192.0.2.1/32"]}
+
+
+def test_an_ipv4_offender_with_only_an_ipv6_set_escalates():
+    data = current({"198.51.100.7": 300})
+    data["ip_sets"] = {V6: {"version": "IPV6", "entries": []}}
+    plan = plan_block(data, params(), NOW)
+    assert plan.verdict == "escalate"
+    assert "with no IPV4 IP set in the target: 198.51.100.7/32 (300)" in plan.summary
+
+
+def test_allowlisted_or_under_threshold_offenders_need_no_ip_set():
+    data = current({"2001:db8::7": 300, "2001:db8::9": 5, "198.51.100.7": 300})
+    plan = plan_block(data, params(allowlist=["2001:db8::/64"]), NOW)
     assert plan.verdict == "change"
     assert plan.after["addresses"] == ["198.51.100.7/32"]
-    assert "no IPV6 IP set" in plan.summary
+
+
+def test_many_unroutable_offenders_are_cut_short():
+    offenders = {f"2001:db8::{n:x}": 300 + n for n in range(1, 13)}
+    plan = plan_block(current(offenders), params(), NOW)
+    assert plan.verdict == "escalate"
+    assert "12 offender(s)" in plan.summary
+    assert "and 2 more" in plan.summary
 
 
 def test_unparsable_addresses_are_ignored_and_counted():
@@ -233,7 +267,10 @@ def test_defaults_and_caps():
 
     made = WafBlockParams.from_dict({"log_group": "/aws/apigateway/orders"})
     assert (made.threshold, made.max_addresses, made.ttl_minutes) == (100, 50, 240)
-    assert {"allowlist", "max_addresses", "ttl_minutes"} <= WafBlock.caps
+    assert WafBlock.limits["allowlist"] is Limit.SUPERSET
+    assert WafBlock.limits["max_addresses"] is Limit.AT_MOST
+    assert WafBlock.limits["ttl_minutes"] is Limit.AT_MOST
+    assert WafBlock.limits["threshold"] is Limit.AT_LEAST
     assert WafBlock.resources(f"{V4},{V6}") == [V4, V6]
 
 

@@ -8,7 +8,7 @@ kind                                      target
 ``lambda-memory``, ``lambda-timeout``,    function ARN without a qualifier (published
 ``lambda-reserved-concurrency``           versions are immutable: an alias cannot grow)
 ``lambda-provisioned-concurrency``        alias ARN (``...:function:NAME:ALIAS``)
-``dynamodb-throughput``,                  table ARN (``arn:aws:dynamodb:R:A:table/NAME``)
+``dynamodb-throughput``,                  table ARN (``arn:P:dynamodb:R:A:table/NAME``)
 ``dynamodb-on-demand``
 ``apigateway-throttle``                   REST stage ARN (``...::/restapis/ID/stages/NAME``)
 ========================================  ============================================
@@ -18,6 +18,19 @@ at the cap: escalate and change nothing. Preconditions that make a bump useless 
 also escalate: a Lambda update or provisioned allocation still in progress, no reserved
 concurrency (throttles then come from the account pool) or reserved concurrency 0 (switched
 off on purpose), a table not ACTIVE or already on-demand, a stage with no throttle of its own.
+
+A bump must reach the live traffic, or it is not done:
+
+- A function with an alias serves its traffic through published versions, which cannot
+  change: memory or timeout on the unqualified function changes only ``$LATEST``. Such a
+  function escalates (provisioned concurrency on the alias acts at once; a memory or timeout
+  change needs a deploy).
+- A table (or one of its GSIs) under Application Auto Scaling escalates: the next scaling
+  activity would undo an UpdateTable; the scalable target's minimum is what to raise.
+
+A table's state holds each GSI's provisioned throughput (``indexes``), so going back to
+provisioned (the revert of an on-demand switch) sends throughput for the table and for every
+GSI, as AWS requires.
 
 Runbooks: OMNIX "Lambda timeout/memory issues", "DynamoDB throttling", Nigredo "Lambda Cold
 Starts" (provisioned concurrency 5), OMNIX API Gateway ``update-stage`` throttling.
@@ -30,9 +43,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
+from remediation.actions.base import (
+    Action,
+    ActionParams,
+    Limit,
+    Plan,
+    VerifyError,
+    register,
+)
 from remediation.actions.rollback import REST_STAGE, parse_alias_arn, parse_stage_arn
 from remediation.models import RejectedError
 
@@ -125,17 +145,43 @@ def _step(current: dict, key: str, unit: str, cap: int, factor: float, what: str
     return Plan.change(f"{what} {value}{unit} -> {new}{unit}", before, {**before, key: new})
 
 
-def plan_memory(current: dict[str, Any], params: CapacityParams) -> Plan:
+def _function_blocked(current: dict[str, Any], before: dict[str, Any], what: str) -> Plan | None:
+    """Why a memory or timeout change on the function would be unsafe or reach no traffic."""
+    aliases = current.get("aliases")
+    if aliases is None:
+        return Plan.escalate(
+            f"cannot tell whether the function is served through an alias: a {what} change "
+            "might reach only $LATEST",
+            before,
+        )
+    if aliases:
+        shown = ", ".join(aliases[:5]) + (
+            f" and {len(aliases) - 5} more" if len(aliases) > 5 else ""
+        )
+        return Plan.escalate(
+            f"served through alias {shown}: a {what} change reaches only $LATEST, not the "
+            "published version the alias runs (versions cannot change); use provisioned "
+            "concurrency on the alias, or deploy a new version with the change",
+            before,
+        )
     if current.get("updating"):
-        before = {"dimension": MEMORY, "memory_mb": current["memory_mb"]}
         return Plan.escalate("the function is being updated: try again when it is done", before)
+    return None
+
+
+def plan_memory(current: dict[str, Any], params: CapacityParams) -> Plan:
+    before = {"dimension": MEMORY, "memory_mb": current["memory_mb"]}
+    blocked = _function_blocked(current, before, "memory")
+    if blocked:
+        return blocked
     return _step(current, "memory_mb", " MB", params.max_memory_mb, params.factor, "memory")
 
 
 def plan_timeout(current: dict[str, Any], params: CapacityParams) -> Plan:
-    if current.get("updating"):
-        before = {"dimension": TIMEOUT, "timeout_seconds": current["timeout_seconds"]}
-        return Plan.escalate("the function is being updated: try again when it is done", before)
+    before = {"dimension": TIMEOUT, "timeout_seconds": current["timeout_seconds"]}
+    blocked = _function_blocked(current, before, "timeout")
+    if blocked:
+        return blocked
     cap = params.max_timeout_seconds
     return _step(current, "timeout_seconds", " s", cap, params.factor, "timeout")
 
@@ -172,7 +218,12 @@ def plan_provisioned_concurrency(current: dict[str, Any], params: CapacityParams
 def _table_before(current: dict[str, Any]) -> dict[str, Any]:
     before = {"dimension": TABLE_CAPACITY, "billing_mode": current["billing_mode"]}
     if current["billing_mode"] == "PROVISIONED":
-        before.update(read_units=current["read_units"], write_units=current["write_units"])
+        # Each GSI's throughput too: going back to provisioned (a revert) must send it.
+        before.update(
+            read_units=current["read_units"],
+            write_units=current["write_units"],
+            indexes=current["indexes"],
+        )
     return before
 
 
@@ -181,6 +232,18 @@ def _table_blocked(current: dict[str, Any], before: dict[str, Any]) -> Plan | No
         return Plan.escalate(f"table is {current['status']}, not ACTIVE", before)
     if current["billing_mode"] == "PAY_PER_REQUEST":
         return Plan.escalate("table is on-demand already: throttling has another cause", before)
+    scaled = current.get("autoscaled")
+    if scaled is None:
+        return Plan.escalate("cannot tell whether auto scaling manages the table", before)
+    if scaled:
+        shown = "; ".join(
+            f"{t['resource']} {t['dimension']} min {t['min']} max {t['max']}" for t in scaled
+        )
+        return Plan.escalate(
+            f"under Application Auto Scaling ({shown}): auto scaling would undo an "
+            "UpdateTable; raise the scalable target's minimum capacity instead",
+            before,
+        )
     return None
 
 
@@ -288,15 +351,20 @@ class CapacityBump(Action):
         "lambda:PutProvisionedConcurrencyConfig",
         # revert of a bump from none restores "none"
         "lambda:DeleteProvisionedConcurrencyConfig",
+        # is the function served through an alias (a memory/timeout bump would not reach it)?
+        "lambda:ListAliases",
         "dynamodb:DescribeTable",
         "dynamodb:UpdateTable",
+        # is the table under auto scaling (which would undo an UpdateTable)?
+        "application-autoscaling:DescribeScalableTargets",
         "apigateway:GET",
         "apigateway:PATCH",
     )
-    # Manual requests may pick a smaller factor, never the dimension or a higher cap.
-    caps = frozenset(
-        {
-            "kind",
+    # Manual requests may pick a smaller factor or lower caps, never the dimension.
+    limits: ClassVar[dict[str, Limit]] = {
+        name: Limit.AT_MOST
+        for name in (
+            "factor",
             "max_memory_mb",
             "max_timeout_seconds",
             "max_reserved_concurrency",
@@ -306,8 +374,8 @@ class CapacityBump(Action):
             "max_write_units",
             "max_rate_limit",
             "max_burst_limit",
-        }
-    )
+        )
+    }
 
     @classmethod
     def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
@@ -324,7 +392,14 @@ class CapacityBump(Action):
         assert isinstance(params, CapacityParams)
         check_target(params.kind, target)
         dimension = DIMENSION[params.kind]
-        return {"dimension": dimension, **self._state(target, dimension)}
+        state = {"dimension": dimension, **self._state(target, dimension)}
+        # What decides whether a change would reach live traffic at all (plans only: verify
+        # reads the values back, nothing more).
+        if dimension in (MEMORY, TIMEOUT):
+            state["aliases"] = self._aliases(target)
+        elif dimension == TABLE_CAPACITY:
+            state["autoscaled"] = self._scalable_targets(target, state["indexes"])
+        return state
 
     def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
         assert isinstance(params, CapacityParams)
@@ -386,8 +461,10 @@ class CapacityBump(Action):
         seen = {key: state.get(key) for key in plan.after}
         if seen != plan.after and dimension == TABLE_CAPACITY and state["status"] == "UPDATING":
             # DynamoDB shows the old capacity until the update finishes; UPDATING right
-            # after our call is the change under way.
-            return {**plan.after, "table_status": "UPDATING"}
+            # after our call is the change under way. Only ``plan.after``'s keys: the
+            # after-state is what a revert compares with ``read`` (an extra key would make
+            # every revert see a change that is not there).
+            return dict(plan.after)
         if seen != plan.after:
             raise VerifyError(f"reads back as {seen}, expected {plan.after}")
         return seen
@@ -438,7 +515,44 @@ class CapacityBump(Action):
             "billing_mode": billing,
             "read_units": throughput.get("ReadCapacityUnits", 0),
             "write_units": throughput.get("WriteCapacityUnits", 0),
+            "indexes": {
+                index["IndexName"]: _units(index.get("ProvisionedThroughput") or {})
+                for index in table.get("GlobalSecondaryIndexes") or []
+            },
         }
+
+    def _aliases(self, target: str) -> list[str]:
+        """The function's aliases (any one means live traffic runs a published version)."""
+        lam = self.clients("lambda")
+        # By name: AWS takes a name or an ARN here, moto 5.2 only a name.
+        name = target.rsplit(":", 1)[1]
+        return sorted(
+            alias["Name"]
+            for page in lam.get_paginator("list_aliases").paginate(FunctionName=name)
+            for alias in page.get("Aliases", [])
+        )
+
+    def _scalable_targets(self, target: str, indexes: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Application Auto Scaling targets on the table and its GSIs."""
+        table = _table_name(target)
+        ids = [f"table/{table}", *(f"table/{table}/index/{name}" for name in sorted(indexes))]
+        scaling = self.clients("application-autoscaling")
+        found = []
+        for start in range(0, len(ids), 50):  # at most 50 resource ids per request
+            pages = scaling.get_paginator("describe_scalable_targets").paginate(
+                ServiceNamespace="dynamodb", ResourceIds=ids[start : start + 50]
+            )
+            found += [
+                {
+                    "resource": item["ResourceId"],
+                    "dimension": item["ScalableDimension"].rsplit(":", 1)[-1],
+                    "min": item["MinCapacity"],
+                    "max": item["MaxCapacity"],
+                }
+                for page in pages
+                for item in page.get("ScalableTargets", [])
+            ]
+        return sorted(found, key=lambda t: (t["resource"], t["dimension"]))
 
     def _read_throttle(self, target: str) -> dict[str, Any]:
         stage = parse_stage_arn(target)
@@ -458,11 +572,30 @@ class CapacityBump(Action):
         if after["billing_mode"] != plan.before.get("billing_mode"):
             request["BillingMode"] = after["billing_mode"]
         if after["billing_mode"] == "PROVISIONED":
-            request["ProvisionedThroughput"] = {
-                "ReadCapacityUnits": after["read_units"],
-                "WriteCapacityUnits": after["write_units"],
-            }
+            request["ProvisionedThroughput"] = _throughput(after)
+            if plan.before.get("billing_mode") != "PROVISIONED":
+                # Back to provisioned (a revert of on-demand): AWS refuses the switch unless
+                # every GSI gets its throughput in the same request.
+                updates = [
+                    {"Update": {"IndexName": name, "ProvisionedThroughput": _throughput(units)}}
+                    for name, units in sorted((after.get("indexes") or {}).items())
+                ]
+                if updates:
+                    request["GlobalSecondaryIndexUpdates"] = updates
         self.clients("dynamodb").update_table(**request)
+
+
+def _units(throughput: dict[str, Any]) -> dict[str, int]:
+    """DynamoDB's ``ProvisionedThroughput`` -> ``{"read_units", "write_units"}``."""
+    return {
+        "read_units": throughput.get("ReadCapacityUnits", 0),
+        "write_units": throughput.get("WriteCapacityUnits", 0),
+    }
+
+
+def _throughput(units: dict[str, Any]) -> dict[str, int]:
+    """``{"read_units", "write_units"}`` -> DynamoDB's ``ProvisionedThroughput``."""
+    return {"ReadCapacityUnits": units["read_units"], "WriteCapacityUnits": units["write_units"]}
 
 
 def _replace(path: str, value: float | int) -> dict[str, str]:

@@ -7,7 +7,9 @@ in the logs would otherwise block everyone). At most ``max_addresses`` per actio
 more than 10,000 entries in an IP set: past either, a human decides (escalate, change nothing).
 
 Target: one IP set ARN, or two joined by a comma (one ``IPV4`` set, one ``IPV6`` set); each
-address goes to the set of its IP version. ``UpdateIPSet`` replaces the whole list and needs
+address goes to the set of its IP version. An offender whose IP version has no set in the
+target escalates the whole action (nothing is blocked): blocking only part of an attack while
+the result says executed would hide the rest. ``UpdateIPSet`` replaces the whole list and needs
 the ``LockToken`` from ``GetIPSet``: on ``WAFOptimisticLockException`` (someone else changed
 the set) or throttling, re-read, re-merge and retry, a bounded number of times with jitter.
 CLOUDFRONT-scope sets (ARN ``...:us-east-1:...:global/ipset/...``) go through a us-east-1 client.
@@ -38,9 +40,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
+from remediation.actions.base import (
+    Action,
+    ActionParams,
+    Limit,
+    Plan,
+    VerifyError,
+    register,
+)
 from remediation.clients import error_code
 from remediation.models import RejectedError
 
@@ -121,7 +130,7 @@ class IPSetRef:
 
 
 def parse_ip_set_arn(arn: str) -> IPSetRef:
-    """``arn:aws:wafv2:REGION:ACCOUNT:regional|global/ipset/NAME/ID`` -> ``IPSetRef``."""
+    """``arn:PARTITION:wafv2:REGION:ACCOUNT:regional|global/ipset/NAME/ID`` -> ``IPSetRef``."""
     parts = arn.split(":", 5)
     path = parts[5].split("/") if len(parts) == 6 else []
     if (
@@ -337,14 +346,20 @@ def plan_block(current: dict[str, Any], params: WafBlockParams, now: datetime) -
         notes.append(f"{len(already)} already blocked")
     if unparsable:
         notes.append(f"{unparsable} unparsable row(s) ignored")
-    if unroutable:
-        missing = ", ".join(sorted({version_of(c) for c in unroutable}))
-        notes.append(f"{len(unroutable)} offender(s) with no {missing} IP set in the target")
     tail = f" ({'; '.join(notes)})" if notes else ""
 
+    if unroutable:
+        # Blocking only the routable part would leave the rest hammering the API while the
+        # result says executed: a human decides (add the missing IP set to the target).
+        missing = ", ".join(sorted({version_of(c) for c in unroutable}))
+        shown = ", ".join(f"{c} ({counts[c]})" for c in unroutable[:10])
+        more = f" and {len(unroutable) - 10} more" if len(unroutable) > 10 else ""
+        return Plan.escalate(
+            f"{len(unroutable)} offender(s) with no {missing} IP set in the target: "
+            f"{shown}{more}; nothing blocked (add an {missing} IP set to the target){tail}",
+            before,
+        )
     if not new:
-        if unroutable:
-            return Plan.escalate(f"cannot block offenders{tail}", before)
         if not over:
             top = max(counts.values(), default=0)
             return Plan.noop(
@@ -543,6 +558,17 @@ class BlockRecords:
             return False
         return True
 
+    def forget_ip_set(self, arn: str) -> list[str]:
+        """Delete every block record of ``arn`` and its ``block-index`` entry (the IP set is
+        gone: nothing is left to unblock). Returns the addresses whose records were deleted."""
+        addresses = self.addresses(arn)
+        for address in addresses:
+            self.forget(arn, address)
+        self._db.delete_item(
+            TableName=self._table, Key={"pk": {"S": BLOCK_INDEX}, "sk": {"S": arn}}
+        )
+        return addresses
+
     def _query(self, pk: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
@@ -576,16 +602,22 @@ class WafBlock(Action):
         "logs:GetQueryResults",
         "logs:StopQuery",
     )
-    caps = frozenset({"allowlist", "max_addresses", "ttl_minutes"})
+    # A manual request may block fewer addresses, for less time, with a wider allowlist.
+    limits: ClassVar[dict[str, Limit]] = {
+        "threshold": Limit.AT_LEAST,
+        "max_addresses": Limit.AT_MOST,
+        "ttl_minutes": Limit.AT_MOST,
+        "window_minutes": Limit.AT_MOST,
+        "query_timeout_seconds": Limit.AT_MOST,
+        "allowlist": Limit.SUPERSET,
+    }
 
     @classmethod
     def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
         return [ref.arn for ref in parse_target(target)]
 
     def _records(self) -> BlockRecords:
-        """Expiries live in the pipeline's audit table; without it, refuse to block."""
-        if self.audit is None:
-            raise RuntimeError("no audit table: refusing to block without recording expiry")
+        """Expiries live in the audit table, beside the audit records."""
         return BlockRecords(self.clients("dynamodb"), self.audit.table)
 
     def read(self, target: str, params: ActionParams) -> dict[str, Any]:

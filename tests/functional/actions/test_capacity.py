@@ -13,11 +13,12 @@ import pytest
 from botocore.stub import Stubber
 
 from remediate.emulator import REGION, create_function
-from remediation.actions.base import Plan
+from remediation.actions.base import ActionContext, Plan
 from remediation.actions.capacity import CapacityBump, CapacityParams
+from remediation.audit import AuditLog
 from remediation.clients import DEFAULT_CONFIG, Clients
 from remediation.models import Outcome
-from tests.conftest import load_event
+from tests.conftest import DEPLOYMENT, load_event
 from tests.functional.actions.wire import Wire, denied, response, throttled
 
 ALARM = "test-orders-error-rate"  # the alarm in tests/events/sns_alarm_single_metric.json
@@ -25,11 +26,26 @@ FUNCTION = f"arn:aws:lambda:{REGION}:123456789012:function:orders"
 ALIAS = f"{FUNCTION}:live"
 
 
-def alarm(stack, target: str, params: dict, clients=None) -> Any:
-    playbook = {"alarms": {ALARM: {"action": "capacity-bump", "target": target, "params": params}}}
-    pipeline = stack.pipeline(playbook, clients=clients)
-    (result,) = pipeline.handle(load_event("sns_alarm_single_metric.json"))
+def playbook(target: str, params: dict) -> dict:
+    return {"alarms": {ALARM: {"action": "capacity-bump", "target": target, "params": params}}}
+
+
+def alarm(stack, target: str, params: dict, clients=None, served=None) -> Any:
+    pipeline = stack.pipeline(playbook(target, params), clients=clients, actions=served)
+    (result,) = pipeline.handle(stack.event("sns_alarm_single_metric.json"))
     return result
+
+
+def action_for(stack, target: str, clients: Clients | None = None) -> CapacityBump:
+    """The action built as every path builds it: a context scoped to ``target``."""
+    clients = clients or stack.clients
+    ctx = ActionContext(
+        clients=clients,
+        audit=AuditLog(stack.clients("dynamodb"), stack.table),
+        deployment=DEPLOYMENT,
+        clock=lambda: stack.now,
+    )
+    return CapacityBump(ctx.for_target(target))
 
 
 # -- the resources, in the emulator ------------------------------------------------------
@@ -331,7 +347,7 @@ def test_manual_request_cannot_raise_a_cap(stack):
     (result,) = stack.pipeline(playbook).handle(request)
 
     assert result.outcome is Outcome.REJECTED
-    assert "safety caps" in result.reason
+    assert "'max_memory_mb' = 10240 is beyond the configured limit" in result.reason
     assert memory(stack, target) == 512
 
 
@@ -505,7 +521,7 @@ def test_provisioned_concurrency_throttled_put_is_retried(stack, emulator, backo
 def test_applying_the_before_state_undoes_the_bump(stack, case):
     """The contract ``revert`` relies on: apply makes the target look like ``plan.after``."""
     target = case.make(stack)
-    action = CapacityBump(stack.clients)
+    action = action_for(stack, target)
     params = CapacityParams(kind=case.kind)
     plan = action.plan(action.read(target, params), params, stack.now)
     action.apply(target, plan)

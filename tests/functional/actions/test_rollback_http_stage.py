@@ -13,7 +13,6 @@ from botocore.stub import Stubber
 from remediate.emulator import REGION
 from remediation.clients import DEFAULT_CONFIG
 from remediation.models import Outcome
-from tests.conftest import load_event
 from tests.functional.actions.wire import Wire, response, throttled
 
 ALARM = "test-orders-error-rate"
@@ -30,6 +29,14 @@ def stubbed(emulator):
 
 def stage(deployment: str, auto_deploy: bool = True) -> dict:
     return {"StageName": "prod", "DeploymentId": deployment, "AutoDeploy": auto_deploy}
+
+
+def stages(*names: str, token: str | None = None) -> dict:
+    """A GetStages page naming ``names`` (and a NextToken when more pages follow)."""
+    page: dict = {"Items": [{"StageName": name} for name in names]}
+    if token:
+        page["NextToken"] = token
+    return page
 
 
 def deployments(stack, *items: tuple[str, float, str]) -> dict:
@@ -53,13 +60,14 @@ HISTORY = (("d1", 300, "DEPLOYED"), ("d2", 120, "DEPLOYED"), ("d3", 10, "DEPLOYE
 def alarm(stack, clients, params: dict | None = None):
     route = {"action": "rollback", "target": TARGET, "params": params or {}}
     pipeline = stack.pipeline({"alarms": {ALARM: route}}, clients=clients)
-    (result,) = pipeline.handle(load_event("sns_alarm_single_metric.json"))
+    (result,) = pipeline.handle(stack.event("sns_alarm_single_metric.json"))
     return result
 
 
 def test_recent_deploy_rolls_back_and_pins_auto_deploy_off(stack, stubbed):
     stubber, clients = stubbed
     stubber.add_response("get_stage", stage("d3"), STAGE)
+    stubber.add_response("get_stages", stages("prod"), {"ApiId": API})
     stubber.add_response("get_deployments", deployments(stack, *HISTORY), {"ApiId": API})
     stubber.add_response(
         "update_stage", stage("d2", False), {**STAGE, "DeploymentId": "d2", "AutoDeploy": False}
@@ -89,6 +97,7 @@ def test_precondition_not_met_escalates_without_an_update(stack, stubbed, histor
     stubber, clients = stubbed
     live = history[-1][0]
     stubber.add_response("get_stage", stage(live), STAGE)
+    stubber.add_response("get_stages", stages("prod"), {"ApiId": API})
     stubber.add_response("get_deployments", deployments(stack, *history), {"ApiId": API})
     with stubber:
         result = alarm(stack, clients)
@@ -102,6 +111,7 @@ def test_precondition_not_met_escalates_without_an_update(stack, stubbed, histor
 def test_dry_run_switch_reads_only(stack, stubbed):
     stubber, clients = stubbed
     stubber.add_response("get_stage", stage("d3"), STAGE)
+    stubber.add_response("get_stages", stages("prod"), {"ApiId": API})
     stubber.add_response("get_deployments", deployments(stack, *HISTORY), {"ApiId": API})
     stack.set_switch("dry-run")
     with stubber:
@@ -115,6 +125,7 @@ def test_dry_run_switch_reads_only(stack, stubbed):
 def test_stage_still_on_the_suspect_fails_verify(stack, stubbed):
     stubber, clients = stubbed
     stubber.add_response("get_stage", stage("d3"), STAGE)
+    stubber.add_response("get_stages", stages("prod"), {"ApiId": API})
     stubber.add_response("get_deployments", deployments(stack, *HISTORY), {"ApiId": API})
     stubber.add_response("update_stage", stage("d2", False))
     stubber.add_response("get_stage", stage("d3"), STAGE)
@@ -129,6 +140,7 @@ def test_stage_still_on_the_suspect_fails_verify(stack, stubbed):
 def test_access_denied_fails_with_a_notice(stack, stubbed):
     stubber, clients = stubbed
     stubber.add_response("get_stage", stage("d3"), STAGE)
+    stubber.add_response("get_stages", stages("prod"), {"ApiId": API})
     stubber.add_response("get_deployments", deployments(stack, *HISTORY), {"ApiId": API})
     stubber.add_client_error("update_stage", "AccessDeniedException", http_status_code=403)
     with stubber:
@@ -156,6 +168,7 @@ def test_throttled_update_is_retried(stack, emulator, backoff):
         response(200, {"stageName": "prod", "deploymentId": "d3", "autoDeploy": True}),
         response(200, {"stageName": "prod", "deploymentId": "d2", "autoDeploy": False}),
     )
+    wire.queue("GetStages", response(200, {"items": [{"stageName": "prod"}]}))
     wire.queue(
         "GetDeployments",
         response(
@@ -179,3 +192,21 @@ def test_throttled_update_is_retried(stack, emulator, backoff):
     assert wire.attempts["UpdateStage"] == 2
     assert len(backoff) == 1
     assert result.after == {"deployment_id": "d2", "auto_deploy": False}
+
+
+def test_other_stages_on_a_later_page_escalate_without_an_update(stack, stubbed):
+    """GetStages is paginated: a second stage on the second page still means the API's
+    deployments are not this stage's own history."""
+    stubber, clients = stubbed
+    stubber.add_response("get_stage", stage("d3"), STAGE)
+    stubber.add_response("get_stages", stages("prod", token="page-2"), {"ApiId": API})
+    stubber.add_response("get_stages", stages("staging"), {"ApiId": API, "NextToken": "page-2"})
+    stubber.add_response("get_deployments", deployments(stack, *HISTORY), {"ApiId": API})
+    with stubber:
+        result = alarm(stack, clients)
+        stubber.assert_no_pending_responses()  # an update_stage would have been unstubbed
+
+    assert result.outcome is Outcome.ESCALATED, result.reason
+    assert "other stages (staging) besides prod" in result.reason
+    assert result.after == {"deployment_id": "d3", "auto_deploy": True}
+    assert "needs a human for rollback" in stack.notices()[0]["subject"]

@@ -8,10 +8,11 @@ import pytest
 from moto.apigateway.models import apigateway_backends
 
 from remediate.emulator import ACCOUNT, REGION
-from remediation.actions.base import Plan
+from remediation.actions.base import ActionContext, Plan
 from remediation.actions.rollback import Rollback, RollbackParams
+from remediation.audit import AuditLog
 from remediation.models import Outcome
-from tests.conftest import load_event
+from tests.conftest import DEPLOYMENT
 from tests.functional.actions.wire import Wire, denied, response, throttled
 
 ALARM = "test-orders-error-rate"
@@ -43,7 +44,7 @@ def live(stack, api: str) -> str:
 def alarm(stack, target: str, params: dict | None = None):
     route = {"action": "rollback", "target": target, "params": params or {}}
     (result,) = stack.pipeline({"alarms": {ALARM: route}}).handle(
-        load_event("sns_alarm_single_metric.json")
+        stack.event("sns_alarm_single_metric.json")
     )
     return result
 
@@ -138,7 +139,13 @@ def test_access_denied_fails_with_a_notice(stack):
 def test_applying_the_before_state_undoes_the_rollback(stack):
     """The contract ``revert`` relies on: apply makes the stage look like ``plan.after``."""
     target, api, (second, third) = make_api(stack, [120, 10])
-    action = Rollback(stack.clients)
+    ctx = ActionContext(
+        clients=stack.clients,
+        audit=AuditLog(stack.clients("dynamodb"), stack.table),
+        deployment=DEPLOYMENT,
+        clock=lambda: stack.now,
+    )
+    action = Rollback(ctx.for_target(target))
     plan = action.plan(action.read(target, RollbackParams()), RollbackParams(), stack.now)
     action.apply(target, plan)
     assert live(stack, api) == second
@@ -147,3 +154,30 @@ def test_applying_the_before_state_undoes_the_rollback(stack):
     action.apply(target, undo)
     assert action.verify(target, undo) == {"deployment_id": third}
     assert live(stack, api) == third
+
+
+def test_two_stage_api_escalates_naming_the_other_stage(stack):
+    """prod's deployments sit in one list with staging's: the newest one before prod's live
+    deployment (here staging's, 30 min old) need not be what prod ran before."""
+    target, api, (_first, suspect) = make_api(stack, [300, 10])
+    gateway = stack.clients("apigateway")
+    staging = gateway.create_deployment(restApiId=api, stageName="staging")["id"]
+    stored = apigateway_backends[ACCOUNT][REGION].apis[api].deployments
+    stored[staging].created_date = int((stack.now - timedelta(minutes=30)).timestamp())
+    result = alarm(stack, target)
+
+    assert result.outcome is Outcome.ESCALATED, result.reason
+    assert "other stages (staging) besides prod" in result.reason
+    assert "no deployment history per stage" in result.reason
+    assert live(stack, api) == suspect
+    assert "needs a human for rollback" in stack.notices()[0]["subject"]
+
+
+def test_the_only_stage_of_its_api_still_rolls_back(stack):
+    target, api, (first, _second) = make_api(stack, [120, 10])
+    stages = stack.clients("apigateway").get_stages(restApiId=api)["item"]
+    assert [s["stageName"] for s in stages] == ["prod"]
+    result = alarm(stack, target)
+
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert live(stack, api) == first

@@ -10,12 +10,13 @@ import pytest
 from botocore.stub import Stubber
 
 import remediation.sweeper as sweeper_module
-from remediate.emulator import REGION, create_ip_set
+from remediate.emulator import ACCOUNT, REGION, create_ip_set
 from remediation.actions import waf_block
 from remediation.actions.waf_block import BlockRecords
 from remediation.clients import Clients
 from remediation.models import Outcome
 from remediation.sweeper import Sweeper, SweeperSettings, SweepFailed
+from tests.conftest import DEPLOYMENT
 
 HUMAN = "192.0.2.200/32"  # put there by a person: never ours to remove
 
@@ -50,7 +51,10 @@ class Blocked:
 
     def sweeper(self, clients: Clients | None = None) -> Sweeper:
         settings = SweeperSettings(
-            env="test", table=self.stack.table, notice_topic=self.stack.topic_arn
+            env="test",
+            table=self.stack.table,
+            notice_topic=self.stack.topic_arn,
+            deployment=DEPLOYMENT,
         )
         return Sweeper(settings, clients or self.stack.clients)
 
@@ -167,11 +171,7 @@ def test_access_denied_keeps_the_records_audits_notifies_and_the_handler_raises(
     for _ in range(2):  # one IP set each: both denied
         stub.add_client_error("get_ip_set", "AccessDeniedException", http_status_code=403)
     clients = Clients(endpoint_url=emulator.endpoint_url, overrides={"wafv2": waf})
-    for name, value in {
-        "REMEDIATION_ENV": "test",
-        "AUDIT_TABLE": blocked.stack.table,
-        "NOTICE_TOPIC_ARN": blocked.stack.topic_arn,
-    }.items():
+    for name, value in environment(blocked.stack.table, blocked.stack.topic_arn).items():
         monkeypatch.setenv(name, value)
     made = Sweeper(SweeperSettings.from_env(), clients)
     monkeypatch.setattr(sweeper_module, "_sweeper", made)
@@ -190,9 +190,7 @@ def test_access_denied_keeps_the_records_audits_notifies_and_the_handler_raises(
 
 def test_handler_sweeps_with_settings_from_the_environment(blocked, emulator, monkeypatch):
     for name, value in {
-        "REMEDIATION_ENV": "test",
-        "AUDIT_TABLE": blocked.stack.table,
-        "NOTICE_TOPIC_ARN": blocked.stack.topic_arn,
+        **environment(blocked.stack.table, blocked.stack.topic_arn),
         "AWS_ENDPOINT_URL": emulator.endpoint_url,
     }.items():
         monkeypatch.setenv(name, value)
@@ -209,9 +207,36 @@ def test_handler_sweeps_with_settings_from_the_environment(blocked, emulator, mo
     assert sorted(r["outcome"] for r in body["results"]) == ["executed", "executed"]
 
 
-@pytest.mark.parametrize("missing", ["REMEDIATION_ENV", "AUDIT_TABLE", "NOTICE_TOPIC_ARN"])
+def environment(table: str, topic: str) -> dict[str, str]:
+    """The sweeper's environment as the CDK app sets it (AWS_REGION: Lambda's own)."""
+    return {
+        "REMEDIATION_ENV": "test",
+        "AUDIT_TABLE": table,
+        "NOTICE_TOPIC_ARN": topic,
+        "DEPLOYMENT_ACCOUNT": ACCOUNT,
+        "AWS_REGION": REGION,
+    }
+
+
+def test_settings_from_the_environment_carry_the_deployment():
+    env = {**environment("t", "arn:topic"), "SERVED_REGIONS": "us-east-1"}
+    settings = SweeperSettings.from_env(env)
+    assert settings.deployment.account == ACCOUNT
+    assert settings.deployment.regions == {REGION, "us-east-1"}
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["REMEDIATION_ENV", "AUDIT_TABLE", "NOTICE_TOPIC_ARN", "DEPLOYMENT_ACCOUNT", "AWS_REGION"],
+)
 def test_settings_name_the_missing_variable(missing):
-    env = {"REMEDIATION_ENV": "test", "AUDIT_TABLE": "t", "NOTICE_TOPIC_ARN": "arn:topic"}
+    env = {
+        "REMEDIATION_ENV": "test",
+        "AUDIT_TABLE": "t",
+        "NOTICE_TOPIC_ARN": "arn:topic",
+        "DEPLOYMENT_ACCOUNT": ACCOUNT,
+        "AWS_REGION": REGION,
+    }
     del env[missing]
     with pytest.raises(RuntimeError, match=f"environment variable {missing} unset"):
         SweeperSettings.from_env(env)
@@ -226,3 +251,59 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def test_a_deleted_ip_set_is_forgotten_and_escalated_once(blocked):
+    """Someone deleted the IPv4 set: nothing is left to unblock there. Its records go (the
+    expired and the running one), so the sweeper escalates once instead of failing every run;
+    the IPv6 set is swept as usual."""
+    stack = blocked.stack
+    waf = stack.clients("wafv2")
+    key = {"Name": "blocked-v4", "Scope": "REGIONAL", "Id": blocked.v4["Id"]}
+    waf.delete_ip_set(**key, LockToken=waf.get_ip_set(**key)["LockToken"])
+
+    results = blocked.sweeper().sweep(stack.now)
+
+    by_set = {("blocked-v4" if "blocked-v4" in r.reason else "blocked-v6"): r for r in results}
+    gone = by_set["blocked-v4"]
+    assert gone.outcome is Outcome.ESCALATED, gone.reason
+    assert "IP set blocked-v4 no longer exists (WAFNonexistentItemException)" in gone.reason
+    assert "forgot its 3 block record(s) (203.0.113.9/32, 203.0.113.10/32, 203.0.113.11/32)" in (
+        gone.reason
+    )
+    assert by_set["blocked-v6"].outcome is Outcome.EXECUTED
+    assert blocked.records.addresses(blocked.v4["ARN"]) == []
+    assert blocked.records.ip_sets() == [blocked.v6["ARN"]]
+    audits = sorted(a["outcome"] for a in stack.audit_items())
+    assert audits == ["escalated", "executed"]
+    subjects = [n["subject"] for n in stack.notices()]
+    assert sum("needs a human" in s for s in subjects) == 1
+
+    # Later runs, even past every expiry, have nothing more to say about the deleted set.
+    assert blocked.sweeper().sweep(stack.now) == []
+    assert blocked.sweeper().sweep(FAR_FUTURE) == []
+    assert stack.notices() == []
+
+
+def test_a_deleted_ip_set_does_not_fail_the_handler(blocked, emulator, monkeypatch):
+    stack = blocked.stack
+    waf = stack.clients("wafv2")
+    for ip_set in (blocked.v4, blocked.v6):
+        key = {"Name": ip_set["Name"], "Scope": "REGIONAL", "Id": ip_set["Id"]}
+        waf.delete_ip_set(**key, LockToken=waf.get_ip_set(**key)["LockToken"])
+    for name, value in environment(stack.table, stack.topic_arn).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(
+        sweeper_module, "_sweeper", Sweeper(SweeperSettings.from_env(), stack.clients)
+    )
+    frozen = stack.now
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return frozen
+
+    monkeypatch.setattr(sweeper_module, "datetime", Clock)
+    body = sweeper_module.lambda_handler({}, FakeContext())  # does not raise SweepFailed
+    assert [r["outcome"] for r in body["results"]] == ["escalated", "escalated"]
+    assert blocked.records.ip_sets() == []

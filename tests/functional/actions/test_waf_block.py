@@ -3,16 +3,18 @@ a ``Stubber`` (moto ignores ``filter``/``stats``), a ``Stubber`` for WAF faults 
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from remediate.emulator import REGION, create_ip_set
+from remediate.replay import retime
 from remediation.actions import waf_block
-from remediation.actions.base import Plan
+from remediation.actions.base import ActionContext, Plan
 from remediation.actions.waf_block import (
     DEFAULT_QUERY,
     IP_SET_LIMIT,
@@ -23,7 +25,7 @@ from remediation.actions.waf_block import (
 from remediation.audit import AuditLog
 from remediation.clients import Clients
 from remediation.models import Outcome
-from tests.conftest import load_event, sns_alarm
+from tests.conftest import DEPLOYMENT, AgreeingPipeline, load_event, sns_alarm
 
 ALARM = "test-orders-auth-failures"
 LOG_GROUP = "/aws/apigateway/orders"
@@ -90,9 +92,12 @@ class World:
         self.stack, self.clients, self.insights = stack, clients, insights
         self.v4, self.v6, self.playbook = v4, v6, playbook
 
-    def run(self, *, clients=None, event=None):
+    def run(self, *, clients=None, event=None, deployment=None):
         pipeline = self.stack.pipeline(self.playbook, clients=clients or self.clients)
-        (result,) = pipeline.handle(event or alarm_event())
+        if deployment is not None:  # an environment that serves more regions
+            settings = dataclasses.replace(pipeline.settings, deployment=deployment)
+            pipeline = AgreeingPipeline(settings, pipeline.clients, clock=lambda: self.stack.now)
+        (result,) = pipeline.handle(event or alarm_event(self.stack.now))
         return result
 
     def entries(self, ip_set=None) -> list[str]:
@@ -113,10 +118,12 @@ class World:
         self.playbook["alarms"][ALARM]["params"].update(kw)
 
 
-def alarm_event() -> dict:
+def alarm_event(when: datetime) -> dict:
+    """The auth-failures alarm's transition at ``when`` (older ones are refused as stale)."""
     alarm = load_event("cloudwatch_alarm_single_metric.json")
     alarm["AlarmName"] = ALARM
-    return sns_alarm(alarm)
+    alarm["AlarmArn"] = alarm["AlarmArn"].rsplit(":", 1)[0] + f":{ALARM}"
+    return retime(sns_alarm(alarm), when)
 
 
 def test_alarm_blocks_offenders_records_expiry_audits_and_notifies(world):
@@ -271,18 +278,8 @@ def test_manual_request_cannot_set_a_cap(world):
     }
     result = world.run(event=request)
     assert result.outcome is Outcome.REJECTED
-    assert "['allowlist'] are safety caps" in result.reason
-
-
-def test_no_expiry_table_fails_closed_before_touching_the_ip_set(world):
-    """Expiries live in the pipeline's audit table: an action given none refuses to block."""
-    world.insights.answer({"203.0.113.9": 500})
-    action = WafBlock(world.clients)  # no audit log
-    params = WafBlockParams.from_dict({"log_group": LOG_GROUP})
-    with pytest.raises(RuntimeError) as caught:
-        action.read(world.v4["ARN"], params)
-    assert "refusing to block without recording expiry" in str(caught.value)
-    assert world.entries() == OLD
+    assert "parameter 'allowlist' = [] is beyond the configured limit" in result.reason
+    assert f"a superset of ['{ALLOW}']" in result.reason
 
 
 def test_raw_access_log_lines_are_counted_when_the_query_has_no_stats(world):
@@ -449,7 +446,9 @@ def test_cloudfront_scope_ip_set_is_changed_through_us_east_1(world):
     assert ":global/ipset/" in edge["ARN"]
     world.target(edge["ARN"])
     world.insights.answer({"203.0.113.9": 500})
-    result = world.run()
+    # CLOUDFRONT-scope sets live in us-east-1: an environment serves it only when told to.
+    edge_too = dataclasses.replace(DEPLOYMENT, extra_regions=frozenset({"us-east-1"}))
+    result = world.run(deployment=edge_too)
     assert result.outcome is Outcome.EXECUTED, result.reason
     got = edge_waf.get_ip_set(Name="blocked-edge", Scope="CLOUDFRONT", Id=edge["Id"])
     assert got["IPSet"]["Addresses"] == [*OLD, "203.0.113.9/32"]
@@ -461,7 +460,13 @@ def test_block_can_be_undone_from_its_audit_record(world):
     world.insights.answer({"203.0.113.9": 500, "192.0.2.200": 500})
     assert world.run().outcome is Outcome.EXECUTED
     (audit,) = world.stack.audit_items()
-    action = WafBlock(world.clients, audit=AuditLog(world.clients("dynamodb"), world.stack.table))
+    ctx = ActionContext(
+        clients=world.clients,
+        audit=AuditLog(world.clients("dynamodb"), world.stack.table),
+        deployment=DEPLOYMENT,
+        clock=lambda: world.stack.now,
+    )
+    action = WafBlock(ctx.for_target(world.v4["ARN"]))
     params = WafBlockParams.from_dict(audit["params"])
     world.insights.answer({})  # revert reads the target again
     now = action.read(world.v4["ARN"], params)
@@ -486,3 +491,37 @@ def test_a_set_filled_meanwhile_is_never_written_past_the_limit(world, stubbed_w
     assert result.outcome is Outcome.FAILED
     assert result.reason.startswith("IPSetFullError: IP set blocked-v4 would hold 10001")
     stub.assert_no_pending_responses()  # no UpdateIPSet was made
+
+
+def test_cloudfront_scope_ip_set_outside_the_served_regions_is_rejected(world):
+    edge_waf = world.stack.clients("wafv2", region="us-east-1")
+    edge = edge_waf.create_ip_set(
+        Name="blocked-edge", Scope="CLOUDFRONT", IPAddressVersion="IPV4", Addresses=list(OLD)
+    )["Summary"]
+    world.target(edge["ARN"])
+    result = world.run()
+    assert result.outcome is Outcome.REJECTED
+    assert "region us-east-1, not eu-west-1" in result.reason
+    got = edge_waf.get_ip_set(Name="blocked-edge", Scope="CLOUDFRONT", Id=edge["Id"])
+    assert got["IPSet"]["Addresses"] == OLD
+
+
+def test_ipv6_offender_without_an_ipv6_set_escalates_and_blocks_nothing(world):
+    """The target holds only the IPv4 set: the IPv4 offender is not blocked alone while the
+    IPv6 one goes on, and the result does not say executed."""
+    world.insights.answer({"2001:db8::7": 600, "203.0.113.9": 500})
+    result = world.run()
+
+    assert result.outcome is Outcome.ESCALATED, result.reason
+    assert "1 offender(s) with no IPV6 IP set in the target: 2001:db8::7/128 (600)" in (
+        result.reason
+    )
+    assert "nothing blocked" in result.reason
+    assert world.entries() == OLD
+    assert world.entries(world.v6) == ["2001:db8:ff::/48"]
+    assert world.records() == {}
+    (audit,) = world.stack.audit_items()
+    assert audit["outcome"] == "escalated"
+    (notice,) = world.stack.notices()
+    assert "needs a human for waf-block" in notice["subject"]
+    assert "2001:db8::7/128" in notice["message"]
