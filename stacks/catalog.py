@@ -2,8 +2,9 @@
 
 No CDK here, so it is cheap to test and the drill or a CLI can reuse it. Each alarm carries
 its route (action, target ARN, params); the playbook is the same routes keyed by alarm name.
-Routes are checked against the action registry at synth: an unknown action, bad parameters or a
-target of the wrong shape fail the synth with the config key to fix.
+Routes are checked against the action registry at synth: an unknown action, bad parameters, a
+target of the wrong shape or outside the environment's account, partition and region, or a
+waf-block query the remediator's timeout cannot wait for fail the synth with the config key to fix.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from remediation import scope, targets
+from remediation.models import RejectedError
 from stacks.config import (
     Budget,
     ConfigError,
@@ -102,37 +105,73 @@ class Catalog:
         return [r for r in [*found, *self.inventory] if r.action == action]
 
 
-# -- ARNs ---------------------------------------------------------------------------------
+# -- where the deployment has authority, and ARNs in it -------------------------------------
+
+#: CLOUDFRONT-scope WAF resources are managed in this region (their ARNs say ``global``)
+GLOBAL_WAF_REGION = "us-east-1"
+
+
+def partition(cfg: EnvConfig) -> str:
+    return targets.partition_of(cfg.region)
+
+
+def served_regions(cfg: EnvConfig) -> frozenset[str]:
+    """Regions beyond ``cfg.region`` the remediators may touch: us-east-1 when a WAF service
+    uses CLOUDFRONT scope (nothing else: each action calls its own region's API)."""
+    cloudfront = any(isinstance(s, WafService) and s.scope == "CLOUDFRONT" for s in cfg.services)
+    return frozenset({GLOBAL_WAF_REGION} - {cfg.region}) if cloudfront else frozenset()
+
+
+def deployment(cfg: EnvConfig) -> scope.Deployment:
+    """The remediators' authority (``DEPLOYMENT_*``/``SERVED_REGIONS`` say the same at run time)."""
+    return scope.Deployment(
+        account=cfg.account,
+        region=cfg.region,
+        partition=partition(cfg),
+        extra_regions=served_regions(cfg),
+    )
+
+
+def arn(cfg: EnvConfig, service: str, resource: str, *, region: str | None = None) -> str:
+    """An ARN in ``cfg``'s partition and account (``region`` defaults to ``cfg``'s)."""
+    where = cfg.region if region is None else region
+    return targets.build(partition(cfg), service, where, cfg.account, resource)
 
 
 def function_arn(cfg: EnvConfig, name: str) -> str:
-    return f"arn:aws:lambda:{cfg.region}:{cfg.account}:function:{name}"
+    return arn(cfg, "lambda", f"function:{name}")
 
 
 def table_arn(cfg: EnvConfig, name: str) -> str:
-    return f"arn:aws:dynamodb:{cfg.region}:{cfg.account}:table/{name}"
+    return arn(cfg, "dynamodb", f"table/{name}")
 
 
 def parameter_arn(cfg: EnvConfig, name: str) -> str:
-    return f"arn:aws:ssm:{cfg.region}:{cfg.account}:parameter/{name.lstrip('/')}"
+    return arn(cfg, "ssm", f"parameter/{name.lstrip('/')}")
 
 
 def stage_arn(cfg: EnvConfig, api_id: str, stage: str, *, http: bool) -> str:
+    # API Gateway ARNs carry no account: the API belongs to the account that calls it.
     kind = "apis" if http else "restapis"
-    return f"arn:aws:apigateway:{cfg.region}::/{kind}/{api_id}/stages/{stage}"
+    return targets.build(
+        partition(cfg), "apigateway", cfg.region, "", f"/{kind}/{api_id}/stages/{stage}"
+    )
 
 
 def ip_set_arn(cfg: EnvConfig, service: WafService) -> str:
     # CLOUDFRONT-scope IP sets live in us-east-1 under "global".
     if service.scope == "CLOUDFRONT":
-        return (
-            f"arn:aws:wafv2:us-east-1:{cfg.account}:global/ipset/"
-            f"{service.ip_set_name}/{service.ip_set_id}"
-        )
-    return (
-        f"arn:aws:wafv2:{cfg.region}:{cfg.account}:regional/ipset/"
-        f"{service.ip_set_name}/{service.ip_set_id}"
-    )
+        resource = f"global/ipset/{service.ip_set_name}/{service.ip_set_id}"
+        return arn(cfg, "wafv2", resource, region=GLOBAL_WAF_REGION)
+    return arn(cfg, "wafv2", f"regional/ipset/{service.ip_set_name}/{service.ip_set_id}")
+
+
+def alarm_arn(cfg: EnvConfig, name: str) -> str:
+    return arn(cfg, "cloudwatch", f"alarm:{name}")
+
+
+def topic_arn(cfg: EnvConfig, name: str) -> str:
+    return arn(cfg, "sns", name)
 
 
 # -- alarms per service kind --------------------------------------------------------------
@@ -226,7 +265,7 @@ def _lambda(b: _Builder, s: LambdaService) -> Iterator[AlarmSpec]:
         threshold=t.latency_p99_ms,
         minutes=t.latency_minutes,
         description=f"{s.function} p99 duration > {t.latency_p99_ms} ms",
-        route=Route(CAPACITY, fn, {"kind": "lambda-memory"}),
+        route=_latency_route(fn, s.alias),
     )
     yield from b.alarm(
         "throttles",
@@ -236,6 +275,24 @@ def _lambda(b: _Builder, s: LambdaService) -> Iterator[AlarmSpec]:
         description=f"{s.function} throttled",
         route=Route(CAPACITY, fn, {"kind": "lambda-reserved-concurrency"}),
     )
+
+
+def _latency_route(function: str, alias: str) -> Route:
+    """What acts on the code that serves the traffic. An alias serves a published version,
+    which no configuration change reaches (a memory bump changes only ``$LATEST``): there,
+    provisioned concurrency on the alias, which acts at once (Nigredo "Lambda Cold Starts")."""
+    if alias:
+        return Route(CAPACITY, f"{function}:{alias}", {"kind": "lambda-provisioned-concurrency"})
+    return Route(CAPACITY, function, {"kind": "lambda-memory"})
+
+
+def _serving_alias(cfg: EnvConfig, function: str) -> str:
+    """The alias ``function``'s own Lambda service says serves it; "" when there is none, or
+    when two services name different aliases (no guess: the unqualified function's route)."""
+    aliases = {
+        s.alias for s in cfg.services if isinstance(s, LambdaService) and s.function == function
+    }
+    return aliases.pop() if len(aliases) == 1 else ""
 
 
 def _api(b: _Builder, s: RestApiService | HttpApiService) -> Iterator[AlarmSpec]:
@@ -266,9 +323,10 @@ def _api(b: _Builder, s: RestApiService | HttpApiService) -> Iterator[AlarmSpec]
         threshold=t.latency_p99_ms,
         minutes=t.latency_minutes,
         description=f"{label} p99 latency > {t.latency_p99_ms} ms",
-        # An API has no memory of its own: bump the function behind it, when named.
+        # An API has no capacity of its own: the function behind it, when named, through
+        # the alias its Lambda service says serves it.
         route=(
-            Route(CAPACITY, function_arn(cfg, s.function), {"kind": "lambda-memory"})
+            _latency_route(function_arn(cfg, s.function), _serving_alias(cfg, s.function))
             if s.function
             else None
         ),
@@ -365,7 +423,7 @@ def build(cfg: EnvConfig, registry: dict[str, Any]) -> Catalog:
         skipped.extend(builder.skipped)
     budgets: list[BudgetSpec] = []
     sheddable = sorted({s.function for s in cfg.services if _sheddable(s)})
-    every_function = f"arn:aws:lambda:{cfg.region}:{cfg.account}:function:*"
+    every_function = function_arn(cfg, "*")
     for budget in cfg.budgets:
         name = f"{cfg.prefix}-{budget.name}"
         if COST_GUARD not in registered:
@@ -383,17 +441,24 @@ def _sheddable(service: Service) -> bool:
     return isinstance(service, LambdaService) and service.sheddable
 
 
+#: seconds a waf-block needs besides its Logs Insights query (gate, guards, WAF, audit, notice)
+PIPELINE_MARGIN_SECONDS = 30
+
+
 def _check(cfg: EnvConfig, catalog: Catalog, registry: dict[str, Any]) -> None:
-    """Every route must name a registered action, valid params and a target it accepts."""
+    """Every route must name a registered action, valid params and a target it accepts,
+    inside this environment's account, partition and region."""
     where = f"environments.{cfg.env}"
     named = [
-        *((f"{where}.services.{a.service} ({a.name})", a.route) for a in catalog.alarms),
+        *((_alarm_key(cfg, a), a.route) for a in catalog.alarms),
         *((f"{where}.budgets.{b.budget.name}", b.route) for b in catalog.budgets),
         *((f"{where}.inventory[{i}]", r) for i, r in enumerate(catalog.inventory)),
     ]
     names = [a.name for a in catalog.alarms]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: two alarms share a name; service names must be unique")
+    _check_waf_scopes(cfg)
+    authority = deployment(cfg)
     for key, route in named:
         action = registry.get(route.action)
         if action is None:
@@ -401,11 +466,70 @@ def _check(cfg: EnvConfig, catalog: Catalog, registry: dict[str, Any]) -> None:
                 f"{key}: action {route.action!r} is not registered; registered: {sorted(registry)}"
             )
         try:
-            action.Params.from_dict(dict(route.params))
+            params = action.Params.from_dict(dict(route.params))
             declared_resources(action, route)
         except Exception as exc:  # RejectedError or ValueError from the action's own checks
             reason = getattr(exc, "reason", None) or str(exc)
             raise ConfigError(f"{key}: {route.action} rejects this route: {reason}") from None
+        if getattr(action, "target_is_arn", True):
+            _check_authority(cfg, authority, key, route)
+        if route.action == WAF_BLOCK:
+            _check_query_time(cfg, key, params)
+
+
+def _alarm_key(cfg: EnvConfig, alarm: AlarmSpec) -> str:
+    """The config key an alarm's route comes from: its own ``routes`` entry, or the service."""
+    service = f"environments.{cfg.env}.services.{alarm.service}"
+    if alarm.kind in cfg.service(alarm.service).routes:
+        return f"{service}.routes.{alarm.kind} ({alarm.name})"
+    return f"{service} ({alarm.name})"
+
+
+def _check_waf_scopes(cfg: EnvConfig) -> None:
+    if partition(cfg) == "aws":
+        return
+    for service in cfg.services:
+        if isinstance(service, WafService) and service.scope == "CLOUDFRONT":
+            raise ConfigError(
+                f"environments.{cfg.env}.services.{service.name}.scope: CLOUDFRONT-scope "
+                f"WAF is managed in {GLOBAL_WAF_REGION}, a region of the aws partition; "
+                f"this environment's region {cfg.region} is in {partition(cfg)}"
+            )
+
+
+def _check_authority(cfg: EnvConfig, authority: scope.Deployment, key: str, route: Route) -> None:
+    """The remediators' own scope check, at synth: a target elsewhere fails here, not at 3 am."""
+    where = f"environments.{cfg.env}"
+    try:
+        found = authority.check_target(route.target)
+    except RejectedError as exc:
+        raise ConfigError(
+            f"{key}.target: {exc.reason} (this environment is account {cfg.account} "
+            f"({where}.account), region {cfg.region} ({where}.region))"
+        ) from None
+    for target in found:
+        global_waf = target.service == "wafv2" and target.scope == "CLOUDFRONT"
+        if target.region != cfg.region and not (global_waf and target.region == GLOBAL_WAF_REGION):
+            raise ConfigError(
+                f"{key}.target: {target.arn[:200]!r} is in {target.region}: a remediator acts "
+                f"in its own region {cfg.region} ({where}.region); only CLOUDFRONT-scope WAF "
+                f"IP sets live elsewhere ({GLOBAL_WAF_REGION})"
+            )
+
+
+def _check_query_time(cfg: EnvConfig, key: str, params: Any) -> None:
+    """A Logs Insights query that may run ``query_timeout_seconds`` must leave the rest of the
+    pipeline time to finish before Lambda stops the function (and the audit never closes)."""
+    query = int(params.query_timeout_seconds)
+    timeout = cfg.remediators.timeout_seconds
+    needed = query + PIPELINE_MARGIN_SECONDS
+    if needed >= timeout:
+        raise ConfigError(
+            f"{key}: waf-block query_timeout_seconds {query} s + {PIPELINE_MARGIN_SECONDS} s for "
+            f"the rest of the pipeline = {needed} s, not below the remediator timeout "
+            f"{timeout} s (environments.{cfg.env}.remediators.timeout_seconds): raise the "
+            "timeout or lower query_timeout_seconds"
+        )
 
 
 def declared_resources(action: Any, route: Route) -> list[str]:

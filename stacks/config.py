@@ -7,7 +7,8 @@ Shape (``cdk.json`` holds a full ``drill`` and ``prod-example``)::
      "switch": "dry-run",                      # the switch's initial mode: on | off | dry-run
      "notice_emails": ["oncall@example.com"],
      "thresholds": {...},                      # env-wide overrides of the runbook defaults
-     "guards": {"cooldown_seconds": 900, "breaker_max_per_hour": 3},
+     "guards": {"cooldown_seconds": 900, "breaker_max_per_hour": 3,
+                "max_event_age_seconds": 900},      # older alarm transitions: not acted on
      "remediators": {"reserved_concurrency": 5, "log_retention_days": 90, ...},
      "services": {"<name>": {"kind": "lambda" | "rest-api" | "http-api" | "dynamodb"
                                      | "webhook" | "waf", ...}},
@@ -29,6 +30,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from remediation.config import DEFAULT_MAX_EVENT_AGE_SECONDS
 from remediation.guards import GuardSettings
 from remediation.models import Route  # the playbook's own route: config writes what it reads
 
@@ -75,22 +77,35 @@ class Thresholds:
                 raise ValueError(f"{f.name} out of range: {value}")
 
 
+#: an alarm transition older than ``max_event_age_seconds`` is not acted on: these bounds
+#: keep it longer than CloudWatch-to-Lambda delivery and shorter than an incident's first hour
+MAX_EVENT_AGE_RANGE = (60, 3600)
+
+
 @dataclass(frozen=True)
 class Guards:
-    # The remediators' own defaults: one place for them (remediation/guards.py).
+    # The remediators' own defaults: one place for them (remediation/guards.py, config.py).
     cooldown_seconds: int = GuardSettings.cooldown_seconds
     breaker_max_per_hour: int = GuardSettings.breaker_max
+    max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
 
     def __post_init__(self) -> None:
         if self.cooldown_seconds < 1 or self.breaker_max_per_hour < 1:
             raise ValueError("cooldown_seconds and breaker_max_per_hour must be at least 1")
+        low, high = MAX_EVENT_AGE_RANGE
+        if not low <= self.max_event_age_seconds <= high:
+            raise ValueError(
+                f"max_event_age_seconds must be {low}..{high}, got {self.max_event_age_seconds}"
+            )
 
 
 @dataclass(frozen=True)
 class RemediatorSettings:
     reserved_concurrency: int = 5
     log_retention_days: int = 90
-    timeout_seconds: int = 60
+    #: room for waf-block's Logs Insights query (60 s by default) and the rest of the
+    #: pipeline: the catalog checks every waf-block route against it at synth
+    timeout_seconds: int = 120
     memory_mb: int = 256
     #: the public Powertools layer's version (AWSLambdaPowertoolsPythonV3-python313-x86_64)
     powertools_layer_version: int = 27

@@ -31,11 +31,14 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import remediation
+from remediation.targets import build, partition_of
 from stacks.catalog import declared_resources
 from stacks.config import ConfigError, Route
 from stacks.constructs.nag import acknowledge
 
 HANDLER = "remediation.handler.lambda_handler"
+#: the Powertools service name of every remediator and the sweeper (handler.py's Logger)
+SERVICE_NAME = "auto-remediation"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
 # The newest Python runtime (cdk-nag AwsSolutions-L1); Powertools publishes its layer for it,
 # built with aws-lambda-powertools[all] (so fastjsonschema, for [validation], is in it).
@@ -51,6 +54,14 @@ TABLE_ACTIONS = (
     "dynamodb:Query",
 )
 KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+#: the pipeline reads every alarm back before acting on it (remediation.confirm)
+CONFIRM_ACTIONS = ("cloudwatch:DescribeAlarms",)
+#: why CONFIRM_ACTIONS take the environment's alarm-name wildcard
+CONFIRM_WILDCARD_REASON = (
+    "cloudwatch:DescribeAlarms: the remediator confirms each alarm at its source before acting "
+    "(remediation.confirm reads metric alarms by name). Scoped to this environment's alarms: "
+    "their names all start with its prefix. Read-only: alarm definitions and states."
+)
 
 
 def package_dir() -> Path:
@@ -95,6 +106,13 @@ class Wiring:
     key: kms.IKey
     cooldown_seconds: int
     breaker_max: int
+    #: where the remediators have authority, for ``remediation.config.deployment_from_env``:
+    #: DEPLOYMENT_ACCOUNT, DEPLOYMENT_PARTITION, SERVED_REGIONS (when any), and the freshness
+    #: limit MAX_EVENT_AGE_SECONDS
+    deployment: Mapping[str, str]
+    #: every alarm of this environment (their names share its prefix): what the pipeline
+    #: may read back to confirm an alarm
+    alarm_arns: str = ""
 
 
 class Remediators(Construct):
@@ -161,7 +179,10 @@ class Remediators(Construct):
     def _environment(self, action: str) -> dict[str, str]:
         w = self._wiring
         return {
+            **w.deployment,
             "REMEDIATION_ENV": w.env,
+            # Powertools names every logger after it (child loggers too): JSON logs, one service.
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "REMEDIATION_ACTIONS": action,
             "AUDIT_TABLE": w.table_name,
             "NOTICE_TOPIC_ARN": w.notice_topic.topic_arn,
@@ -202,6 +223,16 @@ class Remediators(Construct):
                     actions=["ssm:GetParameter"],
                     resources=[w.switch_arn, w.override_arn(action)],
                 )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ConfirmAlarms", actions=list(CONFIRM_ACTIONS), resources=[w.alarm_arns]
+                )
+            )
+            acknowledge(
+                role,
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{w.alarm_arns}]",
+                CONFIRM_WILDCARD_REASON,
             )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -272,7 +303,10 @@ class Remediators(Construct):
         w = self._wiring
         # Not REMEDIATION_ACTIONS: the sweeper is not a remediator (see remediation.sweeper).
         environment = {
+            **w.deployment,
             "REMEDIATION_ENV": w.env,
+            # Powertools names every logger after it (child loggers too): JSON logs, one service.
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "AUDIT_TABLE": w.table_name,
             "NOTICE_TOPIC_ARN": w.notice_topic.topic_arn,
         }
@@ -420,28 +454,45 @@ def wildcard_reason(arn: str, actions: Sequence[str]) -> str:
 
 
 #: IAM actions AWS offers no resource-level scoping for: "*" is the only valid resource
-UNSCOPABLE = frozenset({"logs:GetQueryResults", "logs:StopQuery", "logs:DescribeQueries"})
+#: (service authorization reference: no resource type listed for them)
+UNSCOPABLE = frozenset(
+    {
+        "logs:GetQueryResults",
+        "logs:StopQuery",
+        "logs:DescribeQueries",
+        "application-autoscaling:DescribeScalableTargets",
+    }
+)
 
 
-def param_resources(route: Route, region: str, account: str) -> list[str]:
+def param_resources(
+    route: Route, region: str, account: str, partition: str | None = None
+) -> list[str]:
     """Resources a route's parameters name that ``resources(target)`` cannot know: the access
     log group a ``log_group`` parameter points a query at."""
     name = route.params.get("log_group")
     if not isinstance(name, str) or not name:
         return []
-    arn = f"arn:aws:logs:{region}:{account}:log-group:{name}"
+    arn = build(partition or partition_of(region), "logs", region, account, f"log-group:{name}")
     return [arn, f"{arn}:*"]
 
 
 def route_statements(
-    action_cls: Any, action: str, routes: Sequence[Route], *, region: str, account: str
+    action_cls: Any,
+    action: str,
+    routes: Sequence[Route],
+    *,
+    region: str,
+    account: str,
+    partition: str | None = None,
 ) -> list[iam.PolicyStatement]:
     """IAM statements for ``action`` on its configured ``routes``: its declared permissions,
-    grouped by service so a Lambda permission never applies to a table ARN and so on."""
+    grouped by service so a Lambda permission never applies to a table ARN and so on;
+    permissions IAM cannot scope (``UNSCOPABLE``) on "*", when any other is granted."""
     resources: set[str] = set()
     for route in routes:
         resources.update(declared_resources(action_cls, route))
-        resources.update(param_resources(route, region, account))
+        resources.update(param_resources(route, region, account, partition))
     if not resources:
         return []
     by_service: dict[str, list[str]] = {}

@@ -24,7 +24,8 @@ from stacks.config import EnvConfig
 from stacks.constructs.alarms import CostBudgets
 from stacks.constructs.audit_store import AuditStore
 from stacks.constructs.dashboard import Dashboard
-from stacks.constructs.notices import Notices, alarm_topic_name
+from stacks.constructs.health import SuiteHealth
+from stacks.constructs.notices import Notices, Sources, alarm_topic_name
 from stacks.constructs.remediators import Remediators, Wiring, route_statements
 from stacks.constructs.switch import Switch
 
@@ -49,6 +50,7 @@ class AutoRemediation(Construct):
         self.config = cfg = config
         self.actions = dict(actions if actions is not None else registry())
         self.catalog = catalog_.build(cfg, self.actions)
+        self.deployment = catalog_.deployment(cfg)
         names = sorted(self.actions)
         self.notices = Notices(
             self,
@@ -57,6 +59,12 @@ class AutoRemediation(Construct):
             actions=names,
             emails=cfg.notice_emails,
             budget_action=catalog_.COST_GUARD,
+            sources=Sources(
+                partition=self.deployment.partition,
+                region=cfg.region,
+                account=cfg.account,
+                prefix=cfg.prefix,
+            ),
         )
         self.audit = AuditStore(self, "Audit", table_name=f"{cfg.prefix}-audit")
         self.switch = Switch(self, "Switch", app=cfg.app, env=cfg.env, mode=cfg.switch)
@@ -67,6 +75,7 @@ class AutoRemediation(Construct):
                 self.catalog.routes(action),
                 region=cfg.region,
                 account=cfg.account,
+                partition=self.deployment.partition,
             )
             for action in names
         }
@@ -100,6 +109,8 @@ class AutoRemediation(Construct):
                 key=self.notices.key,
                 cooldown_seconds=cfg.guards.cooldown_seconds,
                 breaker_max=cfg.guards.breaker_max_per_hour,
+                deployment=self.deployment_environment(),
+                alarm_arns=self.alarm_arn(f"{cfg.prefix}-*"),
             ),
             grants=grants,
             alarm_topics=self.notices.alarm_topics,
@@ -117,6 +128,17 @@ class AutoRemediation(Construct):
                 "autorem:unregistered-action", f"alarm left out: {skipped}"
             )
         CostBudgets(self, "Budgets", specs=self.catalog.budgets, topic_arn=self.topic_arn)
+        functions = dict(self.remediators.functions)
+        if self.remediators.sweeper is not None:
+            functions["waf-sweeper"] = self.remediators.sweeper
+        self.health = SuiteHealth(
+            self,
+            "Health",
+            prefix=cfg.prefix,
+            notice_topic=self.notices.notice_topic,
+            dead_letters=self.remediators.dead_letters,
+            functions=functions,
+        )
         self.dashboard = Dashboard(
             self,
             "Dashboard",
@@ -127,13 +149,23 @@ class AutoRemediation(Construct):
 
     def topic_arn(self, action: str) -> str:
         """The alarm topic for ``action`` as a plain ARN: other stacks use it without an export."""
-        cfg = self.config
-        name = alarm_topic_name(cfg.prefix, action)
-        return f"arn:aws:sns:{cfg.region}:{cfg.account}:{name}"
+        return catalog_.topic_arn(self.config, alarm_topic_name(self.config.prefix, action))
 
     def alarm_arn(self, name: str) -> str:
-        cfg = self.config
-        return f"arn:aws:cloudwatch:{cfg.region}:{cfg.account}:alarm:{name}"
+        return catalog_.alarm_arn(self.config, name)
+
+    def deployment_environment(self) -> dict[str, str]:
+        """What the remediators and the sweeper read as their authority and freshness limit
+        (``remediation.config``); Lambda sets AWS_REGION itself."""
+        d = self.deployment
+        environment = {
+            "DEPLOYMENT_ACCOUNT": d.account,
+            "DEPLOYMENT_PARTITION": d.partition,
+            "MAX_EVENT_AGE_SECONDS": str(self.config.guards.max_event_age_seconds),
+        }
+        if d.extra_regions:
+            environment["SERVED_REGIONS"] = ",".join(sorted(d.extra_regions))
+        return environment
 
 
 def _only_service(statement: iam.PolicyStatement, service: str) -> bool:

@@ -117,7 +117,10 @@ def test_default_alarms_follow_the_runbook() -> None:
     assert by_kind["latency"].threshold == defaults.latency_p99_ms == 1000
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:orders"
     assert by_kind["error-rate"].route == catalog.Route("rollback", f"{arn}:live")
-    assert by_kind["latency"].route.params == {"kind": "lambda-memory"}
+    # served through an alias: provisioned concurrency on it (a memory bump reaches $LATEST only)
+    assert by_kind["latency"].route == catalog.Route(
+        "capacity-bump", f"{arn}:live", {"kind": "lambda-provisioned-concurrency"}
+    )
     assert by_kind["throttles"].route.params == {"kind": "lambda-reserved-concurrency"}
     assert found.budgets[0].route.params["sheddable"] == ["orders"]
 
@@ -136,7 +139,10 @@ def test_config_alone_rewires_an_alarm_and_merges_params() -> None:
     }
     by_kind = {a.kind: a for a in build(raw).alarms}
     assert "throttles" not in by_kind
-    assert by_kind["latency"].route.params == {"kind": "lambda-memory", "max_memory_mb": 2048}
+    assert by_kind["latency"].route.params == {
+        "kind": "lambda-provisioned-concurrency",
+        "max_memory_mb": 2048,
+    }
     assert by_kind["error-rate"].route.action == "capacity-bump"
     assert by_kind["error-rate"].route.params == {"kind": "lambda-timeout"}
 

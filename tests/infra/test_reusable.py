@@ -18,7 +18,9 @@ def test_a_team_adds_the_suite_to_its_own_stack() -> None:
     suite = AutoRemediation(stack, "Remediation", config=config)
     ServiceAlarms(stack, "Alarms", specs=suite.catalog.alarms, topic_arn=suite.topic_arn)
     template = Template.from_stack(stack)
-    template.resource_count_is("AWS::CloudWatch::Alarm", 3)
+    # the service's 3, and the suite's own: its dead-letter queue and each function's errors
+    functions = len(suite.remediators.functions) + (suite.remediators.sweeper is not None)
+    template.resource_count_is("AWS::CloudWatch::Alarm", 3 + 1 + functions)
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {

@@ -80,8 +80,13 @@ def test_150_services_split_into_stacks_under_500_resources(big: Synth) -> None:
     counts = {name: len(t["Resources"]) for name, t in big.templates.items()}
     assert all(n <= CFN_MAX_RESOURCES for n in counts.values()), counts
     assert len(counts) >= 3, counts  # the core stack and more than one alarm stack
-    alarms = big.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == len(big.core.suite.catalog.alarms)
+    service_alarms = {spec.name for spec in big.core.suite.catalog.alarms}
+    alarms = {
+        key: alarm
+        for key, alarm in big.resources("AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"]["AlarmName"] in service_alarms
+    }
+    assert len(alarms) == len(service_alarms)
     # one stack could not have held them all
     assert len(alarms) + counts["autorem-big-core"] > CFN_MAX_RESOURCES
     # a service's alarms stay in one stack
