@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 
 from bench.stats import median
+from remediate.emulator import ACCOUNT, REGION
+from remediation.targets import build, partition_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer_c7n.py"
@@ -56,11 +58,16 @@ remediation.handler.pipeline()
 print((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000)
 """
 
-# What a remediator's environment holds (the CDK app sets these; see docs/cdk.md).
+# What a remediator's environment holds (the CDK app sets these; see docs/cdk.md; Lambda
+# sets AWS_REGION, in FAKE_AWS below). The emulator's account and region.
 REMEDIATOR_ENV = {
     "REMEDIATION_ENV": "bench",
     "AUDIT_TABLE": "auto-remediation-bench-audit",
-    "NOTICE_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:auto-remediation-bench-notices",
+    "NOTICE_TOPIC_ARN": build(
+        partition_of(REGION), "sns", REGION, ACCOUNT, "auto-remediation-bench-notices"
+    ),
+    "DEPLOYMENT_ACCOUNT": ACCOUNT,
+    "DEPLOYMENT_PARTITION": partition_of(REGION),
     "SWITCH_PARAMETER": "/auto-remediation/bench/switch",
     "SWITCH_OVERRIDE_PREFIX": "/auto-remediation/bench/switch/",
     "POWERTOOLS_SERVICE_NAME": "auto-remediation",
@@ -70,8 +77,8 @@ FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
 }
 
 

@@ -39,13 +39,16 @@ from botocore import xform_name
 
 from bench.cold import REMEDIATOR_ENV
 from bench.emulated import cpu_seconds, create_core, reset
-from bench.scenarios import SCENARIOS, Scenario, alarm_delivery, available
+from bench.scenarios import SCENARIOS, Scenario, alarm_delivery, available, confirm_alarms
 from bench.stats import median
+from remediate.emulator import ACCOUNT, REGION
+from remediation.targets import build, partition_of
 
 # Who made a call: the innermost frame in one of these modules decides.
 CALLERS = (
     ("remediation.actions", "action"),
     ("remediation.audit", "audit"),
+    ("remediation.confirm", "confirm"),
     ("remediation.notify", "notice"),
     ("remediation.guards", "guards"),
     ("remediation.gate", "switch"),
@@ -105,7 +108,9 @@ class Context:
     function_name = "auto-remediation-bench"
     function_version = "$LATEST"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:auto-remediation-bench"
+    invoked_function_arn = build(
+        partition_of(REGION), "lambda", REGION, ACCOUNT, "function:auto-remediation-bench"
+    )
 
     def __init__(self) -> None:
         self.aws_request_id = str(uuid.uuid4())
@@ -206,6 +211,7 @@ def warm(switch: str, runs: int, workdir: Path) -> dict:
         if scenario.shared_target:
             world.clear_guards(target)
         event = scenario.event(world, name, target) if scenario.event else alarm_delivery(name)
+        confirm_alarms(world.clients, event)
         world.recorder.paused = False
         started, cpu = time.perf_counter(), time.process_time()
         results = world.deliver(event)
@@ -247,7 +253,6 @@ STORM_TARGETS, STORM_TRANSITIONS, STORM_DELIVERIES = 50, 250, 1000
 def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
     scenario = SCENARIOS[action]
     world = BenchWorld()
-    base = datetime.now(UTC)
     rates: list[float] = []
     cpu: list[float] = []
     server_cpu: list[float] = []
@@ -263,13 +268,17 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
             target, params = scenario.make_target(world, name)
             routes[name] = {"action": action, "target": target, "params": params}
         names = sorted(routes)
+        # Transitions of the last few seconds (fresh: an event older than 15 min, or dated
+        # in the future, is refused), each alarm in ALARM since after its last one.
+        start = datetime.now(UTC) - timedelta(seconds=STORM_TRANSITIONS // STORM_TARGETS + 1)
         transitions = [
             alarm_delivery(
                 names[i % STORM_TARGETS],
-                changed=base + timedelta(minutes=run, seconds=i // STORM_TARGETS),
+                changed=start + timedelta(seconds=i // STORM_TARGETS),
             )
             for i in range(STORM_TRANSITIONS)
         ]
+        confirm_alarms(world.clients, *transitions)
         per = STORM_DELIVERIES // STORM_TRANSITIONS
         deliveries = [event for event in transitions for _ in range(per)]
         random.Random(run).shuffle(deliveries)

@@ -22,6 +22,9 @@ from c7n.resources import load_resources  # noqa: E402
 from c7n.structure import StructureParser  # noqa: E402
 from c7n.utils import local_session  # noqa: E402
 
+# The peer runs in the bench venv, without ``remediation.targets``: the commercial
+# partition, spelled apart so no ARN is a literal (aws-cn and aws-us-gov exist).
+PARTITION = "aws"
 # A remediation policy of the same kind as a capacity bump: set a function's concurrency.
 POLICY = {
     # The account id is given (as custodian-mu can), so init makes no STS call.
@@ -33,7 +36,7 @@ POLICY = {
             "mode": {
                 "type": "periodic",
                 "schedule": "rate(1 hour)",
-                "role": "arn:aws:iam::123456789012:role/custodian",
+                "role": f"arn:{PARTITION}:iam::123456789012:role/custodian",
             },
             "filters": [{"FunctionName": "orders"}],
             "actions": [{"type": "set-concurrency", "value": 10}],

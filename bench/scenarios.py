@@ -16,8 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from remediate.drill.world import alarm_transitions
 from remediate.emulator import ACCOUNT, REGION, create_function, create_ip_set, put_parameter
 from remediation.clients import Clients
+from remediation.targets import build, partition_of
+
+PARTITION = partition_of(REGION)
 
 EVENTS = Path(__file__).resolve().parent.parent / "tests" / "events"
 
@@ -61,12 +65,12 @@ def _function(world: World, name: str) -> tuple[str, dict]:
 def _flag(world: World, name: str) -> tuple[str, dict]:
     parameter = f"/bench/{name}/webhook-enabled"
     put_parameter(world.clients, parameter, "true")
-    return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter}", {"value": "false"}
+    return build(PARTITION, "ssm", REGION, ACCOUNT, f"parameter{parameter}"), {"value": "false"}
 
 
 def _sheddable(world: World, name: str) -> tuple[str, dict]:
     create_function(world.clients, name, versions=1, alias=None)
-    target = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:*"
+    target = build(PARTITION, "lambda", REGION, ACCOUNT, "function:*")
     return target, {"sheddable": [name], "max_reserved": 1}
 
 
@@ -84,7 +88,9 @@ def _ip_set(world: World, name: str) -> tuple[str, dict]:
 
 def _revert_event(world: World, alarm: str, target: str) -> dict:
     """Roll ``target`` back through the handler (untimed), then ask to revert that."""
-    (result,) = world.deliver(alarm_delivery(alarm))
+    event = alarm_delivery(alarm)
+    confirm_alarms(world.clients, event)
+    (result,) = world.deliver(event)
     if result["outcome"] != "executed":
         raise RuntimeError(f"revert scenario: the rollback it undoes was {result['outcome']}")
     return {
@@ -162,7 +168,32 @@ def available(registered: set[str]) -> list[Scenario]:
 
 
 def alarm_arn(name: str) -> str:
-    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+    return build(PARTITION, "cloudwatch", REGION, ACCOUNT, f"alarm:{name}")
+
+
+def confirm_alarms(clients: Clients, *events: dict) -> None:
+    """Make the (remote) emulator's CloudWatch show every alarm in ``events`` in its state,
+    as CloudWatch does when it sent the event itself: remediators read each alarm back with
+    DescribeAlarms before acting. moto stamps the state change with its own clock, after the
+    events were made, which the confirmation accepts (the alarm is in that state since at
+    least the event's time). Untimed setup: call it with the recorder paused."""
+    cloudwatch = clients("cloudwatch")
+    seen: dict[str, str] = {}
+    for event in events:
+        for arn, state, _ in alarm_transitions(event):
+            seen[arn.split(":", 6)[6]] = state
+    for name, state in seen.items():
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="Bench",
+            MetricName=name[:255],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="bench")
 
 
 def alarm_delivery(name: str, *, changed: datetime | None = None) -> dict:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.server import ThreadedMotoServer
 
 from remediation.audit import PARTITION_KEY, SORT_KEY, TARGET_INDEX, TARGET_INDEX_KEYS
 from remediation.clients import Clients
+from remediation.targets import build, parse, partition_of
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -110,8 +112,12 @@ def create_function(
     environment: dict[str, str] | None = None,
     memory: int = 512,
     timeout: int = 30,
+    alias_version: str | None = None,
+    weights: dict[str, float] | None = None,
 ) -> str:
-    """A Lambda function with ``versions`` published versions and an alias on the newest.
+    """A Lambda function with ``versions`` published versions and an alias on the newest
+    (or on ``alias_version``), routing ``weights`` (version -> share) to other versions: a
+    canary, as CodeDeploy or ``aws lambda update-alias --routing-config`` leaves it.
 
     Returns the alias ARN (or the function ARN when ``alias`` is None).
     """
@@ -141,7 +147,18 @@ def create_function(
         version = lam.publish_version(FunctionName=name)["Version"]
     if alias is None or version is None:
         return created["FunctionArn"]
-    return lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)["AliasArn"]
+    routing = (
+        {
+            "RoutingConfig": {
+                "AdditionalVersionWeights": {str(k): float(v) for k, v in weights.items()}
+            }
+        }
+        if weights
+        else {}
+    )
+    return lam.create_alias(
+        FunctionName=name, Name=alias, FunctionVersion=alias_version or version, **routing
+    )["AliasArn"]
 
 
 # -- more resource kinds (the drill and the CLI's --local build targets with these) ---------
@@ -233,10 +250,12 @@ def create_rest_stage(
     spacing_seconds: int = 600,
     rate_limit: float | None = None,
     burst_limit: int | None = None,
+    other_stages: dict[str, int] | None = None,
 ) -> str:
     """An API Gateway REST API with id ``api_id`` and ``deployments`` deployments, the stage
     on the newest. Deployments are ``spacing_seconds`` apart (moto stamps them with the
     current second; the API gives whole seconds, so equal stamps cannot be ordered).
+    ``other_stages`` maps more stages of the same API to a deployment number (1 = oldest).
 
     Returns the stage ARN.
     """
@@ -253,6 +272,8 @@ def create_rest_stage(
     ]
     _backdate_deployments(api["id"], made, spacing_seconds)
     gateway.create_stage(restApiId=api_id, stageName=stage, deploymentId=made[-1])
+    for other, number in (other_stages or {}).items():
+        gateway.create_stage(restApiId=api_id, stageName=other, deploymentId=made[number - 1])
     patch = []
     if rate_limit is not None:
         patch.append(
@@ -265,7 +286,10 @@ def create_rest_stage(
     if patch:
         gateway.update_stage(restApiId=api_id, stageName=stage, patchOperations=patch)
     region = gateway.meta.region_name
-    return f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{stage}"
+    # API Gateway ARNs carry no account.
+    return build(
+        partition_of(region), "apigateway", region, "", f"/restapis/{api_id}/stages/{stage}"
+    )
 
 
 def _backdate_deployments(api_id: str, ids: list[str], spacing: int) -> None:
@@ -279,3 +303,56 @@ def _backdate_deployments(api_id: str, ids: list[str], spacing: int) -> None:
                 continue
             for age, deployment_id in enumerate(reversed(ids)):
                 api.deployments[deployment_id].created_date -= age * spacing
+
+
+def agree_alarm(clients: Clients, arn: str, state: str, at: datetime) -> None:
+    """Make the emulated CloudWatch show alarm ``arn`` in ``state`` since ``at``.
+
+    What AWS would show when CloudWatch itself sent the message: the pipeline confirms every
+    alarm with ``DescribeAlarms`` before acting. The alarm is created (a plain metric alarm)
+    when the emulator has none of that name. moto cannot be told a state's time through its
+    API, so the time is set on moto's in-process model: the server runs in this process.
+
+    An alarm of another account is left alone: the clients act in the emulator's account
+    (``ACCOUNT``), and a remediator never reads another account's alarms (the scope check
+    refuses such an event before it would).
+    """
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarm = parse(arn)
+    if alarm.account != ACCOUNT or alarm.service != "cloudwatch":
+        return
+    name = arn.split(":", 6)[6]  # everything after "alarm:" (a name may hold "/" or ":")
+    cloudwatch = clients("cloudwatch", region=alarm.region)
+    if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="Drill",
+            MetricName=name[:255],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="emulated")
+    model = cloudwatch_backends[alarm.account][alarm.region].alarms[name]
+    model.state_updated_timestamp = at.astimezone(UTC).replace(tzinfo=None)
+
+
+def agree_alarms(clients: Clients, event: Any) -> None:
+    """``agree_alarm`` for every CloudWatch alarm message in ``event`` (others are left)."""
+    from remediation import intake
+    from remediation.models import RejectedError, Source
+
+    try:
+        messages = intake.split(event)
+    except RejectedError:
+        return
+    for message in messages:
+        try:
+            request = intake.parse(message)
+        except RejectedError:
+            continue
+        if request.source is Source.ALARM and request.occurred_at is not None:
+            agree_alarm(clients, request.requested_by, request.state, request.occurred_at)

@@ -3,7 +3,7 @@
 Registered on the drill's boto3 session (the remediators' clients use the same session), so
 requests are still built and validated by botocore against the real service model; only
 the HTTP round trip is replaced. Covered: Lambda provisioned concurrency (Get/Put/Delete/
-List), HTTP API stages and deployments (GetStage/GetDeployments/UpdateStage), and Logs
+List), HTTP API stages and deployments (GetStage/GetStages/GetDeployments/UpdateStage), and Logs
 Insights results (moto ignores ``filter`` and ``stats``: the drill answers them over the
 sample access logs it wrote itself).
 """
@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+
+from remediation.targets import build, partition_of
 
 
 def _ok(body: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
@@ -41,7 +43,8 @@ class Gaps:
         #: log group -> sample access-log lines (JSON with an ``ip`` field)
         self.log_lines: dict[str, list[str]] = {}
         self._queries: dict[str, list[str]] = {}
-        #: api id -> {"stage", "deployment", "auto_deploy", "deployments": [{id, created}]}
+        #: api id -> {"stages": {name: {"deployment", "auto_deploy"}},
+        #:            "deployments": [{"id", "created"}]}
         self.http_apis: dict[str, dict[str, Any]] = {}
 
     def reset(self) -> None:
@@ -61,6 +64,7 @@ class Gaps:
             ("cloudwatch-logs.StartQuery", self._start_query),
             ("cloudwatch-logs.GetQueryResults", self._query_results),
             ("apigatewayv2.GetStage", self._http_stage),
+            ("apigatewayv2.GetStages", self._http_stages),
             ("apigatewayv2.GetDeployments", self._http_deployments),
             ("apigatewayv2.UpdateStage", self._http_update_stage),
         ):
@@ -111,7 +115,9 @@ class Gaps:
 
     def _list_provisioned(self, context: dict, **_: Any) -> Any:
         function, _ = self._key(context["drill_params"])
-        arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{function}"
+        arn = build(
+            partition_of(self.region), "lambda", self.region, self.account, f"function:{function}"
+        )
         configs = [
             {
                 "FunctionArn": f"{arn}:{qualifier}",
@@ -128,39 +134,54 @@ class Gaps:
 
     # -- HTTP API (apigatewayv2) stages and deployments -------------------------------------
 
-    def add_http_api(self, api_id: str, stage: str, deployments: int, auto_deploy: bool) -> None:
-        """An HTTP API stage on the newest of ``deployments`` (10 minutes apart, newest now)."""
+    def add_http_api(
+        self,
+        api_id: str,
+        stage: str,
+        deployments: int,
+        auto_deploy: bool,
+        other_stages: dict[str, int] | None = None,
+    ) -> None:
+        """An HTTP API whose ``stage`` is on the newest of ``deployments`` (10 minutes apart,
+        newest now); ``other_stages`` maps more stages to a deployment number (1 = oldest)."""
         now = datetime.now(UTC).replace(microsecond=0)
         made = [
             {"id": f"v{n}", "created": now - timedelta(minutes=10 * (deployments - n))}
             for n in range(1, deployments + 1)
         ]
-        self.http_apis[api_id] = {
-            "stage": stage,
-            "deployment": made[-1]["id"],
-            "auto_deploy": auto_deploy,
-            "deployments": made,
-        }
+        stages = {stage: {"deployment": made[-1]["id"], "auto_deploy": auto_deploy}}
+        for other, number in (other_stages or {}).items():
+            stages[other] = {"deployment": made[number - 1]["id"], "auto_deploy": False}
+        self.http_apis[api_id] = {"stages": stages, "deployments": made}
 
     def _http_api(self, params: dict[str, Any]) -> dict[str, Any] | None:
-        api = self.http_apis.get(str(params["ApiId"]))
-        if api is None or ("StageName" in params and params["StageName"] != api["stage"]):
-            return None
-        return api
+        return self.http_apis.get(str(params["ApiId"]))
+
+    def _http_stage_of(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        api = self._http_api(params)
+        return None if api is None else api["stages"].get(str(params["StageName"]))
 
     @staticmethod
-    def _stage_body(api: dict[str, Any]) -> dict[str, Any]:
+    def _stage_body(name: str, stage: dict[str, Any]) -> dict[str, Any]:
         return {
-            "StageName": api["stage"],
-            "DeploymentId": api["deployment"],
-            "AutoDeploy": api["auto_deploy"],
+            "StageName": name,
+            "DeploymentId": stage["deployment"],
+            "AutoDeploy": stage["auto_deploy"],
         }
 
     def _http_stage(self, context: dict, **_: Any) -> Any:
+        params = context["drill_params"]
+        stage = self._http_stage_of(params)
+        if stage is None:
+            return _error("NotFoundException", "Invalid stage identifier specified")
+        return _ok(self._stage_body(params["StageName"], stage))
+
+    def _http_stages(self, context: dict, **_: Any) -> Any:
         api = self._http_api(context["drill_params"])
         if api is None:
-            return _error("NotFoundException", "Invalid stage identifier specified")
-        return _ok(self._stage_body(api))
+            return _error("NotFoundException", "Invalid API identifier specified")
+        items = [self._stage_body(name, stage) for name, stage in api["stages"].items()]
+        return _ok({"Items": items})
 
     def _http_deployments(self, context: dict, **_: Any) -> Any:
         api = self._http_api(context["drill_params"])
@@ -174,16 +195,16 @@ class Gaps:
 
     def _http_update_stage(self, context: dict, **_: Any) -> Any:
         params = context["drill_params"]
-        api = self._http_api(params)
-        if api is None:
+        api, stage = self._http_api(params), self._http_stage_of(params)
+        if api is None or stage is None:
             return _error("NotFoundException", "Invalid stage identifier specified")
         if "DeploymentId" in params:
             if params["DeploymentId"] not in {d["id"] for d in api["deployments"]}:
                 return _error("BadRequestException", "Invalid deployment identifier", 400)
-            api["deployment"] = params["DeploymentId"]
+            stage["deployment"] = params["DeploymentId"]
         if "AutoDeploy" in params:
-            api["auto_deploy"] = bool(params["AutoDeploy"])
-        return _ok(self._stage_body(api))
+            stage["auto_deploy"] = bool(params["AutoDeploy"])
+        return _ok(self._stage_body(params["StageName"], stage))
 
     # -- Logs Insights ------------------------------------------------------------------------
 

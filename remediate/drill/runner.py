@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from remediate.drill import messages
-from remediate.drill.scenario import Expect, Scenario, Step
-from remediate.drill.template import TemplateError
+from remediate.drill.scenario import AGREE, Expect, Scenario, Step
+from remediate.drill.template import Remediator, TemplateError
 from remediate.drill.world import Delivery, World, target_specs
+from remediate.replay import retime
 
 
 @dataclass
@@ -71,12 +72,16 @@ class Runner:
         state = world.snapshot(watched)
         for index, step in enumerate(scenario.steps, 1):
             event = Event(index, world.clock.offset, self._fill(step.title))
+            fired = len(world.faults.fired)
             try:
                 self._do(step, event)
             except TemplateError as exc:
                 event.failures.append(
                     Failure(scenario.name, index, step.title, "the step to run", str(exc))
                 )
+            if len(world.faults.fired) > fired:
+                injected = ", ".join(world.faults.fired[fired:])
+                event.note = "; ".join(filter(None, [event.note, f"injected: {injected}"]))
             # Only deliveries change targets: a switch flip or a clock advance reuses the state.
             after = world.snapshot(watched) if event.deliveries else state
             event.changes = diff(state, after)
@@ -105,6 +110,8 @@ class Runner:
                     routes.append(playbook["budgets"].get(self._budget(step.value)[0]))
                 elif step.kind == "invoke":
                     routes.append({**step.value, "target": self._fill(step.value["target"])})
+                elif step.kind in ("deliver", "replay"):
+                    routes.extend(self._routes(self._event(step)))
             except TemplateError:
                 pass  # reported when the step runs
             for route in filter(None, routes):
@@ -119,10 +126,10 @@ class Runner:
         if step.kind == "alarm":
             alarm = deployment.alarm(step.value)
             state = step.options["state"]
-            when = world.clock()
+            when = world.clock() + step.options.get("at", timedelta())
             reason = messages.state_reason(alarm.properties, state, when)
-            old = world.set_alarm_state(alarm.name, state, reason)
-            old = step.options.get("old_state", old)
+            old = step.options.get("old_state", world.alarm_states.get(alarm.name, "OK"))
+            world.alarm_states[alarm.name] = state
             message = messages.alarm_message(
                 alarm.properties,
                 arn=alarm.arn,
@@ -145,6 +152,8 @@ class Runner:
                 envelope = messages.alarm_envelope(topic, message, when)
                 for function in deployment.subscribers(topic):
                     self._last.append((function, envelope))
+            shown = world.show_alarm(alarm.arn, state, when, step.options.get("cloudwatch", AGREE))
+            event.note = shown
             if not self._last:
                 event.note = f"alarm {alarm.name} has no SNS action for {state}: nothing delivered"
             self._deliver_last(event)
@@ -169,7 +178,7 @@ class Runner:
             world.advance(step.value)
         elif step.kind == "budget":
             name, topic = self._budget(step.value)
-            when = world.clock()
+            when = world.clock() + step.options.get("at", timedelta())
             subject, body = messages.budget_notice(
                 name,
                 deployment.account,
@@ -185,10 +194,62 @@ class Runner:
                 raise TemplateError("sweep: the template has no WAF sweeper function")
             for function in deployment.sweepers:
                 event.deliveries.append(world.sweep(function))
-        elif step.kind == "deliver":
-            raw = json.loads(self._fill(json.dumps(step.value)))
-            self._last = [(deployment.remediator_for(step.options["to"]), raw)]
+        elif step.kind in ("deliver", "replay"):
+            raw = self._event(step)
+            notes = world.show_alarms(raw, step.options.get("cloudwatch", AGREE))
+            event.note = "; ".join(notes)
+            self._last = [(self._remediator(step, raw), raw)]
             self._deliver_last(event)
+        elif step.kind == "fault":
+            world.faults.arm(step.value, step.options["error"], step.options["times"])
+
+    def _event(self, step: Step) -> Any:
+        """A deliver or replay step's event: placeholders filled, and with ``at`` its
+        timestamps moved to the drill's clock (plus the offset)."""
+        value = step.value["event"] if step.kind == "replay" else step.value
+        raw = json.loads(self._fill(json.dumps(value)))
+        if "at" in step.options:
+            raw = retime(raw, self.world.clock() + step.options["at"])
+        return raw
+
+    def _routes(self, raw: Any) -> list[dict]:
+        """The playbook routes of the alarms and budgets in ``raw`` (as the remediator would
+        read them), and the manual request it is."""
+        from remediation import intake
+        from remediation.models import RejectedError, Source
+
+        playbook = self.world.deployment.playbook()
+        routes = []
+        try:
+            parts = intake.split(raw)
+        except RejectedError:
+            return []
+        for part in parts:
+            try:
+                request = intake.parse(part)
+            except RejectedError:
+                continue
+            if request.source is Source.ALARM:
+                routes.append(playbook["alarms"].get(request.key))
+            elif request.source is Source.BUDGET:
+                routes.append(playbook["budgets"].get(request.key))
+            else:
+                routes.append({"action": request.action, "target": request.target or ""})
+        return [r for r in routes if r]
+
+    def _remediator(self, step: Step, raw: Any) -> Remediator:
+        """``to:``, else the remediator of the action the playbook routes the event to."""
+        deployment = self.world.deployment
+        if step.options.get("to"):
+            return deployment.remediator_for(step.options["to"])
+        actions = sorted({str(r["action"]) for r in self._routes(raw)})
+        if len(actions) != 1:
+            found = f"its routes name {actions}" if actions else "the playbook routes none of it"
+            raise TemplateError(
+                f"{step.kind}: cannot tell which remediator gets this event ({found}): "
+                "say `to: <action>`"
+            )
+        return deployment.remediator_for(actions[0])
 
     def _deliver_last(self, event: Event) -> None:
         for function, payload in self._last:
@@ -204,8 +265,9 @@ class Runner:
         return matches[0]
 
     def _fill(self, text: str) -> str:
-        """``{account}``, ``{region}``, ``{env}``, and ``{audit:N}``: the id of the first
-        audit record step N wrote (what ``revert`` takes)."""
+        """``{account}``, ``{region}``, ``{partition}``, ``{env}``, ``{alarm:NAME}`` and
+        ``{alarm_arn:NAME}`` (an alarm's full name and ARN, named as in an alarm step), and
+        ``{audit:N}``: the id of the first audit record step N wrote (what ``revert`` takes)."""
         d = self.world.deployment
 
         def audit_id(match: re.Match) -> str:
@@ -215,9 +277,12 @@ class Runner:
             return records[0]["audit_id"] if records else match.group(0)
 
         text = re.sub(r"\{audit:(\d+)\}", audit_id, text)
+        text = re.sub(r"\{alarm:([^{}\"]+)\}", lambda m: d.alarm(m.group(1)).name, text)
+        text = re.sub(r"\{alarm_arn:([^{}\"]+)\}", lambda m: d.alarm(m.group(1)).arn, text)
         return (
             text.replace("{account}", d.account)
             .replace("{region}", d.region)
+            .replace("{partition}", d.partition)
             .replace("{env}", d.env)
         )
 
@@ -238,9 +303,9 @@ class Runner:
             if outcomes != list(expect.outcomes):
                 fail(f"outcomes {list(expect.outcomes)}", f"{outcomes}: {seen_records or 'none'}")
         if expect.reason is not None:
-            wanted = expect.reason.lower()
-            if not any(wanted in str(r.get("detail", "")).lower() for r in records):
-                fail(f"a record whose reason contains {expect.reason!r}", seen_records or "none")
+            wanted = self._fill(expect.reason)
+            if not any(wanted.lower() in str(r.get("detail", "")).lower() for r in records):
+                fail(f"a record whose reason contains {wanted!r}", seen_records or "none")
         for kind, named in expect.state.items():
             for name, fields in named.items():
                 actual = state.get(kind, {}).get(name)
@@ -262,7 +327,7 @@ class Runner:
                     fail(f"{expect.notices} notice(s)", f"{len(texts)}: {subjects}")
             else:
                 unmatched = list(texts)
-                for wanted in expect.notices:
+                for wanted in map(self._fill, expect.notices):
                     hit = next((t for t in unmatched if wanted.lower() in t.lower()), None)
                     if hit is None:
                         fail(f"a notice containing {wanted!r}", f"{subjects or 'no notices'}")
@@ -296,8 +361,11 @@ class Runner:
 
 
 def matches(got: Any, wanted: Any) -> bool:
-    """Equality, with dicts compared on the wanted keys only and numbers/strings leniently."""
+    """Equality, with dicts compared on the wanted keys only (``{}`` wants an empty dict)
+    and numbers/strings leniently."""
     if isinstance(wanted, dict) and isinstance(got, dict):
+        if not wanted:
+            return not got
         return all(matches(got.get(k), v) for k, v in wanted.items())
     if isinstance(wanted, list) and isinstance(got, list):
         return sorted(map(str, got)) == sorted(map(str, wanted))

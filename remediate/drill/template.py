@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from remediation.targets import build, partition_of
+
 DEFAULT_ACCOUNT = "123456789012"  # moto's account
 DEFAULT_REGION = "eu-west-1"
 
@@ -47,6 +49,9 @@ class Remediator:
     environment: dict[str, str]
     asset_dir: Path | None
     topics: list[str] = field(default_factory=list)  # topic ARNs it subscribes to
+    #: where its stack deploys it: Lambda sets ``AWS_REGION`` to this region
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def actions(self) -> list[str]:
@@ -94,6 +99,10 @@ class Deployment:
     remediators: list[Remediator]
     budgets: dict[str, str]  # budget name -> topic ARN
     sweepers: list[Remediator] = field(default_factory=list)  # scheduled WAF sweeper(s)
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
 
     def by_type(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.type == kind]
@@ -271,29 +280,33 @@ class Resolver:
             return str(self.resolve(value, resource.stack))
 
         # Names first (they may be plain strings), ARNs from them.
+        partition = partition_of(region)
+
+        def arn(service: str, resource: str) -> str:
+            return build(partition, service, region, account, resource)
+
         if kind == "AWS::SNS::Topic":
             resource.physical = given("TopicName")
-            resource.arn = f"arn:aws:sns:{region}:{account}:{resource.physical}"
+            resource.arn = arn("sns", resource.physical)
         elif kind == "AWS::Lambda::Function":
             resource.physical = given("FunctionName")
-            resource.arn = f"arn:aws:lambda:{region}:{account}:function:{resource.physical}"
+            resource.arn = arn("lambda", f"function:{resource.physical}")
         elif kind == "AWS::DynamoDB::Table":
             resource.physical = given("TableName")
-            resource.arn = f"arn:aws:dynamodb:{region}:{account}:table/{resource.physical}"
+            resource.arn = arn("dynamodb", f"table/{resource.physical}")
         elif kind == "AWS::SSM::Parameter":
             resource.physical = given("Name")
-            name = resource.physical.lstrip("/")
-            resource.arn = f"arn:aws:ssm:{region}:{account}:parameter/{name}"
+            resource.arn = arn("ssm", f"parameter/{resource.physical.lstrip('/')}")
         elif kind == "AWS::CloudWatch::Alarm":
             resource.physical = given("AlarmName")
-            resource.arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{resource.physical}"
+            resource.arn = arn("cloudwatch", f"alarm:{resource.physical}")
         elif kind == "AWS::SQS::Queue":
             resource.physical = given("QueueName")
-            resource.arn = f"arn:aws:sqs:{region}:{account}:{resource.physical}"
+            resource.arn = arn("sqs", resource.physical)
         else:
             resource.physical = base
             service = kind.split("::")[1].lower() if "::" in kind else "unknown"
-            resource.arn = f"arn:aws:{service}:{region}:{account}:{base}"
+            resource.arn = arn(service, base)
 
     def find(self, stack: str, logical: str) -> Resource:
         try:
@@ -314,8 +327,8 @@ class Resolver:
         pseudo = {
             "AWS::Region": region,
             "AWS::AccountId": account,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Partition": partition_of(region),
+            "AWS::URLSuffix": "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com",
             "AWS::StackName": stack,
             "AWS::NoValue": None,
         }
@@ -372,10 +385,16 @@ class Resolver:
             variables = (r.properties.get("Environment") or {}).get("Variables") or {}
             environment = {k: str(self.resolve(v, r.stack)) for k, v in variables.items()}
             asset = r.metadata.get("aws:asset:path")
+            account, region = self.stack_env[r.stack]
             if str(r.properties.get("Handler", "")).endswith("sweeper.lambda_handler"):
                 sweepers.append(
                     Remediator(
-                        r.logical_id, r.physical, environment, assembly / asset if asset else None
+                        r.logical_id,
+                        r.physical,
+                        environment,
+                        assembly / asset if asset else None,
+                        region=region,
+                        account=account,
                     )
                 )
                 continue
@@ -386,6 +405,8 @@ class Resolver:
                 name=r.physical,
                 environment=environment,
                 asset_dir=(assembly / asset) if asset else None,
+                region=region,
+                account=account,
             )
             remediator.environment["_HANDLER"] = str(r.properties.get("Handler", ""))
             functions[f"{r.stack}/{r.logical_id}"] = remediator

@@ -3,8 +3,10 @@ the remediators run in-process against it.
 
 ``World.build()`` creates the topics, audit table, switch and alarms from the synthesized
 template, the targets the playbook names (shaped by the scenario), and a queue that catches
-every human notice. ``World.deliver()`` runs one remediator's Lambda handler on one event with
-the environment variables the template gives that function.
+every human notice. ``World.show_alarm()`` sets what the emulated CloudWatch shows for an
+alarm (by default what CloudWatch would show had it sent the event: the pipeline confirms
+every alarm with ``DescribeAlarms``). ``World.deliver()`` runs one remediator's Lambda
+handler on one event with the environment variables the template gives that function.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from typing import Any
 import boto3
 
 from remediate import emulator as emu
+from remediate.drill.faults import Faults
 from remediate.drill.gaps import Gaps
-from remediate.drill.scenario import AS_DEPLOYED
+from remediate.drill.scenario import ABSENT, AGREE, AS_DEPLOYED, AS_IS, MISSING
 from remediate.drill.template import Deployment, Remediator
 from remediation.audit import parse_item
 from remediation.clients import Clients
+from remediation.models import RejectedError
+from remediation.targets import build, parse
 
 # A switch flip reaches a warm remediator within this long (the gate's cache max age).
 SWITCH_CACHE = timedelta(seconds=30)
@@ -100,7 +105,8 @@ class World:
         self.deployment = deployment
         self.clock = clock or Clock()
         harness = _harness(deployment.region, deployment.account, emulator.endpoint_url)
-        self.session, self.gaps, self.recorder, self.clients, self._remediator_clients = harness
+        self.session, self.gaps, self.faults, self.recorder = harness[:4]
+        self.clients, self._remediator_clients = harness[4:]
         self.table = deployment.setting("AUDIT_TABLE")
         self.switch = deployment.setting("SWITCH_PARAMETER")
         self.notice_topic = deployment.setting("NOTICE_TOPIC_ARN")
@@ -122,6 +128,7 @@ class World:
         one the playbook names (or those in ``only``), shaped by ``resources``."""
         self.emulator.reset()
         self.gaps.reset()
+        self.faults.reset()
         self._warm.clear()
         self._seen_audit.clear()
         sns, sqs = self.clients("sns"), self.clients("sqs")
@@ -153,13 +160,16 @@ class World:
                 return str(resource.properties.get("Value", "missing"))
         return "missing"  # the template does not create it
 
-    def set_switch(self, mode: str) -> None:
+    def set_switch(self, mode: str | dict[str, str]) -> None:
+        """A mode (``on``, ``off``, ``dry-run``; ``missing`` deletes the parameter), or
+        ``{"value": text}``: exactly that text (a typo such as ``"ON "``)."""
         ssm = self.clients("ssm")
-        if mode == "missing":
+        if mode == MISSING:
             with contextlib.suppress(ssm.exceptions.ParameterNotFound):
                 ssm.delete_parameter(Name=self.switch)
         else:
-            emu.put_parameter(self.clients, self.switch, mode)
+            text = mode["value"] if isinstance(mode, dict) else mode
+            emu.put_parameter(self.clients, self.switch, text)
         # The flip reaches warm remediators once their cached read expires (30 s): the
         # drill starts them fresh instead of waiting.
         self._warm.clear()
@@ -179,6 +189,8 @@ class World:
                 environment=spec.get("environment"),
                 memory=int(spec.get("memory", 512)),
                 timeout=int(spec.get("timeout", 30)),
+                alias_version=str(spec["alias_version"]) if spec.get("alias_version") else None,
+                weights={str(k): float(v) for k, v in (spec.get("weights") or {}).items()},
             )
             if spec.get("provisioned"):
                 self.gaps.provisioned[(name, spec.get("alias") or "")] = int(spec["provisioned"])
@@ -197,6 +209,16 @@ class World:
                 write=int(spec.get("write", 5)),
                 on_demand=bool(spec.get("on_demand", False)),
             )
+            scaling = spec.get("autoscaling")
+            if scaling:
+                for side in ("Read", "Write"):
+                    self.clients("application-autoscaling").register_scalable_target(
+                        ServiceNamespace="dynamodb",
+                        ResourceId=f"table/{name}",
+                        ScalableDimension=f"dynamodb:table:{side}CapacityUnits",
+                        MinCapacity=int(scaling.get("min", 1)),
+                        MaxCapacity=int(scaling.get("max", 100)),
+                    )
         for name, spec in self.targets.get("ip_sets", {}).items():
             emu.create_ip_set(
                 self.clients,
@@ -215,6 +237,10 @@ class World:
                 deployments=int(spec.get("deployments", 2)),
                 rate_limit=spec.get("rate"),
                 burst_limit=spec.get("burst"),
+                other_stages={
+                    str(stage): _deployment_number(on)
+                    for stage, on in (spec.get("stages") or {}).items()
+                },
             )
         for api_id, spec in self.targets.get("http_apis", {}).items():
             self.gaps.add_http_api(
@@ -222,6 +248,10 @@ class World:
                 spec.get("stage", "prod"),
                 int(spec.get("deployments", 2)),
                 bool(spec.get("auto_deploy", True)),
+                {
+                    str(stage): _deployment_number(on)
+                    for stage, on in (spec.get("stages") or {}).items()
+                },
             )
         now_ms = int(self.clock().timestamp() * 1000)
         for name, spec in self.targets.get("log_groups", {}).items():
@@ -280,10 +310,21 @@ class World:
         table = self.clients("dynamodb").describe_table(TableName=name)["Table"]
         billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
         throughput = table.get("ProvisionedThroughput", {})
+        scaling = self.clients("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="dynamodb", ResourceIds=[f"table/{name}"]
+        )["ScalableTargets"]
         return {
             "billing": billing,
             "read": throughput.get("ReadCapacityUnits"),
             "write": throughput.get("WriteCapacityUnits"),
+            "autoscaling": {
+                t["ScalableDimension"].split(":")[-1].removesuffix("CapacityUnits").lower(): {
+                    "min": t["MinCapacity"],
+                    "max": t["MaxCapacity"],
+                }
+                for t in scaling
+            }
+            or None,
         }
 
     def _ip_set_state(self, name: str, spec: dict) -> dict[str, Any]:
@@ -303,17 +344,26 @@ class World:
             for d in gateway.get_deployments(restApiId=api_id).get("items", [])
         }
         throttle = (stage.get("methodSettings") or {}).get("*/*", {})
+        stages = gateway.get_stages(restApiId=api_id).get("item", [])
         return {
             "deployment": names.get(stage.get("deploymentId"), stage.get("deploymentId")),
             "rate": throttle.get("throttlingRateLimit"),
             "burst": throttle.get("throttlingBurstLimit"),
+            "stages": {
+                s["stageName"]: names.get(s.get("deploymentId"), s.get("deploymentId"))
+                for s in stages
+            },
         }
 
     def _http_stage_state(self, api_id: str, spec: dict) -> dict[str, Any]:
-        stage = self.clients("apigatewayv2").get_stage(
-            ApiId=api_id, StageName=spec.get("stage", "prod")
-        )
-        return {"deployment": stage.get("DeploymentId"), "auto_deploy": stage.get("AutoDeploy")}
+        gateway = self.clients("apigatewayv2")
+        stage = gateway.get_stage(ApiId=api_id, StageName=spec.get("stage", "prod"))
+        stages = gateway.get_stages(ApiId=api_id).get("Items", [])
+        return {
+            "deployment": stage.get("DeploymentId"),
+            "auto_deploy": stage.get("AutoDeploy"),
+            "stages": {s["StageName"]: s.get("DeploymentId") for s in stages},
+        }
 
     def notices(self) -> list[dict[str, str]]:
         """Notices published since the last call (drained from the queue on the topic)."""
@@ -350,14 +400,39 @@ class World:
 
     # -- act --------------------------------------------------------------------------
 
-    def set_alarm_state(self, name: str, state: str, reason: str) -> str:
-        """Record the state in the emulator; return the previous one."""
-        old = self.alarm_states.get(name, "OK")
-        self.clients("cloudwatch").set_alarm_state(
-            AlarmName=name, StateValue=state, StateReason=reason[:1023]
-        )
-        self.alarm_states[name] = state
-        return old
+    def show_alarm(self, arn: str, state: str, at: datetime, how: Any = AGREE) -> str:
+        """Set what the emulated CloudWatch shows for alarm ``arn``, whose event says it
+        went to ``state`` at ``at``; return a note for the timeline ('' when it agrees).
+
+        ``how``: ``agree`` (as CloudWatch shows it when it sent the event itself),
+        ``as-is`` (leave CloudWatch as it is: a forged event), ``absent`` (no such alarm),
+        or ``{"state": S, "since": timedelta}`` (in S since ``at`` + since; either key
+        defaults to the event's).
+        """
+        name = arn.split(":", 6)[-1]
+        if how == AGREE:
+            emu.agree_alarm(self.clients, arn, state, at)
+            return ""
+        if how == AS_IS:
+            found = self.clients("cloudwatch").describe_alarms(AlarmNames=[name])
+            shown = [a["StateValue"] for a in found["MetricAlarms"]] or ["absent"]
+            return f"CloudWatch left as it is: {name} is {shown[0]}"
+        if how == ABSENT:
+            self.clients("cloudwatch").delete_alarms(AlarmNames=[name])
+            return f"CloudWatch has no alarm {name}"
+        shown_state = how.get("state", state)
+        since = at + how.get("since", timedelta())
+        emu.agree_alarm(self.clients, arn, shown_state, since)
+        offset = _offset(since - at)
+        return f"CloudWatch shows {name} {shown_state} since {offset} the event's time"
+
+    def show_alarms(self, event: Any, how: Any = AGREE) -> list[str]:
+        """``show_alarm`` for every CloudWatch alarm message in ``event``."""
+        return [
+            note
+            for arn, state, at in alarm_transitions(event)
+            if (note := self.show_alarm(arn, state, at, how))
+        ]
 
     def deliver(self, function: Remediator, event: Any) -> Delivery:
         """Run ``function``'s Lambda handler on ``event`` in this process."""
@@ -396,8 +471,13 @@ class World:
         return delivery
 
     def _function_arn(self, function: Remediator) -> str:
-        d = self.deployment
-        return f"arn:aws:lambda:{d.region}:{d.account}:function:{function.name}"
+        return build(
+            self.deployment.partition,
+            "lambda",
+            function.region,
+            function.account,
+            f"function:{function.name}",
+        )
 
     def _pipeline_for(self, function: Remediator) -> Any:
         """The function's warm container (its Pipeline), or a cold start."""
@@ -423,8 +503,9 @@ class World:
         variables.update(
             {
                 "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
-                "AWS_REGION": self.deployment.region,
-                "AWS_DEFAULT_REGION": self.deployment.region,
+                # Lambda sets these to the region the function runs in (its stack's).
+                "AWS_REGION": function.region,
+                "AWS_DEFAULT_REGION": function.region,
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,
                 "POWERTOOLS_METRICS_NAMESPACE": "AutoRemediation",
             }
@@ -459,7 +540,7 @@ class Recorder:
             self.current.append(f"{model.service_model.service_name}:{model.name}")
 
 
-Harness = tuple[Any, Gaps, Recorder, Clients, Clients]
+Harness = tuple[Any, Gaps, Faults, Recorder, Clients, Clients]
 _HARNESSES: dict[tuple[str, str], Harness] = {}
 
 
@@ -469,14 +550,18 @@ def _harness(region: str, account: str, endpoint_url: str) -> Harness:
     key = (region, endpoint_url)
     if key not in _HARNESSES:
         session = boto3.session.Session(region_name=region)
+        faults = Faults()
+        faults.register(session)  # before the stand-ins: an armed fault answers first
         gaps = Gaps(region, account)
         gaps.register(session)
         recorder = Recorder()
+        faults.active = lambda: recorder.current is not None  # only the remediators' calls
         # Not before-call: a stand-in answering there stops the hooks after it.
         session.events.register("before-parameter-build", recorder)
         _HARNESSES[key] = (
             session,
             gaps,
+            faults,
             recorder,
             Clients(session, endpoint_url=endpoint_url),
             Clients(session, endpoint_url=endpoint_url),
@@ -518,7 +603,7 @@ def target_specs(target: str, params: dict[str, Any]) -> list[tuple[str, str, di
         specs[0][2]["environment"] = {variable: "true"}  # flip-flag on one variable
     sheddable = [*(params.get("sheddable") or []), *(params.get("functions") or [])]
     for name in sheddable:  # cost-guard: names or function ARNs
-        name = str(name).split(":")[6] if str(name).startswith("arn:") else str(name)
+        name = _parsed(str(name)).name if str(name).startswith("arn:") else str(name)
         specs.append(("functions", name, {"versions": 2, "alias": "live"}))
     log_group = params.get("log_group")
     if isinstance(log_group, str) and log_group:
@@ -526,31 +611,32 @@ def target_specs(target: str, params: dict[str, Any]) -> list[tuple[str, str, di
     return specs
 
 
+def _parsed(arn: str) -> Any:
+    # Only the resource part matters here; API Gateway ARNs carry no account at all.
+    return parse(arn, default_account="000000000000")
+
+
 def _target_spec(target: str) -> list[tuple[str, str, dict]]:
-    parts = target.split(":")
-    if target.startswith("arn:aws:lambda:") and len(parts) >= 7:
-        name, _, variable = parts[6].partition("#")
-        if name == "*":
+    try:
+        t = _parsed(target)
+    except RejectedError:
+        return []
+    if t.service == "lambda" and t.resource_type == "function":
+        if t.name == "*":
             return []
-        if variable:  # flip-flag on one environment variable
-            return [("functions", name, {"alias": None, "environment": {variable: "true"}})]
-        alias = parts[7] if len(parts) == 8 and not parts[7].isdigit() else None
-        return [("functions", name, {"versions": 2, "alias": alias})]
-    if target.startswith("arn:aws:ssm:") and ":parameter/" in target:
-        rest = target.split(":parameter/", 1)[1]
-        return [("parameters", f"/{rest}" if "/" in rest else rest, {"value": "true"})]
-    if target.startswith("arn:aws:dynamodb:") and ":table/" in target:
-        return [("tables", target.split(":table/", 1)[1].split("/")[0], {})]
-    if target.startswith("arn:aws:apigateway:") and "::/apis/" in target:
-        _, _, api_id, _, stage = target.split("::", 1)[1].split("/")[:5]
-        return [("http_apis", api_id, {"stage": stage, "deployments": 2})]
-    if target.startswith("arn:aws:apigateway:") and "/restapis/" in target:
-        _, _, api_id, _, stage = target.split("::", 1)[1].split("/")[:5]
-        return [("rest_apis", api_id, {"stage": stage, "deployments": 2})]
-    if target.startswith("arn:aws:wafv2:") and "/ipset/" in target:
-        scope, _, name, ip_set_id = parts[5].split("/")[:4]
-        kind = "CLOUDFRONT" if scope == "global" else "REGIONAL"
-        return [("ip_sets", name, {"id": ip_set_id, "scope": kind})]
+        if t.member:  # flip-flag on one environment variable
+            return [("functions", t.name, {"alias": None, "environment": {t.member: "true"}})]
+        alias = t.qualifier if t.qualifier and not t.qualifier.isdigit() else None
+        return [("functions", t.name, {"versions": 2, "alias": alias})]
+    if t.service == "ssm" and t.resource_type == "parameter":
+        return [("parameters", t.name, {"value": "true"})]
+    if t.service == "dynamodb" and t.resource_type == "table":
+        return [("tables", t.name.split("/")[0], {})]
+    if t.service == "apigateway" and t.resource_type in ("apis", "restapis") and t.qualifier:
+        kind = "http_apis" if t.resource_type == "apis" else "rest_apis"
+        return [(kind, t.name, {"stage": t.qualifier, "deployments": 2})]
+    if t.service == "wafv2" and t.resource_type == "ipset":
+        return [("ip_sets", t.name, {"id": t.qualifier, "scope": t.scope or "REGIONAL"})]
     return []
 
 
@@ -591,6 +677,41 @@ def access_log_lines(spec: dict[str, Any]) -> list[str]:
 
 # -- helpers ------------------------------------------------------------------------------
 
+
+def alarm_transitions(event: Any) -> list[tuple[str, str, datetime]]:
+    """(alarm ARN, state, state change time) of every CloudWatch alarm message in ``event``,
+    read the way the remediators read it (events they would refuse are left out)."""
+    from remediation import intake
+    from remediation.models import Source
+
+    try:
+        messages = intake.split(event)
+    except RejectedError:
+        return []
+    found = []
+    for message in messages:
+        try:
+            request = intake.parse(message)
+        except RejectedError:
+            continue
+        if request.source is Source.ALARM and request.occurred_at is not None:
+            found.append((request.requested_by, request.state, request.occurred_at))
+    return found
+
+
+def _deployment_number(on: Any) -> int:
+    """``v2`` or ``2`` -> 2 (deployments are v1, v2, ... oldest first)."""
+    return int(str(on).lstrip("v"))
+
+
+def _offset(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds == 0:
+        return "exactly"
+    sign = "after" if seconds > 0 else "before"
+    return f"{abs(seconds) // 60} min {abs(seconds) % 60} s {sign}"
+
+
 _ALARM_KEYS = (
     "AlarmName",
     "AlarmDescription",
@@ -629,17 +750,22 @@ def _alarm_api_params(properties: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _capture(buffer: io.StringIO) -> Iterator[None]:
-    """Powertools logs (and EMF lines) into ``buffer``, not the drill's terminal."""
+    """Powertools logs (and EMF lines) into ``buffer``, not the drill's terminal; stderr
+    too (a record no handler takes goes to Python's last-resort handler, on stderr, as it
+    does in Lambda, where stderr is logged as well)."""
     loggers = [logging.getLogger(n) for n in ("auto-remediation", "remediation")]
     handlers = [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)]
-    saved = [h.setStream(buffer) for h in handlers]
+    # Swapped, not ``setStream``: that flushes the old stream first, and a handler made under
+    # a CLI test runner may hold the runner's stdout, closed since.
+    saved = [h.stream for h in handlers]
+    for h in handlers:
+        h.stream = buffer
     try:
-        with contextlib.redirect_stdout(buffer):
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             yield
     finally:
         for h, stream in zip(handlers, saved, strict=True):
-            if stream is not None:
-                h.setStream(stream)
+            h.stream = stream
 
 
 def _json_lines(text: str) -> list[dict]:
