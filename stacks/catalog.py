@@ -9,7 +9,7 @@ waf-block query the remediator's timeout cannot wait for fail the synth with the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,11 +211,12 @@ class _Builder:
             return
         name = f"{self.cfg.prefix}-{service.name}-{kind}"
         where = f"environments.{self.cfg.env}.services.{service.name}"
+        chosen: Route
         if kind in service.routes:
-            route = service.routes[kind]
-            if route.action not in self.registered:
+            chosen = service.routes[kind].route()
+            if chosen.action not in self.registered:
                 raise ConfigError(
-                    f"{where}.routes.{kind}.action: {route.action!r} is not a registered "
+                    f"{where}.routes.{kind}.action: {chosen.action!r} is not a registered "
                     f"action; registered: {sorted(self.registered)}"
                 )
         elif route is None:
@@ -225,7 +226,8 @@ class _Builder:
             return
         else:
             extra = service.params.get(route.action, {})
-            route = Route(route.action, route.target, {**route.params, **extra})
+            chosen = Route(route.action, route.target, {**route.params, **extra})
+        # the config checked that the window is a whole number of periods
         evaluation = max(1, (minutes * MINUTE) // period)
         yield AlarmSpec(
             name=name,
@@ -236,8 +238,8 @@ class _Builder:
             threshold=threshold,
             evaluation_periods=evaluation,
             period=period,
-            description=f"{description} -> {route.action} on {route.target}",
-            route=route,
+            description=f"{description} -> {chosen.action} on {chosen.target}",
+            route=chosen,
         )
 
 
@@ -247,23 +249,26 @@ def _lambda(b: _Builder, s: LambdaService) -> Iterator[AlarmSpec]:
     dims = {"FunctionName": s.function}
     if s.alias:
         dims["Resource"] = f"{s.function}:{s.alias}"
+    period = t.period_seconds
     yield from b.alarm(
         "error-rate",
         metrics={
-            "errors": MetricSpec("AWS/Lambda", "Errors", dims),
-            "invocations": MetricSpec("AWS/Lambda", "Invocations", dims),
+            "errors": MetricSpec("AWS/Lambda", "Errors", dims, period=period),
+            "invocations": MetricSpec("AWS/Lambda", "Invocations", dims, period=period),
         },
         expression=_rate("errors", "invocations"),
         threshold=t.error_rate_percent,
         minutes=t.error_rate_minutes,
+        period=period,
         description=f"{s.function} error rate > {t.error_rate_percent} %",
         route=Route(ROLLBACK, f"{fn}:{s.alias}") if s.alias else None,
     )
     yield from b.alarm(
         "latency",
-        metrics={"m": MetricSpec("AWS/Lambda", "Duration", dims, "p99")},
+        metrics={"m": MetricSpec("AWS/Lambda", "Duration", dims, "p99", period)},
         threshold=t.latency_p99_ms,
         minutes=t.latency_minutes,
+        period=period,
         description=f"{s.function} p99 duration > {t.latency_p99_ms} ms",
         route=_latency_route(fn, s.alias),
     )
@@ -298,30 +303,33 @@ def _serving_alias(cfg: EnvConfig, function: str) -> str:
 def _api(b: _Builder, s: RestApiService | HttpApiService) -> Iterator[AlarmSpec]:
     t, cfg = s.thresholds, b.cfg
     http = isinstance(s, HttpApiService)
-    if http:
+    if isinstance(s, HttpApiService):
         dims = {"ApiId": s.api_id, "Stage": s.stage}
         errors, label = "5xx", f"HTTP API {s.api_id}/{s.stage}"
     else:
         dims = {"ApiName": s.api_name, "Stage": s.stage}
         errors, label = "5XXError", f"REST API {s.api_name}/{s.stage}"
     stage = stage_arn(cfg, s.api_id, s.stage, http=http)
+    period = t.period_seconds
     yield from b.alarm(
         "error-rate",
         metrics={
-            "errors": MetricSpec("AWS/ApiGateway", errors, dims),
-            "requests": MetricSpec("AWS/ApiGateway", "Count", dims),
+            "errors": MetricSpec("AWS/ApiGateway", errors, dims, period=period),
+            "requests": MetricSpec("AWS/ApiGateway", "Count", dims, period=period),
         },
         expression=_rate("errors", "requests"),
         threshold=t.error_rate_percent,
         minutes=t.error_rate_minutes,
+        period=period,
         description=f"{label} 5xx rate > {t.error_rate_percent} %",
         route=Route(ROLLBACK, stage),
     )
     yield from b.alarm(
         "latency",
-        metrics={"m": MetricSpec("AWS/ApiGateway", "Latency", dims, "p99")},
+        metrics={"m": MetricSpec("AWS/ApiGateway", "Latency", dims, "p99", period)},
         threshold=t.latency_p99_ms,
         minutes=t.latency_minutes,
+        period=period,
         description=f"{label} p99 latency > {t.latency_p99_ms} ms",
         # An API has no capacity of its own: the function behind it, when named, through
         # the alias its Lambda service says serves it.
@@ -368,12 +376,14 @@ def _webhook(b: _Builder, s: WebhookService) -> Iterator[AlarmSpec]:
         target = parameter_arn(b.cfg, s.flag_parameter)
     else:
         target = f"{function_arn(b.cfg, s.function)}#{s.flag_variable}"
+    period = t.period_seconds
     yield from b.alarm(
         "webhook-failures",
-        metrics={"ok": _metric(s.success), "failed": _metric(s.failure)},
+        metrics={"ok": _metric(s.success, period), "failed": _metric(s.failure, period)},
         expression=_rate("FILL(failed, 0)", "(FILL(ok, 0) + FILL(failed, 0))"),
         threshold=t.webhook_failure_percent,
         minutes=t.webhook_minutes,
+        period=period,
         description=f"webhook {s.name} failure rate > {t.webhook_failure_percent} %",
         route=Route(FLIP_FLAG, target, {"value": s.off_value}),
     )
@@ -393,7 +403,8 @@ def _waf(b: _Builder, s: WafService) -> Iterator[AlarmSpec]:
     )
 
 
-_KINDS = {
+#: each service kind's alarms (and default routes)
+_KINDS: dict[type[Service], Callable[[_Builder, Any], Iterator[AlarmSpec]]] = {
     LambdaService: _lambda,
     RestApiService: _api,
     HttpApiService: _api,
@@ -422,7 +433,9 @@ def build(cfg: EnvConfig, registry: dict[str, Any]) -> Catalog:
         alarms.extend(_KINDS[type(service)](builder, service))
         skipped.extend(builder.skipped)
     budgets: list[BudgetSpec] = []
-    sheddable = sorted({s.function for s in cfg.services if _sheddable(s)})
+    sheddable = sorted(
+        {s.function for s in cfg.services if isinstance(s, LambdaService) and s.sheddable}
+    )
     every_function = function_arn(cfg, "*")
     for budget in cfg.budgets:
         name = f"{cfg.prefix}-{budget.name}"
@@ -435,10 +448,6 @@ def build(cfg: EnvConfig, registry: dict[str, Any]) -> Catalog:
     catalog = Catalog(tuple(alarms), tuple(budgets), tuple(inventory), tuple(skipped))
     _check(cfg, catalog, registry)
     return catalog
-
-
-def _sheddable(service: Service) -> bool:
-    return isinstance(service, LambdaService) and service.sheddable
 
 
 #: seconds a waf-block needs besides its Logs Insights query (gate, guards, WAF, audit, notice)

@@ -1,5 +1,6 @@
-"""One environment's configuration: ``cdk.json`` context ``environments.<name>`` -> frozen
-dataclasses, validated at synth. Every error names the bad key and what was expected.
+"""One environment's configuration: ``cdk.json`` context ``environments.<name>``, modelled with
+pydantic and checked at synth. docs/config.md is the reference; ``json_schema()`` is the same
+model as a JSON Schema (``remediate config schema``), so an editor can check cdk.json too.
 
 Shape (``cdk.json`` holds a full ``drill`` and ``prod-example``)::
 
@@ -9,265 +10,524 @@ Shape (``cdk.json`` holds a full ``drill`` and ``prod-example``)::
      "thresholds": {...},                      # env-wide overrides of the runbook defaults
      "guards": {"cooldown_seconds": 900, "breaker_max_per_hour": 3,
                 "max_event_age_seconds": 900},      # older alarm transitions: not acted on
-     "remediators": {"reserved_concurrency": 5, "log_retention_days": 90, ...},
+     "remediators": {"reserved_concurrency": 5, "log_retention_days": 90,
+                     "architecture": "x86_64", ...},
      "services": {"<name>": {"kind": "lambda" | "rest-api" | "http-api" | "dynamodb"
                                      | "webhook" | "waf", ...}},
      "budgets": {"<name>": {"limit_usd": 500, "threshold_percent": 100}},
      "inventory": [{"action": ..., "target": ..., "params": {...}}]}
 
-Each service kind's own keys are in its dataclass below. Every service also takes
-``thresholds`` (overrides), ``disable`` (alarm kinds to leave out), ``params`` (per action:
-merged into that action's default parameters) and ``routes`` (per alarm kind: replace the
-default ``{"action", "target", "params"}`` entirely: how a new action is wired by config alone).
+Every service also takes ``thresholds`` (overrides of the environment's), ``disable`` (alarm
+kinds to leave out), ``params`` (per action: merged into that action's default parameters) and
+``routes`` (per alarm kind: replace the default ``{"action", "target", "params"}`` entirely:
+how a new action is wired by config alone).
+
+Strict: an unknown key, a value of the wrong JSON type, a number outside its meaningful range, a
+statistic CloudWatch does not know, a region outside its partition's list and an alarm period
+CloudWatch refuses are errors. ``parse_env`` and ``load`` raise ``ConfigError`` with one line
+that names the environment, the key path and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
-import types
-import typing
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from remediation import targets
 from remediation.config import DEFAULT_MAX_EVENT_AGE_SECONDS
 from remediation.guards import GuardSettings
 from remediation.models import Route  # the playbook's own route: config writes what it reads
 
-ALARM_KINDS = ("error-rate", "latency", "webhook-failures", "throttles", "abuse")
-SWITCH_MODES = ("on", "off", "dry-run")
+AlarmKind = Literal["error-rate", "latency", "webhook-failures", "throttles", "abuse"]
+SwitchMode = Literal["on", "off", "dry-run"]
+Architecture = Literal["x86_64", "arm64"]
+ALARM_KINDS: tuple[str, ...] = get_args(AlarmKind)
+SWITCH_MODES: tuple[str, ...] = get_args(SwitchMode)
+ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-# app and env prefix every physical name (Lambda names stop at 64 characters)
-_SHORT = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-
-
-class ConfigError(ValueError):
-    """The environment config is invalid; the message names the key."""
-
-
-# -- pieces -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Alarm thresholds; the defaults are the runbooks' (see docs/cdk.md)."""
-
-    #: errors / invocations (or 5XX / requests), percent, sustained this many minutes
-    error_rate_percent: float = 5.0
-    error_rate_minutes: int = 5
-    #: p99 latency, milliseconds
-    latency_p99_ms: float = 1000.0
-    latency_minutes: int = 5
-    #: failed / (failed + succeeded) webhook deliveries, percent
-    webhook_failure_percent: float = 10.0
-    webhook_minutes: int = 10
-    #: throttled requests above this count in every minute of the window ("any, sustained")
-    throttle_count: float = 0.0
-    throttle_minutes: int = 5
-    #: rate-limit or auth-failure hits per hour
-    abuse_hits_per_hour: float = 100.0
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value < 0 or (f.name.endswith("_minutes") and not 1 <= value <= 1440):
-                raise ValueError(f"{f.name} out of range: {value}")
-
-
 #: an alarm transition older than ``max_event_age_seconds`` is not acted on: these bounds
 #: keep it longer than CloudWatch-to-Lambda delivery and shorter than an incident's first hour
 MAX_EVENT_AGE_RANGE = (60, 3600)
+#: CloudWatch alarm periods below a minute (high-resolution custom metrics only)
+HIGH_RESOLUTION_PERIODS = (10, 20, 30)
+#: CloudWatch: period x evaluation periods at most one day when the period is under an hour
+MAX_ALARM_WINDOW_SECONDS = 86_400
+
+_NAME = r"^[a-z0-9][a-z0-9-]{0,39}$"
+# app and env prefix every physical name (Lambda names stop at 64 characters)
+_SHORT = r"^[a-z][a-z0-9-]{0,19}$"
+_ACCOUNT = r"^\d{12}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: what a pattern means, for error messages
+_PATTERNS = {
+    _NAME: "lower-case letters, digits and '-', starting with a letter or digit, at most 40",
+    _SHORT: "lower-case letters, digits and '-', starting with a letter, at most 20",
+    _ACCOUNT: "a 12-digit AWS account id (target ARNs in the playbook are written at synth)",
+    _EMAIL: "an e-mail address",
+}
 
 
-@dataclass(frozen=True)
-class Guards:
+class ConfigError(ValueError):
+    """The environment config is invalid; the one-line message names the key."""
+
+
+# -- value types --------------------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(pattern=_NAME)]
+ShortName = Annotated[str, StringConstraints(pattern=_SHORT)]
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _error(kind: str, message: str) -> PydanticCustomError:
+    """A validation error whose message is final (no context: nothing is substituted)."""
+    return PydanticCustomError(kind, message)
+
+
+@functools.cache
+def partition_regions() -> dict[str, tuple[str, ...]]:
+    """Partition -> its region codes, from the botocore release pinned in constraints.txt."""
+    import botocore.loaders
+
+    data = botocore.loaders.create_loader().load_data("partitions")
+    found: dict[str, tuple[str, ...]] = {}
+    for partition in data["partitions"]:
+        pattern = re.compile(partition["regionRegex"])
+        found[partition["id"]] = tuple(sorted(r for r in partition["regions"] if pattern.match(r)))
+    return found
+
+
+def supported_partitions() -> list[str]:
+    """The partitions whose regions ``remediation.targets.partition_of`` maps back to them:
+    where the remediators write the right ARNs."""
+    return [
+        partition
+        for partition, codes in partition_regions().items()
+        if codes and all(targets.partition_of(r) == partition for r in codes)
+    ]
+
+
+def _region(value: str) -> str:
+    regions = partition_regions()
+    for partition, codes in regions.items():
+        if value in codes:
+            derived = targets.partition_of(value)
+            if derived != partition:
+                raise _error(
+                    "region_partition",
+                    f"{value!r} is in partition {partition}, which the remediators do not "
+                    f"support yet (they would write {derived} ARNs); supported: "
+                    f"{', '.join(supported_partitions())}",
+                )
+            return value
+    expected = targets.partition_of(value)
+    allowed = ", ".join(regions.get(expected, ()))
+    raise _error("region", f"{value!r} is not a region of partition {expected}; allowed: {allowed}")
+
+
+def all_regions() -> list[str]:
+    """Every region the config accepts (the JSON Schema's enum)."""
+    return sorted(
+        r for p, codes in partition_regions().items() for r in codes if targets.partition_of(r) == p
+    )
+
+
+Region = Annotated[
+    str,
+    AfterValidator(_region),
+    Field(
+        description="region code, from its partition's region list (botocore's)",
+        json_schema_extra=lambda schema: schema.update(enum=all_regions()),
+    ),
+]
+
+# CloudWatch's statistic grammar (PutMetricAlarm Statistic / ExtendedStatistic).
+SIMPLE_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+_UP_TO_100 = r"(?:100(?:\.0{1,10})?|\d{1,2}(?:\.\d{1,10})?)"
+_SHORTHAND = re.compile(rf"^(?:p|tm|wm|tc|ts){_UP_TO_100}$")
+_BOUNDED = re.compile(r"^(?:TM|WM|TC|TS)\((\d{2}(?:\.\d{1,10})?)%:(\d{2}(?:\.\d{1,10})?)%\)$")
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_RANK = re.compile(rf"^PR\(({_NUMBER})?:({_NUMBER})?\)$")
+STATISTIC_GRAMMAR = (
+    "SampleCount, Average, Sum, Minimum, Maximum, pNN, tmNN, wmNN, tcNN, tsNN (NN 0..100, "
+    "e.g. p99, tm90), IQM, TM(X%:Y%), WM(X%:Y%), TC(X%:Y%), TS(X%:Y%) (10 <= X < Y <= 90), "
+    "PR(n:m)"
+)
+
+
+def is_statistic(value: str) -> bool:
+    """A statistic a CloudWatch alarm accepts (Statistic or ExtendedStatistic)."""
+    if value in SIMPLE_STATISTICS or value == "IQM" or _SHORTHAND.match(value):
+        return True
+    bounded = _BOUNDED.match(value)
+    if bounded:
+        low, high = (float(b) for b in bounded.groups())
+        return 10 <= low < high <= 90
+    rank = _RANK.match(value)
+    if rank and any(rank.groups()):
+        start, end = rank.groups()
+        return start is None or end is None or float(start) < float(end)
+    return False
+
+
+def _statistic(value: str) -> str:
+    if not is_statistic(value):
+        raise _error(
+            "statistic", f"{value!r} is not a CloudWatch statistic; allowed: {STATISTIC_GRAMMAR}"
+        )
+    return value
+
+
+#: the grammar's shape for editors (the numeric bounds are checked by ``is_statistic``)
+_STATISTIC_PATTERN = (
+    rf"^(?:{'|'.join(SIMPLE_STATISTICS)}|IQM|(?:p|tm|wm|tc|ts){_UP_TO_100}"
+    r"|(?:TM|WM|TC|TS)\(\d{2}(?:\.\d{1,10})?%:\d{2}(?:\.\d{1,10})?%\)"
+    rf"|PR\(({_NUMBER})?:({_NUMBER})?\))$"
+)
+Statistic = Annotated[
+    str,
+    AfterValidator(_statistic),
+    Field(description=STATISTIC_GRAMMAR, json_schema_extra={"pattern": _STATISTIC_PATTERN}),
+]
+
+
+def is_alarm_period(seconds: int) -> bool:
+    """CloudWatch alarm periods: 10, 20, 30 or a multiple of 60 (up to a day)."""
+    return seconds in HIGH_RESOLUTION_PERIODS or (
+        seconds % 60 == 0 and 60 <= seconds <= MAX_ALARM_WINDOW_SECONDS
+    )
+
+
+def _period(value: int) -> int:
+    if not is_alarm_period(value):
+        raise _error(
+            "alarm_period",
+            f"{value} s is not an alarm period CloudWatch accepts; allowed: 10, 20, 30 or a "
+            f"multiple of 60 up to {MAX_ALARM_WINDOW_SECONDS}",
+        )
+    return value
+
+
+AlarmPeriod = Annotated[
+    int,
+    AfterValidator(_period),
+    Field(
+        json_schema_extra={
+            "anyOf": [
+                {"enum": list(HIGH_RESOLUTION_PERIODS)},
+                {"multipleOf": 60, "minimum": 60, "maximum": MAX_ALARM_WINDOW_SECONDS},
+            ]
+        }
+    ),
+]
+
+
+# -- models -------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    # strict: "5" is not 5 and 1 is not true; frozen: one config, shared by every construct
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Named(_Model):
+    """A map entry whose name is its key in cdk.json (``services.<name>``)."""
+
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def named(self, name: str, **update: Any) -> Any:
+        copy = self.model_copy(update=update)
+        copy._name = name
+        return copy
+
+
+class RouteConfig(_Model):
+    """One action on one target: what a playbook route holds."""
+
+    action: Text = Field(description="a registered action: remediation.actions.REGISTRY")
+    target: Text = Field(description="the target ARN, or ARNs joined by commas")
+    params: dict[str, Any] = Field(default_factory=dict, description="the action's parameters")
+
+    def route(self) -> Route:
+        """The playbook's own route (``remediation.models.Route``)."""
+        return Route(self.action, self.target, dict(self.params))
+
+
+class Thresholds(_Model):
+    """Alarm thresholds; the defaults are the runbooks' (see docs/config.md). Each alarm fires
+    above its threshold, so a rate of 100 % could never fire."""
+
+    error_rate_percent: float = Field(
+        default=5.0, ge=0, lt=100, description="errors / invocations (or 5XX / requests), percent"
+    )
+    error_rate_minutes: int = Field(
+        default=5, ge=1, le=1440, description="window of the error rate"
+    )
+    latency_p99_ms: float = Field(default=1000.0, gt=0, description="p99 latency, milliseconds")
+    latency_minutes: int = Field(
+        default=5, ge=1, le=1440, description="window of the latency alarm"
+    )
+    webhook_failure_percent: float = Field(
+        default=10.0, ge=0, lt=100, description="failed / (failed + succeeded) deliveries, percent"
+    )
+    webhook_minutes: int = Field(
+        default=10, ge=1, le=1440, description="window of the webhook alarm"
+    )
+    throttle_count: float = Field(
+        default=0.0,
+        ge=0,
+        description="throttled requests above this count in every minute: sustained",
+    )
+    throttle_minutes: int = Field(
+        default=5, ge=1, le=1440, description="window of the throttle alarm"
+    )
+    abuse_hits_per_hour: float = Field(
+        default=100.0, ge=0, description="rate-limit or auth-failure hits per hour"
+    )
+    period_seconds: AlarmPeriod = Field(
+        default=60,
+        description="period of the rate and latency alarms (error-rate, latency, "
+        "webhook-failures): 10, 20 or 30 for high-resolution custom metrics (webhooks only), "
+        "else a multiple of 60 that divides each window; throttles use 60, abuse 3600",
+    )
+
+
+class Guards(_Model):
     # The remediators' own defaults: one place for them (remediation/guards.py, config.py).
-    cooldown_seconds: int = GuardSettings.cooldown_seconds
-    breaker_max_per_hour: int = GuardSettings.breaker_max
-    max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
+    cooldown_seconds: int = Field(
+        default=GuardSettings.cooldown_seconds, ge=1, le=86_400, description="per target and action"
+    )
+    breaker_max_per_hour: int = Field(
+        default=GuardSettings.breaker_max,
+        ge=1,
+        le=100,
+        description="actions per hour per action kind",
+    )
+    max_event_age_seconds: int = Field(
+        default=DEFAULT_MAX_EVENT_AGE_SECONDS,
+        ge=MAX_EVENT_AGE_RANGE[0],
+        le=MAX_EVENT_AGE_RANGE[1],
+        description="an older alarm transition is not acted on",
+    )
 
-    def __post_init__(self) -> None:
-        if self.cooldown_seconds < 1 or self.breaker_max_per_hour < 1:
-            raise ValueError("cooldown_seconds and breaker_max_per_hour must be at least 1")
-        low, high = MAX_EVENT_AGE_RANGE
-        if not low <= self.max_event_age_seconds <= high:
-            raise ValueError(
-                f"max_event_age_seconds must be {low}..{high}, got {self.max_event_age_seconds}"
-            )
 
-
-@dataclass(frozen=True)
-class RemediatorSettings:
-    reserved_concurrency: int = 5
-    log_retention_days: int = 90
+class RemediatorSettings(_Model):
+    reserved_concurrency: int = Field(
+        default=5, ge=1, le=100, description="per remediator function"
+    )
+    log_retention_days: Literal[LOG_RETENTION_DAYS] = Field(  # type: ignore[valid-type]
+        default=90, description="CloudWatch Logs retention of every remediator"
+    )
     #: room for waf-block's Logs Insights query (60 s by default) and the rest of the
     #: pipeline: the catalog checks every waf-block route against it at synth
-    timeout_seconds: int = 120
-    memory_mb: int = 256
-    #: the public Powertools layer's version (AWSLambdaPowertoolsPythonV3-python313-x86_64)
-    powertools_layer_version: int = 27
-    #: how often the WAF sweeper removes expired blocks
-    sweep_minutes: int = 5
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.reserved_concurrency <= 100:
-            raise ValueError("reserved_concurrency must be 1..100")
-        if not 10 <= self.timeout_seconds <= 900:
-            raise ValueError("timeout_seconds must be 10..900")
-        if not 128 <= self.memory_mb <= 10240:
-            raise ValueError("memory_mb must be 128..10240")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of {list(LOG_RETENTION_DAYS)}")
-        if not 1 <= self.sweep_minutes <= 60:
-            raise ValueError("sweep_minutes must be 1..60")
+    timeout_seconds: int = Field(default=120, ge=10, le=900, description="Lambda timeout")
+    memory_mb: int = Field(default=256, ge=128, le=10_240, description="Lambda memory")
+    sweep_minutes: int = Field(
+        default=5, ge=1, le=60, description="how often expired WAF blocks go"
+    )
+    architecture: Architecture = Field(
+        default="x86_64",
+        description="instruction set of the remediator functions (arm64: Graviton)",
+    )
 
 
-@dataclass(frozen=True)
-class MetricRef:
+class MetricRef(_Model):
     """A CloudWatch metric named in config (custom metrics: webhooks, rate limits, 429s)."""
 
-    namespace: str
-    name: str
-    dimensions: dict[str, str] = field(default_factory=dict)
-    statistic: str = "Sum"
+    namespace: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="the metric's namespace"
+    )
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="the metric's name"
+    )
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
+    statistic: Statistic = "Sum"
 
 
-# -- services ---------------------------------------------------------------------------
+# -- services -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Service:
+_AWS_RATE_ALARMS = frozenset({"error-rate", "latency"})
+
+
+class Service(_Named):
     """What every service kind shares."""
 
-    name: str
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    disable: tuple[str, ...] = ()
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    routes: dict[str, Route] = field(default_factory=dict)
-    kind: typing.ClassVar[str] = ""
+    thresholds: Thresholds = Field(
+        default_factory=Thresholds, description="overrides of the environment's thresholds"
+    )
+    disable: tuple[AlarmKind, ...] = Field(default=(), description="alarm kinds to leave out")
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per action: merged into its default parameters"
+    )
+    routes: dict[AlarmKind, RouteConfig] = Field(
+        default_factory=dict, description="per alarm kind: replaces the default route"
+    )
+    #: its alarms of ``period_seconds`` that read AWS's own metrics (one-minute resolution)
+    aws_metrics: ClassVar[frozenset[str]] = frozenset()
 
 
-@dataclass(frozen=True)
 class LambdaService(Service):
-    """A Lambda function behind an alias (rollback moves the alias)."""
+    """A Lambda function, optionally behind an alias (rollback moves the alias)."""
 
-    function: str = ""
-    alias: str = ""
-    #: cost-guard may shed this function's provisioned / reserved concurrency
-    sheddable: bool = False
-    kind: typing.ClassVar[str] = "lambda"
+    kind: Literal["lambda"]
+    aws_metrics: ClassVar[frozenset[str]] = _AWS_RATE_ALARMS
+    function: Text = Field(description="the function's name")
+    alias: str = Field(default="", description="the alias that serves the traffic, if any")
+    sheddable: bool = Field(
+        default=False, description="cost-guard may shed its provisioned and reserved concurrency"
+    )
 
 
-@dataclass(frozen=True)
 class RestApiService(Service):
-    """An API Gateway REST API stage. Latency bumps ``function``'s memory when given;
+    """An API Gateway REST API stage. Latency acts on ``function`` when given;
     ``throttle_metric`` (429 count, e.g. from an access-log metric filter) adds a throttle alarm
     that raises the stage throttle."""
 
-    api_name: str = ""
-    api_id: str = ""
-    stage: str = ""
-    function: str = ""
-    throttle_metric: MetricRef | None = None
-    kind: typing.ClassVar[str] = "rest-api"
+    kind: Literal["rest-api"]
+    aws_metrics: ClassVar[frozenset[str]] = _AWS_RATE_ALARMS
+    api_name: Text = Field(description="the API's name: its CloudWatch ApiName dimension")
+    api_id: Text = Field(description="the REST API id")
+    stage: Text = Field(description="the stage name")
+    function: str = Field(default="", description="the function behind it, for latency")
+    throttle_metric: MetricRef | None = Field(default=None, description="a count of 429 responses")
 
 
-@dataclass(frozen=True)
 class HttpApiService(Service):
     """An API Gateway HTTP API stage."""
 
-    api_id: str = ""
-    stage: str = ""
-    function: str = ""
-    kind: typing.ClassVar[str] = "http-api"
+    kind: Literal["http-api"]
+    aws_metrics: ClassVar[frozenset[str]] = _AWS_RATE_ALARMS
+    api_id: Text = Field(description="the HTTP API id")
+    stage: Text = Field(description="the stage name")
+    function: str = Field(default="", description="the function behind it, for latency")
 
 
-@dataclass(frozen=True)
 class TableService(Service):
     """A DynamoDB table (throttling raises its capacity)."""
 
-    table: str = ""
-    kind: typing.ClassVar[str] = "dynamodb"
+    kind: Literal["dynamodb"]
+    table: Text = Field(description="the table's name")
 
 
-@dataclass(frozen=True)
 class WebhookService(Service):
     """An outgoing webhook behind a feature flag: an SSM parameter (``flag_parameter``) or one
     environment variable of ``function`` (``flag_variable``). ``success`` and ``failure`` are
     the sender's delivery-count metrics."""
 
-    success: MetricRef | None = None
-    failure: MetricRef | None = None
-    function: str = ""
-    flag_variable: str = ""
-    flag_parameter: str = ""
-    #: the flag's value while the webhook is switched off
-    off_value: str = "false"
-    kind: typing.ClassVar[str] = "webhook"
+    kind: Literal["webhook"]
+    success: MetricRef = Field(description="the count of delivered webhooks")
+    failure: MetricRef = Field(description="the count of failed webhooks")
+    function: str = Field(default="", description="the sender, whose flag_variable is the flag")
+    flag_variable: str = Field(default="", description="the flag: one environment variable")
+    flag_parameter: str = Field(default="", description="the flag: an SSM parameter name")
+    off_value: str = Field(default="false", description="the flag's value while the webhook is off")
+
+    @model_validator(mode="after")
+    def _one_flag(self) -> WebhookService:
+        if bool(self.flag_parameter) == bool(self.function and self.flag_variable):
+            raise _error(
+                "webhook_flag",
+                "a webhook flag is either flag_parameter (an SSM parameter name) or "
+                "function + flag_variable (one environment variable), exactly one of them",
+            )
+        return self
 
 
-@dataclass(frozen=True)
 class WafService(Service):
     """A WAFv2 IP set the abuse alarm feeds, and the access-log group the offenders are read
     from. ``metric`` counts rate-limit or auth-failure hits."""
 
-    ip_set_name: str = ""
-    ip_set_id: str = ""
-    scope: str = "REGIONAL"
-    log_group: str = ""
-    metric: MetricRef | None = None
-    kind: typing.ClassVar[str] = "waf"
+    kind: Literal["waf"]
+    ip_set_name: Text = Field(description="the WAFv2 IP set's name")
+    ip_set_id: Text = Field(description="the WAFv2 IP set's id")
+    scope: Literal["REGIONAL", "CLOUDFRONT"] = "REGIONAL"
+    log_group: Text = Field(description="the access-log group the offenders are read from")
+    metric: MetricRef = Field(description="the count of rate-limit or auth-failure hits")
 
 
-SERVICE_KINDS: dict[str, type[Service]] = {
-    cls.kind: cls
-    for cls in (
+ServiceConfig = Annotated[
+    Union[  # noqa: UP007 (a discriminated union reads best spelled out)
         LambdaService,
         RestApiService,
         HttpApiService,
         TableService,
         WebhookService,
         WafService,
-    )
-}
-#: keys each kind must set (the dataclass default "" means "not given")
-_REQUIRED = {
-    "lambda": ("function",),
-    "rest-api": ("api_name", "api_id", "stage"),
-    "http-api": ("api_id", "stage"),
-    "dynamodb": ("table",),
-    "webhook": ("success", "failure"),
-    "waf": ("ip_set_name", "ip_set_id", "log_group", "metric"),
+    ],
+    Field(discriminator="kind"),
+]
+SERVICE_KINDS: dict[str, type[Service]] = {
+    get_args(cls.model_fields["kind"].annotation)[0]: cls
+    for cls in get_args(get_args(ServiceConfig)[0])
 }
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(_Named):
     """An AWS Budgets cost budget; over ``threshold_percent`` -> cost-guard sheds the
     ``sheddable`` Lambda services."""
 
-    name: str
-    limit_usd: float
-    threshold_percent: float = 100.0
-    #: ACTUAL or FORECASTED spend
-    notification: str = "ACTUAL"
-    params: dict[str, Any] = field(default_factory=dict)
+    limit_usd: float = Field(gt=0, description="monthly budget, US dollars")
+    #: AWS Budgets: at most 1,000,000 % of the budgeted amount
+    threshold_percent: float = Field(default=100.0, gt=0, le=1_000_000, description="of limit_usd")
+    notification: Literal["ACTUAL", "FORECASTED"] = "ACTUAL"
+    params: dict[str, Any] = Field(default_factory=dict, description="cost-guard's parameters")
+
+
+class Environment(_Model):
+    """``environments.<name>`` in cdk.json, as written."""
+
+    description: str = ""
+    account: Annotated[str, StringConstraints(pattern=_ACCOUNT)] = Field(
+        description="the 12-digit AWS account the environment deploys to and acts in"
+    )
+    region: Region
+    switch: SwitchMode = Field(default="dry-run", description="the switch's initial mode")
+    notice_emails: tuple[Annotated[str, StringConstraints(pattern=_EMAIL)], ...] = ()
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    guards: Guards = Field(default_factory=Guards)
+    remediators: RemediatorSettings = Field(default_factory=RemediatorSettings)
+    services: dict[Name, ServiceConfig] = Field(default_factory=dict)
+    budgets: dict[Name, Budget] = Field(default_factory=dict)
+    inventory: tuple[RouteConfig, ...] = Field(
+        default=(), description="extra routes for manual requests (remediate invoke)"
+    )
 
 
 @dataclass(frozen=True)
 class EnvConfig:
+    """One validated environment, as the catalog and the constructs read it."""
+
     app: str
     env: str
     account: str
     region: str
     switch: str = "dry-run"
     notice_emails: tuple[str, ...] = ()
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    guards: Guards = field(default_factory=Guards)
-    remediators: RemediatorSettings = field(default_factory=RemediatorSettings)
+    thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)
+    guards: Guards = dataclasses.field(default_factory=Guards)
+    remediators: RemediatorSettings = dataclasses.field(default_factory=RemediatorSettings)
     services: tuple[Service, ...] = ()
     budgets: tuple[Budget, ...] = ()
     inventory: tuple[Route, ...] = ()
@@ -284,218 +544,258 @@ class EnvConfig:
         raise KeyError(name)
 
 
-# -- loading ----------------------------------------------------------------------------
+# -- loading ------------------------------------------------------------------------------
 
 
-def load(context: dict[str, Any], env: str | None) -> EnvConfig:
-    """``environments.<env>`` from the app's context -> ``EnvConfig``."""
+def environment_names(context: Mapping[str, Any]) -> list[str]:
     environments = context.get("environments")
     if not isinstance(environments, dict) or not environments:
         raise ConfigError("cdk.json context has no 'environments' object")
-    valid = ", ".join(sorted(environments))
+    return sorted(environments)
+
+
+def load(context: Mapping[str, Any], env: str | None) -> EnvConfig:
+    """``environments.<env>`` from the app's context -> ``EnvConfig``."""
+    names = environment_names(context)
+    valid = ", ".join(names)
     if not env:
         raise ConfigError(f"choose an environment with -c env=NAME; valid: {valid}")
-    if env not in environments:
+    if env not in names:
         raise ConfigError(f"unknown environment {env!r}; valid: {valid}")
-    app = context.get("app_name", "autorem")
-    if not isinstance(app, str) or not _SHORT.match(app):
-        raise ConfigError(f"app_name: expected a short lower-case name, got {app!r}")
-    return parse_env(app, env, environments[env])
+    return parse_env(app_name(context), env, context["environments"][env])
+
+
+def load_all(context: Mapping[str, Any]) -> list[EnvConfig]:
+    """Every environment, in name order (``cdk ls`` without ``-c env=``)."""
+    app = app_name(context)
+    return [parse_env(app, n, context["environments"][n]) for n in environment_names(context)]
+
+
+def app_name(context: Mapping[str, Any]) -> str:
+    app = context.get("app_name") or "autorem"
+    if not isinstance(app, str) or not re.match(_SHORT, app):
+        raise ConfigError(f"app_name: expected {_PATTERNS[_SHORT]}, got {app!r}")
+    return app
 
 
 def parse_env(app: str, env: str, raw: Any) -> EnvConfig:
+    """One environment's cdk.json object -> ``EnvConfig``; ``ConfigError`` names the key."""
     where = f"environments.{env}"
-    if not _SHORT.match(env):
-        raise ConfigError(f"{where}: environment names are lower-case letters, digits, '-' (<=20)")
-    data = _object(raw, where)
-    _known(
-        data,
-        where,
-        {
-            "account",
-            "region",
-            "switch",
-            "notice_emails",
-            "thresholds",
-            "guards",
-            "remediators",
-            "services",
-            "budgets",
-            "inventory",
-            "description",
-        },
-    )
-    account = data.get("account")
-    if not isinstance(account, str) or not _ACCOUNT.match(account):
-        raise ConfigError(
-            f"{where}.account: expected a 12-digit account id (target ARNs in the playbook "
-            f"are written at synth), got {account!r}"
-        )
-    region = data.get("region")
-    if not isinstance(region, str) or not _REGION.match(region):
-        raise ConfigError(f"{where}.region: expected a region code like eu-west-1, got {region!r}")
-    switch = data.get("switch", "dry-run")
-    if switch not in SWITCH_MODES:
-        raise ConfigError(f"{where}.switch: expected one of {list(SWITCH_MODES)}, got {switch!r}")
-    emails = data.get("notice_emails", [])
-    if not isinstance(emails, list) or not all(
-        isinstance(e, str) and re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", e) for e in emails
-    ):
-        raise ConfigError(f"{where}.notice_emails: expected a list of e-mail addresses")
-    thresholds = _build(Thresholds, data.get("thresholds", {}), f"{where}.thresholds")
-    services_raw = _object(data.get("services", {}), f"{where}.services")
-    services = tuple(
-        parse_service(name, value, f"{where}.services.{name}", thresholds)
-        for name, value in services_raw.items()
-    )
-    budgets_raw = _object(data.get("budgets", {}), f"{where}.budgets")
-    budgets = tuple(
-        _build(Budget, {**_object(v, f"{where}.budgets.{k}"), "name": k}, f"{where}.budgets.{k}")
-        for k, v in budgets_raw.items()
-    )
-    for budget in budgets:
-        if not _NAME.match(budget.name):
-            raise ConfigError(f"{where}.budgets.{budget.name}: names are lower-case, digits, '-'")
-        if budget.notification not in ("ACTUAL", "FORECASTED"):
-            raise ConfigError(f"{where}.budgets.{budget.name}.notification: ACTUAL or FORECASTED")
-        if budget.limit_usd <= 0:
-            raise ConfigError(f"{where}.budgets.{budget.name}.limit_usd: must be positive")
-    inventory_raw = data.get("inventory", [])
-    if not isinstance(inventory_raw, list):
-        raise ConfigError(f"{where}.inventory: expected a list of routes")
-    inventory = tuple(
-        _build(Route, item, f"{where}.inventory[{i}]") for i, item in enumerate(inventory_raw)
-    )
+    if not re.match(_SHORT, env):
+        raise ConfigError(f"{where}: environment names are {_PATTERNS[_SHORT]}")
+    try:
+        # JSON in, as cdk.json is: arrays are lists, and strict typing reads as JSON does.
+        model = Environment.model_validate_json(json.dumps(raw, default=_unjsonable))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, where)) from None
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    _check_windows(model.thresholds, f"{where}.thresholds")
+    services: list[Service] = []
+    for name, service in model.services.items():
+        overrides = service.thresholds.model_dump(include=service.thresholds.model_fields_set)
+        merged = Thresholds.model_validate({**model.thresholds.model_dump(), **overrides})
+        key = f"{where}.services.{name}.thresholds"
+        _check_windows(merged, key)
+        if merged.period_seconds < 60 and service.aws_metrics:
+            raise ConfigError(
+                f"{key}.period_seconds: {merged.period_seconds} s, but the {service.kind} "
+                f"alarms ({', '.join(sorted(service.aws_metrics))}) read AWS metrics of one-minute "
+                "resolution: a shorter period never gets data; allowed: a multiple of 60"
+            )
+        services.append(service.named(name, thresholds=merged))
     return EnvConfig(
         app=app,
         env=env,
-        account=account,
-        region=region,
-        switch=switch,
-        notice_emails=tuple(emails),
-        thresholds=thresholds,
-        guards=_build(Guards, data.get("guards", {}), f"{where}.guards"),
-        remediators=_build(RemediatorSettings, data.get("remediators", {}), f"{where}.remediators"),
-        services=services,
-        budgets=budgets,
-        inventory=inventory,
+        account=model.account,
+        region=model.region,
+        switch=model.switch,
+        notice_emails=model.notice_emails,
+        thresholds=model.thresholds,
+        guards=model.guards,
+        remediators=model.remediators,
+        services=tuple(services),
+        budgets=tuple(budget.named(name) for name, budget in model.budgets.items()),
+        inventory=tuple(route.route() for route in model.inventory),
     )
 
 
-def parse_service(name: str, raw: Any, where: str, env_thresholds: Thresholds) -> Service:
-    if not _NAME.match(name):
-        raise ConfigError(f"{where}: service names are lower-case letters, digits and '-' (<=40)")
-    data = dict(_object(raw, where))
-    kind = data.pop("kind", None)
-    cls = SERVICE_KINDS.get(kind)  # type: ignore[arg-type]
-    if cls is None:
-        raise ConfigError(f"{where}.kind: expected one of {sorted(SERVICE_KINDS)}, got {kind!r}")
-    overrides = _object(data.pop("thresholds", {}), f"{where}.thresholds")
-    data["thresholds"] = _build(
-        Thresholds, {**dataclasses.asdict(env_thresholds), **overrides}, f"{where}.thresholds"
-    )
-    disable = data.get("disable", [])
-    if not isinstance(disable, list) or any(d not in ALARM_KINDS for d in disable):
-        raise ConfigError(f"{where}.disable: expected a list from {list(ALARM_KINDS)}")
-    data["disable"] = tuple(disable)
-    routes = _object(data.get("routes", {}), f"{where}.routes")
-    for kind_name in routes:
-        if kind_name not in ALARM_KINDS:
-            raise ConfigError(f"{where}.routes.{kind_name}: expected an alarm kind {ALARM_KINDS}")
-    data["routes"] = {k: _build(Route, v, f"{where}.routes.{k}") for k, v in routes.items()}
-    params = _object(data.get("params", {}), f"{where}.params")
-    for action, value in params.items():
-        _object(value, f"{where}.params.{action}")
-    service = _build(cls, {**data, "name": name}, where)
-    for key in _REQUIRED[cls.kind]:
-        if not getattr(service, key):
-            raise ConfigError(f"{where}.{key}: required for kind {cls.kind!r}")
-    if isinstance(service, WebhookService) and bool(service.flag_parameter) == bool(
-        service.function and service.flag_variable
-    ):
-        raise ConfigError(
-            f"{where}: a webhook flag is either flag_parameter (an SSM parameter name) or "
-            "function + flag_variable (one environment variable), exactly one of them"
-        )
-    if isinstance(service, WafService) and service.scope not in ("REGIONAL", "CLOUDFRONT"):
-        raise ConfigError(f"{where}.scope: REGIONAL or CLOUDFRONT, got {service.scope!r}")
-    return service
+#: the windows the rate and latency alarms evaluate in ``period_seconds`` periods
+RATE_WINDOWS = ("error_rate_minutes", "latency_minutes", "webhook_minutes")
 
 
-# -- generic dataclass building with typed errors -----------------------------------------
+def _check_windows(thresholds: Thresholds, key: str) -> None:
+    """Each rate and latency window must be a whole number of periods (it is evaluated as
+    ``window / period`` periods, every one of them breaching)."""
+    period = thresholds.period_seconds
+    for window in RATE_WINDOWS:
+        seconds = getattr(thresholds, window) * 60
+        if seconds % period:
+            raise ConfigError(
+                f"{key}.{window}: {seconds // 60} min is not a whole number of "
+                f"{period} s periods (period_seconds); allowed: a multiple of {period} s"
+            )
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected an object, got {type(value).__name__}")
-    return value
+def _close_maps(schema: Any) -> None:
+    """A map whose keys have a pattern takes no key outside it (pydantic leaves it open)."""
+    if isinstance(schema, dict):
+        if "patternProperties" in schema:
+            schema.setdefault("additionalProperties", False)
+        for value in schema.values():
+            _close_maps(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _close_maps(value)
 
 
-def _known(data: dict[str, Any], where: str, allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
+def _unjsonable(value: Any) -> Any:
+    if isinstance(value, tuple | frozenset | set):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
-    """A dataclass from a JSON object: unknown keys, wrong types and range errors name the key."""
-    data = _object(raw, where)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    _known(data, where, set(fields))
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in data.items():
-        values[key] = _coerce(value, hints[key], f"{where}.{key}")
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in values
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{where}: missing required key(s) {missing}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of cdk.json's ``context.environments`` object."""
+    schema = TypeAdapter(dict[ShortName, Environment]).json_schema()
+    _close_maps(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "auto-remediation environments (cdk.json context.environments)",
+        **schema,
+    }
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, where)
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        return _build(hint, value, where)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected an object, got {value!r}")
-        value_type = args[1]
-        return {str(k): _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()}
-    return value  # Any
+# -- one-line errors ----------------------------------------------------------------------
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def describe(exc: ValidationError, where: str) -> str:
+    """The first error as one line: ``<where>.<key path>: <problem>; allowed: <values>``."""
+    errors = exc.errors(include_url=False)
+    message = _one(errors[0], where)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return " ".join(message.split())
+
+
+def _one(error: Mapping[str, Any], where: str) -> str:
+    kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx") or {}
+    steps, field, owner = _walk(loc)
+    path = where + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
+    got = _show(error.get("input"))
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(owner.model_fields)) if owner else "none"
+        return f"{path}: unknown key; allowed here: {allowed}"
+    if kind == "missing":
+        return f"{path}: required{_about(field)}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        kinds = ", ".join(sorted(SERVICE_KINDS))
+        if kind == "union_tag_not_found":
+            return f"{path}.kind: required; allowed: {kinds}"
+        return f"{path}.kind: {ctx.get('tag')!r} is not a service kind; allowed: {kinds}"
+    if kind == "literal_error":
+        return f"{path}: {got} is not allowed; allowed: {_literals(ctx.get('expected', ''))}"
+    if kind in _EXPECTED:
+        return f"{path}: expected {_EXPECTED[kind]}, got {got}"
+    if kind in _BOUND_ERRORS:
+        return f"{path}: {got} is out of range; allowed: {_range(field)}{_about(field)}"
+    if kind == "string_pattern_mismatch":
+        meaning = _PATTERNS.get(str(ctx.get("pattern")), f"a match of {ctx.get('pattern')}")
+        if loc and loc[-1] == "[key]":
+            return f"{path}: names are {meaning}"
+        return f"{path}: expected {meaning}, got {got}"
+    if kind == "string_too_short":
+        return f"{path}: must not be empty{_about(field)}"
+    if kind == "value_error":
+        return f"{path}: {ctx.get('error', error['msg'])}"
+    return f"{path}: {error['msg']}"
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[list[Any], Any, type[BaseModel] | None]:
+    """The key path of ``loc`` without pydantic's own steps (union tags, ``[key]``), the field
+    info of its last key, and the model that holds it."""
+    steps: list[Any] = []
+    hint: Any = Environment
+    owner: type[BaseModel] | None = None
+    field = None
+    for step in loc:
+        if step == "[key]":
+            continue
+        hint = _unwrap(hint)
+        origin = get_origin(hint)
+        if isinstance(hint, type) and issubclass(hint, BaseModel):
+            owner, field = hint, hint.model_fields.get(str(step))
+            hint = field.annotation if field is not None else None
+            steps.append(step)
+        elif origin is dict:
+            hint = get_args(hint)[1]
+            steps.append(step)
+        elif origin in (tuple, list):
+            hint = get_args(hint)[0]
+            steps.append(step)
+        elif origin is Union:
+            members = {
+                get_args(m.model_fields["kind"].annotation)[0]: m
+                for m in get_args(hint)
+                if isinstance(m, type) and issubclass(m, BaseModel) and "kind" in m.model_fields
+            }
+            if step in members:  # the discriminator's tag: not a key of the file
+                hint = members[step]
+            else:
+                steps.append(step)
+        else:
+            steps.append(step)
+    return steps, field, owner
+
+
+def _unwrap(hint: Any) -> Any:
+    while True:
+        origin = get_origin(hint)
+        if origin is Annotated:
+            hint = get_args(hint)[0]
+        elif origin is Union and type(None) in get_args(hint):
+            rest = [a for a in get_args(hint) if a is not type(None)]
+            if len(rest) != 1:
+                return hint
+            hint = rest[0]
+        else:
+            return hint
+
+
+def _about(field: Any) -> str:
+    description = getattr(field, "description", None)
+    return f" ({description})" if description else ""
+
+
+def _range(field: Any) -> str:
+    found = []
+    for item in getattr(field, "metadata", ()):
+        for key, symbol in _BOUNDS.items():
+            value = getattr(item, key, None)
+            if value is not None:
+                found.append(f"{symbol} {value:g}")
+    return " and ".join(found) or "see docs/config.md"
+
+
+def _literals(expected: str) -> str:
+    return ", ".join(part.strip(" '") for part in re.split(r",| or ", expected) if part.strip())
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."

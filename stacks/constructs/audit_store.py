@@ -1,5 +1,10 @@
 """The audit and guard table. Its shape comes from ``remediation.audit`` (the one place the
-Lambda code, the drill and the tests read it from)."""
+Lambda code, the drill and the tests read it from).
+
+The table is retained when its stack is destroyed (it is the record of what was changed), so
+by default it has no fixed name: CloudFormation names it, and a redeploy after ``cdk destroy``
+creates a new table beside the retained one instead of failing on its name. The remediators
+get the name through ``AUDIT_TABLE``; the CLI reads it from the deployed stack."""
 
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ S = dynamodb.AttributeType.STRING
 
 
 class AuditStore(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, table_name: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, table_name: str | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self,

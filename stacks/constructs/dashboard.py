@@ -1,4 +1,5 @@
-"""The operations dashboard: remediations by action and outcome (the pipeline's EMF metric),
+"""The operations dashboard: remediations by action and outcome (the pipeline's EMF metric,
+per environment: two environments in one account and region publish to the same namespace),
 and the state of every alarm the suite owns."""
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from remediation.pipeline import METRICS_NAMESPACE
 OUTCOMES = ("executed", "dry-run", "skipped", "escalated", "failed", "rejected")
 #: CloudWatch's limit of alarms in one alarm-status widget
 ALARMS_PER_WIDGET = 100
+#: the dimension set of the pipeline's ``Remediations`` metric: a query matches only the
+#: exact set (``Environment`` is ``REMEDIATION_ENV``: one environment's figures, not the
+#: account's)
+METRIC_DIMENSIONS = ("Environment", "Action", "Outcome")
 
 
 class Dashboard(Construct):
@@ -23,6 +28,7 @@ class Dashboard(Construct):
         construct_id: str,
         *,
         name: str,
+        env: str,
         actions: Sequence[str],
         alarm_arns: Sequence[str],
     ) -> None:
@@ -35,7 +41,9 @@ class Dashboard(Construct):
                     cw.Metric(
                         namespace=METRICS_NAMESPACE,
                         metric_name="Remediations",
-                        dimensions_map={"Action": action, "Outcome": outcome},
+                        dimensions_map=dict(
+                            zip(METRIC_DIMENSIONS, (env, action, outcome), strict=True)
+                        ),
                         statistic="Sum",
                         period=Duration.minutes(5),
                         label=outcome,

@@ -23,7 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
-from remediation import targets
+from remediation.targets import build
 
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 BUDGETS = "budgets.amazonaws.com"
@@ -47,11 +47,11 @@ class Sources:
         """The ``aws:SourceArn`` pattern of ``service``'s publications for this deployment."""
         if service == CLOUDWATCH:
             # Every alarm the suite creates is named "<prefix>-...".
-            return targets.build(
+            return build(
                 self.partition, "cloudwatch", self.region, self.account, f"alarm:{self.prefix}-*"
             )
         if service == BUDGETS:
-            return targets.build(self.partition, "budgets", "", self.account, "*")
+            return build(self.partition, "budgets", "", self.account, "*")
         raise ValueError(f"no source ARN pattern for {service}")
 
 

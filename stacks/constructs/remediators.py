@@ -5,20 +5,28 @@ Every function runs the same code (``functions/remediation``) with the environme
 staged beside it as ``playbook.json``; ``REMEDIATION_ACTIONS`` says which action it serves.
 A new action needs no change here: register it, and it gets a function, a topic and a role
 built from its declared ``permissions`` and ``resources(target)`` for the configured targets.
+
+Deployed = tested: the Lambda code runs on the Powertools, boto3 and botocore the tests ran.
+Their files are copied, at synth and offline, from this environment's installed distributions
+(installed from the pins in requirements.txt / constraints.txt) into one layer of our own;
+no public layer, whose numbering follows upstream's publications, not the pinned release.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Fn, RemovalPolicy
+from aws_cdk import AssetHashType, Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -31,20 +39,29 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import remediation
-from remediation.targets import build, partition_of
-from stacks.catalog import declared_resources
-from stacks.config import ConfigError, Route
+from stacks.config import ConfigError
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.permissions import grant
 
 HANDLER = "remediation.handler.lambda_handler"
 #: the Powertools service name of every remediator and the sweeper (handler.py's Logger)
 SERVICE_NAME = "auto-remediation"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
-# The newest Python runtime (cdk-nag AwsSolutions-L1); Powertools publishes its layer for it,
-# built with aws-lambda-powertools[all] (so fastjsonschema, for [validation], is in it).
+# The newest Python runtime (cdk-nag AwsSolutions-L1), on x86_64 and arm64 alike; the pinned
+# Powertools declares it (classifier "Python :: 3.14"): test_deploy_bundle checks both.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python314-x86_64"
-POWERTOOLS_ACCOUNT = "017000801446"
+#: ``remediators.architecture`` in an environment's config -> Lambda's architecture, and the
+#: ``platform_machine`` the dependencies' markers are evaluated for
+ARCHITECTURES = {
+    "x86_64": (lambda_.Architecture.X86_64, "x86_64"),
+    "arm64": (lambda_.Architecture.ARM_64, "aarch64"),
+}
+DEFAULT_ARCHITECTURE = "x86_64"
+#: what ``functions/remediation`` imports, as requirements.txt pins it (names and extras; the
+#: versions are the installed ones, which make installs from those pins)
+LAMBDA_REQUIREMENTS = ("aws-lambda-powertools[validation]", "boto3")
+#: how ``bundle`` lays the layer out: a change here must change the cached layer's key
+LAYOUT = "python/ + lambda-dependencies.json, v1"
 #: the pipeline's own calls on the audit table (audit, guards, Powertools idempotency)
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
@@ -91,6 +108,172 @@ def has_sweeper() -> bool:
     return (package_dir() / "sweeper.py").exists()
 
 
+# -- the dependency layer ---------------------------------------------------------------------
+
+
+class BundleError(RuntimeError):
+    """The Lambda dependencies cannot be bundled from this environment as they were tested."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The Lambda code's dependencies, staged as a layer's content (``python/`` at its root)."""
+
+    path: Path
+    #: the content's hash, from each distribution's name, version and RECORD (CDK takes it as
+    #: the asset hash instead of reading 2,500 files at every synth)
+    key: str
+    #: distribution name -> version, every one in the layer
+    versions: dict[str, str]
+
+    @property
+    def description(self) -> str:
+        """The layer's description (Lambda keeps 256 characters): the tested versions."""
+        pinned = ", ".join(f"{name} {version}" for name, version in sorted(self.versions.items()))
+        return f"auto-remediation dependencies as tested: {pinned}"[:256]
+
+
+def lambda_markers(runtime: lambda_.Runtime, architecture: str) -> dict[str, str]:
+    """PEP 508 marker values of the Lambda runtime (Amazon Linux, CPython)."""
+    python = runtime.name.removeprefix("python")
+    return {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "implementation_version": f"{python}.0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "platform_machine": ARCHITECTURES[architecture][1],
+        "platform_system": "Linux",
+        "sys_platform": "linux",
+        "os_name": "posix",
+        "platform_release": "",
+        "platform_version": "",
+    }
+
+
+def lambda_distributions(
+    requirements: Iterable[str], markers: Mapping[str, str]
+) -> list[metadata.Distribution]:
+    """The installed distributions ``requirements`` need on the Lambda runtime (``markers``),
+    each checked against every specifier that asks for it. ``BundleError`` names what is
+    missing or does not match."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, metadata.Distribution] = {}
+    extras: dict[str, set[str]] = {}
+    queue = [(Requirement(raw), "the Lambda code") for raw in requirements]
+    while queue:
+        requirement, wanted_by = queue.pop()
+        name = canonicalize_name(requirement.name)
+        try:
+            dist = found.get(name) or metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            raise BundleError(
+                f"{requirement.name} (needed by {wanted_by}) is not installed: run `make install`"
+            ) from None
+        if not requirement.specifier.contains(dist.version, prereleases=True):
+            raise BundleError(
+                f"{wanted_by} needs {requirement}, but {requirement.name} {dist.version} is "
+                "installed: install the pins (`make install`) before synthesizing"
+            )
+        new_extras = set(requirement.extras) - extras.get(name, set())
+        if name in found and not new_extras:
+            continue
+        found[name] = dist
+        extras.setdefault(name, set()).update(new_extras)
+        for raw in dist.requires or []:
+            needed = Requirement(raw)
+            if needed.marker is None or any(
+                needed.marker.evaluate({**markers, "extra": extra})
+                for extra in sorted(extras[name]) or [""]
+            ):
+                queue.append((needed, f"{dist.metadata['Name']} {dist.version}"))
+    return [found[name] for name in sorted(found)]
+
+
+def _name(dist: metadata.Distribution) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(dist.metadata["Name"]))
+
+
+def _pure(dist: metadata.Distribution) -> None:
+    """``BundleError`` unless ``dist`` runs on any machine (the layer is built on this one)."""
+    wheel = dist.read_text("WHEEL") or ""
+    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+    compiled = [str(f) for f in dist.files or [] if f.suffix in (".so", ".pyd", ".dylib")]
+    if (
+        "Root-Is-Purelib: true" not in wheel
+        or not tags
+        or compiled
+        or any(not tag.endswith("-none-any") for tag in tags)
+    ):
+        raise BundleError(
+            f"{dist.metadata['Name']} {dist.version} is not pure Python (tags {tags or '?'}"
+            f"{', ' + compiled[0] if compiled else ''}): the layer copies installed files, "
+            "which then would be built for this machine, not Lambda's"
+        )
+
+
+def _copy(dist: metadata.Distribution, target: Path) -> None:
+    root = Path(str(dist.locate_file(""))).resolve()
+    for entry in dist.files or []:
+        source = Path(str(dist.locate_file(entry))).resolve()
+        if "__pycache__" in entry.parts or entry.suffix == ".pyc" or not source.is_file():
+            continue
+        if not source.is_relative_to(root):  # scripts in bin/: not importable code
+            continue
+        destination = target / source.relative_to(root)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "serverless-auto-remediation" / "lambda-layer"
+
+
+def bundle(
+    architecture: str = DEFAULT_ARCHITECTURE,
+    requirements: Sequence[str] = LAMBDA_REQUIREMENTS,
+    cache: Path | None = None,
+) -> Bundle:
+    """The layer content for ``architecture``: built once per set of installed versions (in a
+    cache outside the repository), offline; every later synth reuses it."""
+    if architecture not in ARCHITECTURES:
+        raise BundleError(f"architecture {architecture!r}: expected one of {sorted(ARCHITECTURES)}")
+    dists = lambda_distributions(requirements, lambda_markers(RUNTIME, architecture))
+    for dist in dists:
+        _pure(dist)
+    versions = {_name(d): d.version for d in dists}
+    # What the content depends on: the layout (LAYOUT), the runtime, each distribution's files.
+    digest = hashlib.sha256(f"{LAYOUT}\n{RUNTIME.name}\n".encode())
+    digest.update(json.dumps(versions, sort_keys=True).encode())
+    for dist in dists:
+        digest.update((dist.read_text("RECORD") or "").encode())
+    # Pure distributions: one content for both architectures (the key says which was checked).
+    key = digest.hexdigest()[:32]
+    root = (cache or cache_dir()) / key
+    if not (root / "python").is_dir():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root.parent))
+        try:
+            for dist in dists:
+                _copy(dist, staging / "python")
+            (staging / "python" / "lambda-dependencies.json").write_text(
+                json.dumps(versions, indent=1, sort_keys=True), encoding="utf-8"
+            )
+            try:
+                staging.rename(root)  # atomic: a concurrent synth may have won; it is the same
+            except OSError:
+                if not (root / "python").is_dir():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return Bundle(path=root, key=key, versions=versions)
+
+
 @dataclass(frozen=True)
 class Wiring:
     """What every remediator is given: the suite's shared resources."""
@@ -132,23 +315,32 @@ class Remediators(Construct):
         log_retention_days: int,
         timeout_seconds: int,
         memory_mb: int,
-        layer_version: int,
         sweep_minutes: int,
         sweeper_grants: list[iam.PolicyStatement] | None = None,
+        architecture: str = DEFAULT_ARCHITECTURE,
     ) -> None:
         super().__init__(scope, construct_id)
         self._prefix = prefix
         self._wiring = wiring
         self._retention = _retention(log_retention_days)
+        try:
+            dependencies = bundle(architecture)
+        except BundleError as exc:
+            raise ConfigError(f"remediators: {exc}") from None
+        self.dependencies = dependencies
+        self.architecture = ARCHITECTURES[architecture][0]
         self.code = lambda_.Code.from_asset(stage_asset(playbook))
-        self.layer = lambda_.LayerVersion.from_layer_version_arn(
+        self.layer = lambda_.LayerVersion(
             self,
-            "Powertools",
-            # Region-aware: the public layer is published in every commercial region.
-            Fn.sub(
-                f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{POWERTOOLS_ACCOUNT}:layer:"
-                f"{POWERTOOLS_LAYER}:{layer_version}"
+            "Dependencies",
+            code=lambda_.Code.from_asset(
+                str(dependencies.path),
+                asset_hash=dependencies.key,
+                asset_hash_type=AssetHashType.CUSTOM,
             ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[self.architecture],
+            description=dependencies.description,
         )
         self.dead_letters = sqs.Queue(
             self,
@@ -168,7 +360,9 @@ class Remediators(Construct):
                 timeout_seconds=timeout_seconds,
                 memory_mb=memory_mb,
             )
-            alarm_topics[action].add_subscription(subs.LambdaSubscription(fn))
+            # An action no alarm routes to (revert: manual only) has no alarm topic.
+            if (topic := alarm_topics.get(action)) is not None:
+                topic.add_subscription(subs.LambdaSubscription(fn))
             self.functions[action] = fn
         self.sweeper: lambda_.Function | None = None
         if sweeper_grants is not None and has_sweeper():
@@ -250,7 +444,6 @@ class Remediators(Construct):
         return logs.LogGroup(
             self,
             construct_id,
-            log_group_name=f"/aws/lambda/{name}",
             retention=self._retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -274,6 +467,7 @@ class Remediators(Construct):
             function_name=name,
             description=f"auto-remediation: runs {action} for {self._prefix} alarms",
             runtime=RUNTIME,
+            architecture=self.architecture,
             handler=HANDLER,
             code=self.code,
             layers=[self.layer],
@@ -316,6 +510,7 @@ class Remediators(Construct):
             function_name=name,
             description=f"auto-remediation: removes expired WAF blocks for {self._prefix}",
             runtime=RUNTIME,
+            architecture=self.architecture,
             handler=SWEEPER_HANDLER,
             code=self.code,
             layers=[self.layer],
@@ -353,169 +548,3 @@ def _retention(days: int) -> logs.RetentionDays:
     if days not in RETENTION:
         raise ValueError(f"log_retention_days={days}: expected one of {sorted(RETENTION)}")
     return RETENTION[days]
-
-
-#: IAM counts at most 6,144 characters per managed policy (whitespace excluded); keep room
-POLICY_BUDGET = 5_000
-#: managed policies one role may carry (IAM's default quota)
-MAX_POLICIES_PER_ROLE = 10
-
-
-def pack(statements: Sequence[iam.PolicyStatement], budget: int = POLICY_BUDGET) -> list[list]:
-    """Statements in policy-sized groups; a statement too big for one is split by resources.
-
-    A role's inline policies share 10,240 characters: 150 services' target ARNs do not fit,
-    so targets go into managed policies of at most ``budget`` characters each.
-    """
-
-    def size(statement: iam.PolicyStatement) -> int:
-        return len(json.dumps(statement.to_json(), separators=(",", ":")))
-
-    pieces: list[iam.PolicyStatement] = []
-    for statement in statements:
-        if size(statement) <= budget:
-            pieces.append(statement)
-            continue
-        chunk: list[str] = []
-        part = 0
-        for arn in [*statement.resources, None]:
-            probe = iam.PolicyStatement(actions=statement.actions, resources=[*chunk, arn or ""])
-            if arn is None or (chunk and size(probe) > budget):
-                part += 1
-                pieces.append(
-                    iam.PolicyStatement(
-                        sid=f"{statement.sid}{part}", actions=statement.actions, resources=chunk
-                    )
-                )
-                chunk = []
-            if arn is not None:
-                chunk.append(arn)
-    groups: list[list[iam.PolicyStatement]] = []
-    used = budget + 1
-    for piece in pieces:
-        if used + size(piece) > budget:
-            groups.append([])
-            used = 0
-        groups[-1].append(piece)
-        used += size(piece)
-    return groups
-
-
-def grant(
-    scope: Construct,
-    construct_id: str,
-    role: iam.Role,
-    statements: Sequence[iam.PolicyStatement],
-) -> list[iam.ManagedPolicy]:
-    """``statements`` as managed policies on ``role``; each wildcard acknowledged with why."""
-    groups = pack(statements)
-    if len(groups) > MAX_POLICIES_PER_ROLE:
-        raise ConfigError(
-            f"{construct_id}: the targets need {len(groups)} managed policies, more than the "
-            f"{MAX_POLICIES_PER_ROLE} a role may carry: split the environment"
-        )
-    policies = []
-    for number, group in enumerate(groups, start=1):
-        policy = iam.ManagedPolicy(
-            scope,
-            f"{construct_id}-targets-{number}",
-            description=f"{construct_id}: its declared permissions on its configured targets",
-            statements=group,
-            roles=[role],
-        )
-        seen: set[str] = set()
-        for statement in group:
-            for arn in statement.resources:
-                if "*" in arn and arn not in seen:
-                    seen.add(arn)
-                    acknowledge(
-                        policy,
-                        f"AwsSolutions::AwsSolutions-IAM5[Resource::{arn}]",
-                        wildcard_reason(arn, statement.actions),
-                    )
-        policies.append(policy)
-    return policies
-
-
-def wildcard_reason(arn: str, actions: Sequence[str]) -> str:
-    """Why a wildcard resource is as narrow as IAM allows (see route_statements)."""
-    if arn == "*":
-        return f"{', '.join(actions)}: IAM offers no resource-level permission for these"
-    if ":log-group:" in arn:
-        return "the log streams of one configured access-log group (Logs Insights reads them)"
-    if arn.endswith("/deployments/*"):
-        return "the deployments of one configured API: rollback reads them to find the previous"
-    if ":function:" in arn and arn.endswith(":*"):
-        return (
-            "the versions and aliases of one configured function, where provisioned "
-            "concurrency lives (cost-guard sheds it)"
-        )
-    return f"a sub-resource pattern of a configured target, declared by the action: {arn}"
-
-
-#: IAM actions AWS offers no resource-level scoping for: "*" is the only valid resource
-#: (service authorization reference: no resource type listed for them)
-UNSCOPABLE = frozenset(
-    {
-        "logs:GetQueryResults",
-        "logs:StopQuery",
-        "logs:DescribeQueries",
-        "application-autoscaling:DescribeScalableTargets",
-    }
-)
-
-
-def param_resources(
-    route: Route, region: str, account: str, partition: str | None = None
-) -> list[str]:
-    """Resources a route's parameters name that ``resources(target)`` cannot know: the access
-    log group a ``log_group`` parameter points a query at."""
-    name = route.params.get("log_group")
-    if not isinstance(name, str) or not name:
-        return []
-    arn = build(partition or partition_of(region), "logs", region, account, f"log-group:{name}")
-    return [arn, f"{arn}:*"]
-
-
-def route_statements(
-    action_cls: Any,
-    action: str,
-    routes: Sequence[Route],
-    *,
-    region: str,
-    account: str,
-    partition: str | None = None,
-) -> list[iam.PolicyStatement]:
-    """IAM statements for ``action`` on its configured ``routes``: its declared permissions,
-    grouped by service so a Lambda permission never applies to a table ARN and so on;
-    permissions IAM cannot scope (``UNSCOPABLE``) on "*", when any other is granted."""
-    resources: set[str] = set()
-    for route in routes:
-        resources.update(declared_resources(action_cls, route))
-        resources.update(param_resources(route, region, account, partition))
-    if not resources:
-        return []
-    by_service: dict[str, list[str]] = {}
-    for permission in action_cls.permissions:
-        by_service.setdefault(permission.split(":", 1)[0], []).append(permission)
-    statements = []
-    unscoped = sorted(p for p in action_cls.permissions if p in UNSCOPABLE)
-    for service, permissions in sorted(by_service.items()):
-        scoped = sorted(p for p in permissions if p not in UNSCOPABLE)
-        matching = sorted(arn for arn in resources if arn == "*" or arn.split(":")[2] == service)
-        if not scoped or not matching:
-            continue  # no configured target of that service: the permission is not needed
-        statements.append(
-            iam.PolicyStatement(
-                sid=f"{_sid(action)}{service.capitalize()}", actions=scoped, resources=matching
-            )
-        )
-    if unscoped and statements:
-        statements.append(
-            iam.PolicyStatement(sid=f"{_sid(action)}Unscopable", actions=unscoped, resources=["*"])
-        )
-    return statements
-
-
-def _sid(action: str) -> str:
-    return "".join(part.capitalize() for part in action.split("-"))

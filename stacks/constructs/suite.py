@@ -15,18 +15,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Annotations
-from aws_cdk import aws_iam as iam
+from aws_cdk import Annotations, Stack
 from constructs import Construct
 
 from stacks import catalog as catalog_
 from stacks.config import EnvConfig
+from stacks.constructs import permissions
 from stacks.constructs.alarms import CostBudgets
 from stacks.constructs.audit_store import AuditStore
 from stacks.constructs.dashboard import Dashboard
 from stacks.constructs.health import SuiteHealth
 from stacks.constructs.notices import Notices, Sources, alarm_topic_name
-from stacks.constructs.remediators import Remediators, Wiring, route_statements
+from stacks.constructs.remediators import Remediators, Wiring
 from stacks.constructs.switch import Switch
 
 
@@ -51,12 +51,18 @@ class AutoRemediation(Construct):
         self.actions = dict(actions if actions is not None else registry())
         self.catalog = catalog_.build(cfg, self.actions)
         self.deployment = catalog_.deployment(cfg)
-        names = sorted(self.actions)
+        stack = Stack.of(self)
+        # One remediator (function, role, topic) per action some route names: no other.
+        grants = permissions.grants(
+            self.catalog, self.actions, stack=stack, deployment=self.deployment
+        )
+        names = sorted(grants)
         self.notices = Notices(
             self,
             "Notices",
             prefix=cfg.prefix,
-            actions=names,
+            # An alarm topic only for actions an alarm or budget notifies (not revert).
+            actions=permissions.alarmed_actions(self.catalog),
             emails=cfg.notice_emails,
             budget_action=catalog_.COST_GUARD,
             sources=Sources(
@@ -66,32 +72,10 @@ class AutoRemediation(Construct):
                 prefix=cfg.prefix,
             ),
         )
-        self.audit = AuditStore(self, "Audit", table_name=f"{cfg.prefix}-audit")
+        # No table name: the table outlives `cdk destroy` (RETAIN), and a fixed name would
+        # make the next deploy of the environment fail on the one left behind.
+        self.audit = AuditStore(self, "Audit")
         self.switch = Switch(self, "Switch", app=cfg.app, env=cfg.env, mode=cfg.switch)
-        grants = {
-            action: route_statements(
-                self.actions[action],
-                action,
-                self.catalog.routes(action),
-                region=cfg.region,
-                account=cfg.account,
-                partition=self.deployment.partition,
-            )
-            for action in names
-        }
-        if catalog_.REVERT in grants:
-            # revert re-runs the original action's apply/verify on its record's target: it
-            # needs every other action's grants (its own target is an audit id, no resource).
-            grants[catalog_.REVERT] = [
-                *grants[catalog_.REVERT],
-                *(s for action in names if action != catalog_.REVERT for s in grants[action]),
-            ]
-        sweeper_grants = (
-            # Expired blocks come out of the same IP sets waf-block puts them in.
-            [s for s in grants[catalog_.WAF_BLOCK] if _only_service(s, "wafv2")]
-            if catalog_.WAF_BLOCK in grants
-            else None
-        )
         settings = cfg.remediators
         self.remediators = Remediators(
             self,
@@ -119,9 +103,12 @@ class AutoRemediation(Construct):
             log_retention_days=settings.log_retention_days,
             timeout_seconds=settings.timeout_seconds,
             memory_mb=settings.memory_mb,
-            layer_version=settings.powertools_layer_version,
             sweep_minutes=settings.sweep_minutes,
-            sweeper_grants=sweeper_grants,
+            architecture=settings.architecture,
+            # no WAF route, no IP set to sweep: no sweeper
+            sweeper_grants=(
+                permissions.sweeper_grants(grants) if catalog_.WAF_BLOCK in grants else None
+            ),
         )
         for skipped in self.catalog.skipped:
             Annotations.of(self).add_warning_v2(
@@ -143,6 +130,7 @@ class AutoRemediation(Construct):
             self,
             "Dashboard",
             name=f"{cfg.prefix}-remediation",
+            env=cfg.env,
             actions=names,
             alarm_arns=[self.alarm_arn(a.name) for a in self.catalog.alarms],
         )
@@ -166,7 +154,3 @@ class AutoRemediation(Construct):
         if d.extra_regions:
             environment["SERVED_REGIONS"] = ",".join(sorted(d.extra_regions))
         return environment
-
-
-def _only_service(statement: iam.PolicyStatement, service: str) -> bool:
-    return all(a.startswith(f"{service}:") for a in statement.actions)

@@ -40,7 +40,13 @@ class Synth:
         }
 
 
-def synthesize(config: EnvConfig, *, nag: bool = False) -> Synth:
+def feature_flags() -> dict[str, Any]:
+    """cdk.json's feature flags: what `npx cdk synth` runs the app with."""
+    context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+    return {k: v for k, v in context.items() if k.startswith("@aws-cdk")}
+
+
+def synthesize(config: EnvConfig, *, nag: bool = False, flags: bool = True) -> Synth:
     # Imported here: the config tests in this folder need no JS runtime.
     from aws_cdk import App, Validations
     from aws_cdk.assertions import Template
@@ -48,7 +54,10 @@ def synthesize(config: EnvConfig, *, nag: bool = False) -> Synth:
 
     from stacks.stacks import add_environment
 
-    app = App(context={"aws:cdk:enable-asset-metadata": True})
+    context: dict[str, Any] = {"aws:cdk:enable-asset-metadata": True}
+    if flags:
+        context.update(feature_flags())
+    app = App(context=context)
     stacks = add_environment(app, config)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -23,6 +23,7 @@ from remediation.scope import Deployment
 from remediation.sweeper import SweeperSettings
 from stacks import catalog
 from stacks.config import ConfigError, parse_env
+from stacks.constructs import permissions
 from stacks.constructs.health import dead_letter_alarm_name, errors_alarm_name
 from stacks.constructs.remediators import CONFIRM_ACTIONS
 from tests.infra.conftest import ROOT, Synth, synthesize
@@ -127,8 +128,12 @@ def test_max_event_age_is_configurable_and_bounded() -> None:
     raw = env(guards={"max_event_age_seconds": 300})
     assert parse_env("autorem", "test", raw).guards.max_event_age_seconds == 300
     for bad in (59, 3601):
-        with pytest.raises(ConfigError, match=r"guards: max_event_age_seconds must be 60\.\.3600"):
+        with pytest.raises(ConfigError) as caught:
             parse_env("autorem", "test", env(guards={"max_event_age_seconds": bad}))
+        assert str(caught.value) == (
+            f"environments.test.guards.max_event_age_seconds: {bad} is out of range; allowed: "
+            ">= 60 and <= 3600 (an older alarm transition is not acted on)"
+        )
 
 
 # -- scope at synth ------------------------------------------------------------------------
@@ -311,17 +316,21 @@ class _Probe:
         return [target]
 
 
-def test_list_aliases_is_scoped_and_describe_scalable_targets_takes_star() -> None:
-    from stacks.constructs.remediators import route_statements, wildcard_reason
+def _statements(routes: list[catalog.Route]) -> list[Any]:
+    from aws_cdk import App, Environment, Stack
 
+    stack = Stack(App(), "Probe", env=Environment(account=ACCOUNT, region="eu-west-1"))
+    deployment = Deployment(ACCOUNT, "eu-west-1", "aws", frozenset())
+    return permissions.route_statements(_Probe, "probe", routes, stack=stack, deployment=deployment)
+
+
+def test_list_aliases_is_scoped_and_describe_scalable_targets_takes_star() -> None:
+    wildcard_reason = permissions.wildcard_reason
     routes = [
         catalog.Route("probe", FN),
         catalog.Route("probe", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/t"),
     ]
-    statements = {
-        s.sid: s.to_json()
-        for s in route_statements(_Probe, "probe", routes, region="eu-west-1", account=ACCOUNT)
-    }
+    statements = {s.sid: s.to_json() for s in _statements(routes)}
     assert statements["ProbeLambda"]["Resource"] == FN
     assert set(statements["ProbeLambda"]["Action"]) == {
         "lambda:GetFunctionConfiguration",
@@ -335,14 +344,14 @@ def test_list_aliases_is_scoped_and_describe_scalable_targets_takes_star() -> No
     }
     assert "no resource-level permission" in wildcard_reason("*", ["x"])
     # no target of a service: none of its permissions
-    only_lambda = route_statements(_Probe, "probe", routes[:1], region="eu-west-1", account=ACCOUNT)
+    only_lambda = _statements(routes[:1])
     assert all("dynamodb" not in json.dumps(s.to_json()) for s in only_lambda)
 
 
 def test_registered_permissions_all_reach_a_resource_or_are_unscopable() -> None:
     """Every declared permission whose service has no target ARN of its own (a control
     plane like application-autoscaling) must be in UNSCOPABLE, or the role silently lacks it."""
-    from stacks.constructs.remediators import UNSCOPABLE
+    UNSCOPABLE = permissions.UNSCOPABLE
 
     target_services = {"lambda", "dynamodb", "ssm", "apigateway", "wafv2", "logs"}
     for name, action in REGISTRY.items():
@@ -393,7 +402,9 @@ def test_remediators_and_sweeper_know_their_authority(drill: Synth, edge: Synth)
             for key, fn in synth.resources("AWS::Lambda::Function").items()
             if fn["Properties"]["Handler"].startswith("remediation.")
         }
-        assert len(functions) == len(REGISTRY) + 1  # and the sweeper
+        # a remediator per action the environment routes to, and the sweeper
+        routed = permissions.routed_actions(synth.core.suite.catalog, list(REGISTRY))
+        assert len(functions) == len(routed) + 1
         for fn in functions.values():
             props = fn["Properties"]
             variables = props["Environment"]["Variables"]
@@ -548,7 +559,9 @@ def test_only_this_deployments_alarms_and_budgets_may_publish_an_alarm(
 ) -> None:
     topics = _topic_statements(drill)
     alarm_topics = {n: s for n, s in topics.items() if n.endswith("-alarms")}
-    assert len(alarm_topics) == len(REGISTRY)
+    # One alarm topic per action an alarm or budget notifies: not revert (manual only).
+    assert len(alarm_topics) == len(REGISTRY) - 1
+    assert "autorem-drill-revert-alarms" not in alarm_topics
     for name, statements in alarm_topics.items():
         expected = cost_guard if name == "autorem-drill-cost-guard-alarms" else plain
         assert _decide(statements, who, {**TLS, **request_context}) == expected, name

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stacks.config import parse_env
-from stacks.constructs.remediators import MAX_POLICIES_PER_ROLE
+from stacks.constructs.permissions import MAX_POLICIES_PER_ROLE
 from tests.infra.conftest import Synth, synthesize
 
 CFN_MAX_RESOURCES = 500

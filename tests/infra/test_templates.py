@@ -19,13 +19,8 @@ from remediation.audit import (
 )
 from remediation.config import Settings
 from stacks.catalog import REVERT, declared_resources
-from stacks.constructs.remediators import (
-    CONFIRM_ACTIONS,
-    KEY_ACTIONS,
-    TABLE_ACTIONS,
-    UNSCOPABLE,
-    param_resources,
-)
+from stacks.constructs.permissions import UNSCOPABLE, param_resources
+from stacks.constructs.remediators import CONFIRM_ACTIONS, KEY_ACTIONS, TABLE_ACTIONS
 from tests.infra.conftest import Synth
 
 # kind -> (threshold, evaluation periods, period seconds): DESIGN.md's runbook defaults
@@ -180,9 +175,6 @@ def test_one_remediator_per_registered_action_with_dlq_and_no_retries(drill: Syn
         assert props["DeadLetterConfig"]["TargetArn"] == {"Fn::GetAtt": [queue, "Arn"]}
         assert props["ReservedConcurrentExecutions"] == 5
         assert configs[logical]["MaximumRetryAttempts"] == 0, action
-        layer = json.dumps(props["Layers"])
-        assert "017000801446:layer:AWSLambdaPowertoolsPythonV3" in layer
-        assert "${AWS::Region}" in layer
         group = core[props["LoggingConfig"]["LogGroup"]["Ref"]]
         assert group["Properties"]["RetentionInDays"] == 90
 
@@ -234,7 +226,7 @@ def _role_statements(synth: Synth, fn: dict[str, Any]) -> tuple[list[dict], list
 def test_each_role_allows_only_its_declared_actions_on_its_configured_targets(
     drill: Synth,
 ) -> None:
-    catalog, cfg = drill.core.suite.catalog, drill.config
+    catalog = drill.core.suite.catalog
     for action, (_, fn) in _remediators(drill).items():
         inline, managed = _role_statements(drill, fn)
         for statement in inline:
@@ -251,7 +243,7 @@ def test_each_role_allows_only_its_declared_actions_on_its_configured_targets(
             for route in catalog.routes(name)
             for arn in [
                 *declared_resources(REGISTRY[name], route),
-                *param_resources(route, cfg.region, cfg.account),
+                *param_resources(route, drill.core, drill.core.suite.deployment),
             ]
         }
         granted: set[str] = set()
@@ -320,7 +312,8 @@ def test_topics_are_encrypted_and_only_alarm_services_of_this_account_publish(
     drill: Synth,
 ) -> None:
     topics = drill.resources("AWS::SNS::Topic")
-    assert len(topics) == len(REGISTRY) + 1  # one per action + notices
+    # one per action an alarm or budget notifies (every one but revert) + notices
+    assert len(topics) == len(REGISTRY) - 1 + 1
     assert all("KmsMasterKeyId" in t["Properties"] for t in topics.values())
     sources = {
         "cloudwatch.amazonaws.com": {
