@@ -49,7 +49,10 @@ def print_run(console: Console, run: Run) -> None:
     table.add_column("clock", width=8)
     table.add_column("event", ratio=3)
     table.add_column("decision", ratio=4)
-    table.add_column("AWS calls on targets", ratio=3)
+    # One call per line, never cut: the column is as wide as the longest API name it shows.
+    calls = {event.index: call_lines(event) for event in run.events}
+    widest = max((len(line) for lines in calls.values() for line in lines), default=1)
+    table.add_column("AWS calls on targets", width=widest, no_wrap=True)
     table.add_column("resource before -> after", ratio=4)
     for event in run.events:
         table.add_row(
@@ -57,12 +60,22 @@ def print_run(console: Console, run: Run) -> None:
             clock(event.at),
             escape(_event_text(event)),
             _decision_markup(event),
-            escape("\n".join(count_calls(d.target_calls()) for d in event.deliveries) or "-"),
+            escape("\n".join(calls[event.index]) or "-"),
             escape("\n".join(event.changes) or "-"),
         )
     console.print(table)
     for failure in run.failures:
         console.print(f"[bold red]x[/] {escape(str(failure))}")
+
+
+def call_lines(event: Event) -> list[str]:
+    """``service:Operation`` (``xN`` when repeated) of every call on a target, one a line."""
+    return [
+        call
+        for delivery in event.deliveries
+        for call in count_calls(delivery.target_calls()).split(", ")
+        if call != "-"
+    ]
 
 
 def _event_text(event: Event) -> str:
@@ -140,8 +153,7 @@ def markdown(runs: list[Run], seconds: float, header: str) -> str:
                         "\n".join([event.title, *[f"-> {d.function}" for d in event.deliveries]])
                     ),
                     decision or "-",
-                    _cell("\n".join(count_calls(d.target_calls()) for d in event.deliveries))
-                    or "-",
+                    _cell("\n".join(call_lines(event))) or "-",
                     _cell("\n".join(event.changes)) or "-",
                 )
             )

@@ -103,7 +103,7 @@ def test_invoke_local_for_real_changes_the_target_and_history_shows_it(
     code, output = run("invoke", "rollback", ALIAS, "--local", *common)
     assert code == 0, output
     assert 'functions.orders-api.alias: "2" -> "1"' in output
-    code, output = run("history", "--target", ALIAS, "--json", *common)
+    code, output = run("history", "--local", "--target", ALIAS, "--json", *common)
     assert code == 0, output
     (record,) = [json.loads(line) for line in output.splitlines()]
     assert record["outcome"] == "executed"
@@ -112,9 +112,17 @@ def test_invoke_local_for_real_changes_the_target_and_history_shows_it(
 
 def test_invoke_rejects_a_malformed_param(drill_assembly):
     code, output = run(
-        "invoke", "rollback", ALIAS, "--param", "window", "--cdk-out", str(drill_assembly)
+        "invoke",
+        "rollback",
+        ALIAS,
+        "--param",
+        "window",
+        "--env",
+        "drill",
+        "--cdk-out",
+        str(drill_assembly),
     )
-    assert code == 2
+    assert code == cli.Code.USAGE
     assert "KEY=VALUE" in output
 
 
@@ -134,7 +142,7 @@ def test_gate_sets_and_shows_the_switch(emulator, drill_assembly, deployment):
     ssm = emulator.clients()("ssm")
     parameter = deployment.setting("SWITCH_PARAMETER")
     for mode in ("off", "dry-run", "on"):
-        code, output = run("gate", mode, *common)
+        code, output = run("gate", mode, "--yes", *common)
         assert code == 0, output
         assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == mode
     prefix = deployment.setting("SWITCH_OVERRIDE_PREFIX")
@@ -163,8 +171,16 @@ def invoke_stub(monkeypatch, expected_payload: dict, response: dict, function: s
     stubber.activate()
     monkeypatch.setattr(cli, "_client", lambda *a, **k: client)
     monkeypatch.setattr(cli, "_physical", lambda d, logical, name, *a: name)
-    monkeypatch.setattr(cli.getpass, "getuser", lambda: "alice")
+    monkeypatch.setattr(cli, "caller", lambda *a: CALLER)
     return stubber
+
+
+#: who the shell's credentials are (``sts:GetCallerIdentity``): the drill env's account
+CALLER = {
+    "account": "123456789012",
+    "arn": "arn:aws:sts::123456789012:assumed-role/oncall/alice",
+    "region": "eu-west-1",
+}
 
 
 def test_revert_invokes_the_revert_remediator_with_the_audit_id(
@@ -179,11 +195,13 @@ def test_revert_invokes_the_revert_remediator_with_the_audit_id(
         "params": {},
         "dry_run": True,
         "reason": "manual revert from the remediate CLI",
-        "requested_by": "alice",
+        "requested_by": CALLER["arn"],
     }
     result = {"outcome": "dry-run", "reason": "would restore", "audit_id": "ffff"}
     stubber = invoke_stub(monkeypatch, request, {"results": [result]}, function)
-    code, output = run("revert", "0123abcd", "--dry-run", "--cdk-out", str(drill_assembly))
+    code, output = run(
+        "revert", "0123abcd", "--dry-run", "--env", "drill", "--cdk-out", str(drill_assembly)
+    )
     assert code == 0, output
     assert "would restore" in output
     stubber.assert_no_pending_responses()
@@ -206,6 +224,24 @@ def test_invoke_reports_a_function_error(monkeypatch, drill_assembly, deployment
     stubber.activate()
     monkeypatch.setattr(cli, "_client", lambda *a, **k: client)
     monkeypatch.setattr(cli, "_physical", lambda d, logical, name, *a: name)
-    code, output = run("invoke", "rollback", ALIAS, "--cdk-out", str(drill_assembly))
-    assert code == 1
+    monkeypatch.setattr(cli, "caller", lambda *a: CALLER)
+    code, output = run(
+        "invoke", "rollback", ALIAS, "--env", "drill", "--yes", "--cdk-out", str(drill_assembly)
+    )
+    assert code == cli.Code.FAILED
     assert "AccessDenied" in output
+
+
+def test_config_schema_prints_the_json_schema_cdk_json_satisfies():
+    from pathlib import Path
+
+    import jsonschema  # comes with cfn-lint (constraints.txt)
+
+    result = runner.invoke(cli.app, ["config", "schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    environments = json.loads(Path("cdk.json").read_text())["context"]["environments"]
+    jsonschema.validate(environments, schema)
+    misspelt = {**environments, "drill": {**environments["drill"], "acount": "1"}}
+    with pytest.raises(jsonschema.ValidationError, match="acount"):
+        jsonschema.validate(misspelt, schema)
