@@ -295,7 +295,7 @@ class Wiring:
     deployment: Mapping[str, str]
     #: every alarm of this environment (their names share its prefix): what the pipeline
     #: may read back to confirm an alarm
-    alarm_arns: str = ""
+    alarm_arns: Sequence[str] = ()
 
 
 class Remediators(Construct):
@@ -420,14 +420,15 @@ class Remediators(Construct):
             )
             role.add_to_policy(
                 iam.PolicyStatement(
-                    sid="ConfirmAlarms", actions=list(CONFIRM_ACTIONS), resources=[w.alarm_arns]
+                    sid="ConfirmAlarms", actions=list(CONFIRM_ACTIONS), resources=list(w.alarm_arns)
                 )
             )
-            acknowledge(
-                role,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::{w.alarm_arns}]",
-                CONFIRM_WILDCARD_REASON,
-            )
+            for alarms in w.alarm_arns:
+                acknowledge(
+                    role,
+                    f"AwsSolutions::AwsSolutions-IAM5[Resource::{alarms}]",
+                    CONFIRM_WILDCARD_REASON,
+                )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="Notices", actions=["sns:Publish"], resources=[w.notice_topic.topic_arn]

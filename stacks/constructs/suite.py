@@ -94,7 +94,12 @@ class AutoRemediation(Construct):
                 cooldown_seconds=cfg.guards.cooldown_seconds,
                 breaker_max=cfg.guards.breaker_max_per_hour,
                 deployment=self.deployment_environment(),
-                alarm_arns=self.alarm_arn(f"{cfg.prefix}-*"),
+                # The suite's alarms, in every region the environment serves (the scope
+                # check accepts an alarm from each: its confirmation must be readable there).
+                alarm_arns=[
+                    catalog_.arn(cfg, "cloudwatch", f"alarm:{cfg.prefix}-*", region=region)
+                    for region in sorted(self.deployment.regions)
+                ],
             ),
             grants=grants,
             alarm_topics=self.notices.alarm_topics,

@@ -431,6 +431,24 @@ def test_a_cloudfront_ip_set_is_reached_in_us_east_1(edge: Synth) -> None:
     assert f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/ipset/blocked/" in text
 
 
+def test_alarms_are_confirmed_in_every_served_region(edge: Synth) -> None:
+    """The scope check accepts an alarm from each served region: each must be readable."""
+    confirm = [
+        statement
+        for body in edge.core_template["Resources"].values()
+        if body["Type"] == "AWS::IAM::Policy"
+        for statement in body["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ConfirmAlarms"
+    ]
+    assert confirm
+    prefix = edge.config.prefix
+    for statement in confirm:
+        assert sorted(statement["Resource"]) == [
+            f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{prefix}-*"
+            for region in sorted({edge.config.region, "us-east-1"})
+        ]
+
+
 def test_each_remediator_may_confirm_alarms_and_the_sweeper_need_not(drill: Synth) -> None:
     core = drill.core_template["Resources"]
     by_role: dict[str, list[dict]] = {}
