@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from remediate.emulator import ACCOUNT, REGION, create_function
 from remediation.clients import Clients
 from tests.conftest import load_event, sns_alarm
 
-BASE_TIME = datetime.fromisoformat("2026-11-23T10:00:00.000+00:00")
+#: how long before "now" a transition happened when a test does not say: inside the
+#: pipeline's freshness limit (``MAX_EVENT_AGE_SECONDS``, 15 min by default)
+DEFAULT_AGE = timedelta(seconds=30)
 
 
 def alarm_arn(name: str) -> str:
@@ -17,9 +19,10 @@ def alarm_arn(name: str) -> str:
 
 
 def transition(name: str, state: str = "ALARM", *, at: datetime | None = None) -> dict:
-    """A CloudWatch alarm message (the JSON inside ``Sns.Message``) for one transition."""
+    """A CloudWatch alarm message (the JSON inside ``Sns.Message``) for one transition,
+    by default one that happened just now (an old one is refused as stale)."""
     alarm = load_event("cloudwatch_alarm_single_metric.json")
-    when = at or BASE_TIME
+    when = at or datetime.now(UTC) - DEFAULT_AGE
     alarm.update(
         AlarmName=name,
         AlarmArn=alarm_arn(name),
@@ -34,10 +37,6 @@ def transition(name: str, state: str = "ALARM", *, at: datetime | None = None) -
 def delivery(alarm: dict) -> dict:
     """One SNS -> Lambda delivery of ``alarm`` (each delivery has its own message id)."""
     return sns_alarm(alarm, message_id=str(uuid.uuid4()))
-
-
-def later(minutes: float) -> datetime:
-    return BASE_TIME + timedelta(minutes=minutes)
 
 
 def rollback_target(clients: Clients, name: str, versions: int = 3) -> str:

@@ -3,8 +3,10 @@
 For every Lambda function the app deploys (the remediators and the WAF sweeper): each
 (action, resource) pair its role allows must be either one of the pipeline's own needs on
 the suite's own resources (its log group, the audit table, its switch parameters, the notice
-topic, the key, the dead-letter queue) or one of its action's declared ``permissions`` on a
-resource the action's ``resources(target)`` names for a target in the bundled playbook.
+topic, the key, the dead-letter queue, and ``cloudwatch:DescribeAlarms`` on the environment's
+own alarms, to confirm each alarm at its source) or one of its action's declared
+``permissions`` on a resource the action's ``resources(target)`` names for a target in the
+bundled playbook.
 For every topic and key: nothing outside the account may publish (or encrypt to publish).
 
 Pure: templates and a playbook in, findings (strings) out. The expected sets are computed
@@ -21,6 +23,7 @@ from typing import Any
 
 from remediation.actions import REGISTRY
 from remediation.audit import TARGET_INDEX
+from remediation.targets import build, partition_of
 
 #: the pipeline's own calls (audit, guards and idempotency in one table; switch; notices)
 TABLE_ACTIONS = frozenset(
@@ -28,8 +31,18 @@ TABLE_ACTIONS = frozenset(
 )
 LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
 KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
-#: IAM offers no resource-level permission for these (AWS service authorization reference)
-UNSCOPABLE = frozenset({"logs:GetQueryResults", "logs:StopQuery", "logs:DescribeQueries"})
+#: IAM offers no resource-level permission for these (AWS service authorization reference:
+#: no resource type listed, so the statement must name "*")
+UNSCOPABLE = frozenset(
+    {
+        "logs:GetQueryResults",
+        "logs:StopQuery",
+        "logs:DescribeQueries",
+        "application-autoscaling:DescribeScalableTargets",
+    }
+)
+#: the pipeline reads each alarm back before acting (remediation.confirm)
+CONFIRM_ACTION = "cloudwatch:DescribeAlarms"
 #: the AWS services that may publish alarms and budget notices into the suite
 PUBLISHERS = frozenset({"cloudwatch.amazonaws.com", "budgets.amazonaws.com"})
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
@@ -48,7 +61,11 @@ def render(value: Any, account: str, region: str) -> str:
     if isinstance(value, dict) and len(value) == 1:
         ((kind, arg),) = value.items()
         if kind == "Ref":
-            pseudo = {"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region}
+            pseudo = {
+                "AWS::Partition": partition_of(region),
+                "AWS::AccountId": account,
+                "AWS::Region": region,
+            }
             return pseudo.get(arg, f"${{{arg}}}")
         if kind == "Fn::GetAtt":
             return "${" + ".".join(arg) + "}"
@@ -56,7 +73,7 @@ def render(value: Any, account: str, region: str) -> str:
             return arg[0].join(render(part, account, region) for part in arg[1])
         if kind == "Fn::Sub" and isinstance(arg, str):
             return (
-                arg.replace("${AWS::Partition}", "aws")
+                arg.replace("${AWS::Partition}", partition_of(region))
                 .replace("${AWS::AccountId}", account)
                 .replace("${AWS::Region}", region)
             )
@@ -83,7 +100,7 @@ def declared_resources(action: str, route: Mapping[str, Any]) -> list[str]:
 
 def log_group_arn(target: str, name: str) -> str:
     parts = target.split(":")
-    return f"arn:aws:logs:{parts[3]}:{parts[4]}:log-group:{name}"
+    return build(parts[1], "logs", parts[3], parts[4], f"log-group:{name}")
 
 
 def routes(playbook: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
@@ -110,17 +127,34 @@ def allowed_for(actions: set[str], playbook: Mapping[str, Any]) -> dict[str, set
     return allowed
 
 
+def alarm_arns(
+    playbook: Mapping[str, Any], account: str, region: str, prefix: str | None
+) -> set[str]:
+    """The environment's own alarms: each playbook alarm, and ``PREFIX-*`` when the
+    environment's name prefix is given (every alarm the app makes carries it)."""
+    partition = partition_of(region)
+    found = {
+        build(partition, "cloudwatch", region, account, f"alarm:{name}")
+        for name in playbook.get("alarms", {})
+    }
+    if prefix:
+        found.add(build(partition, "cloudwatch", region, account, f"alarm:{prefix}-*"))
+    return found
+
+
 def check(
     templates: Mapping[str, Mapping[str, Any]],
     playbook: Mapping[str, Any],
     *,
     account: str,
     region: str,
+    alarm_prefix: str | None = None,
 ) -> Report:
     report = Report()
+    alarms = alarm_arns(playbook, account, region, alarm_prefix)
     for stack, template in templates.items():
         resources = template.get("Resources", {})
-        _check_roles(report, stack, resources, playbook, account, region)
+        _check_roles(report, stack, resources, playbook, account, region, alarms)
         _check_topics(report, stack, resources, account, region)
         _check_keys(report, stack, resources, account)
         _check_invoke_permissions(report, stack, resources, account, region)
@@ -131,7 +165,7 @@ def _of_type(resources: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return {k: v for k, v in resources.items() if v.get("Type") == kind}
 
 
-def _check_roles(report, stack, resources, playbook, account, region) -> None:
+def _check_roles(report, stack, resources, playbook, account, region, alarms) -> None:
     r = lambda value: render(value, account, region)  # noqa: E731
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     keys = _of_type(resources, "AWS::KMS::Key")
@@ -176,8 +210,9 @@ def _check_roles(report, stack, resources, playbook, account, region) -> None:
         dlq = r(props.get("DeadLetterConfig", {}).get("TargetArn", ""))
         own["sqs:SendMessage"] = {dlq} if dlq else set()
         own["sns:Publish"] = {r(variables.get("NOTICE_TOPIC_ARN", ""))}
+        own[CONFIRM_ACTION] = set(alarms)
         prefix = variables.get("SWITCH_OVERRIDE_PREFIX", "")
-        ssm_arn = f"arn:aws:ssm:{region}:{account}:parameter"
+        ssm_arn = build(partition_of(region), "ssm", region, account, "parameter")
         own["ssm:GetParameter"] = {f"{ssm_arn}${{{p}}}" for p in parameters} | {
             f"{ssm_arn}{prefix}{a}" for a in actions if prefix
         }

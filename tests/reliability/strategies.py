@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
@@ -224,4 +225,211 @@ any_event = st.one_of(
     direct_alarms(),
     budgets(),
     manual_requests(),
+)
+
+
+# -- forged or misdirected events (the scope figure) --------------------------------------
+#
+# Each strategy draws a ``Forgery``: what to send and how the emulated world stands, never an
+# event an on-call engineer would act on. ``test_scope.py`` builds the event against its
+# clock and the resources it made, sends it through the real pipeline and counts what acted.
+
+OWN_ACCOUNT, OWN_REGION = "123456789012", "eu-west-1"
+REGIONS = ["us-east-1", "us-west-2", "eu-central-1", "eu-west-2", "ap-southeast-2", "sa-east-1"]
+PARTITIONS = [
+    ("aws-cn", "cn-north-1"),
+    ("aws-us-gov", "us-gov-west-1"),
+    ("aws-iso", "us-iso-east-1"),
+]
+OTHER_ACCOUNTS = st.one_of(
+    st.sampled_from(["111122223333", "999999999999", "000000000000", "123456789013"]),
+    st.from_regex(r"\A[0-9]{12}\Z").filter(lambda a: a != OWN_ACCOUNT),
+)
+# Targets the test makes in the deployment's own account and region (see test_scope.py):
+# kind -> (action, params, service, resource, suffix)
+SCOPE_TARGETS = {
+    "lambda alias": ("rollback", {}, "lambda", "function:orders:live", ""),
+    "lambda function": (
+        "capacity-bump",
+        {"kind": "lambda-memory", "max_memory_mb": 1024},
+        "lambda",
+        "function:worker",
+        "",
+    ),
+    "lambda variable": ("flip-flag", {}, "lambda", "function:hooks", "#WEBHOOK_ENABLED"),
+    "ssm parameter": ("flip-flag", {}, "ssm", "parameter/orders/webhook-enabled", ""),
+    "dynamodb table": (
+        "capacity-bump",
+        {"kind": "dynamodb-throughput", "max_read_units": 100, "max_write_units": 100},
+        "dynamodb",
+        "table/orders-table",
+        "",
+    ),
+    "rest stage": ("rollback", {}, "apigateway", "/restapis/r1e2s3t4a5/stages/prod", ""),
+    "waf ip set": (
+        "waf-block",
+        {"log_group": "/aws/apigateway/orders", "threshold": 1, "query": "fields @message"},
+        "wafv2",
+        "regional/ipset/blocked/a1b2c3d4-0000-4000-8000-00000000000a",
+        "",
+    ),
+    "cost guard": (
+        "cost-guard",
+        {"sheddable": ["worker"], "max_reserved": 1},
+        "lambda",
+        "function:*",
+        "",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Forgery:
+    """One forged or misdirected event, described; ``bucket`` groups the figure."""
+
+    bucket: str
+    what: str
+    path: str = "sns"  # sns | direct | budget | manual
+    kind: str = "lambda alias"  # which target the route names (SCOPE_TARGETS)
+    #: the target ARN's parts, when the route names an out-of-scope target
+    target_parts: tuple[str, str, str] | None = None  # (partition, region, account)
+    #: the alarm ARN's parts and what the message claims beside it
+    alarm_parts: tuple[str, str, str] = ("aws", OWN_REGION, OWN_ACCOUNT)
+    claimed_account: str | None = OWN_ACCOUNT  # AWSAccountId / accountId (None: absent)
+    claimed_region: str | None = OWN_REGION  # direct payload ``region``
+    state: str = "ALARM"
+    #: seconds before the clock the transition claims to have happened (negative: future)
+    age: int = 30
+    #: how the emulated CloudWatch stands: agree | absent | other-state | earlier
+    cloudwatch: str = "agree"
+    budget_line: str | None = f"AWS Account {OWN_ACCOUNT}"
+
+
+AGES = st.integers(1, 600)  # inside the 15 min an event may be acted on
+
+
+@st.composite
+def unconfirmed_alarms(draw) -> Forgery:
+    """An alarm event CloudWatch does not confirm: the alarm is missing, in another state,
+    or entered its state before the transition the event claims."""
+    how = draw(st.sampled_from(["absent", "other-state", "earlier"]))
+    path = draw(st.sampled_from(["sns", "direct"]))
+    kind = draw(st.sampled_from(sorted(SCOPE_TARGETS)))
+    return Forgery(
+        "unconfirmed", f"{how} via {path} on {kind}", path, kind, cloudwatch=how, age=draw(AGES)
+    )
+
+
+@st.composite
+def misdirected_alarms(draw) -> Forgery:
+    """An alarm (which the emulated CloudWatch shows where it can) of another account,
+    region or partition, or whose account or region claims disagree with its ARN."""
+    how = draw(
+        st.sampled_from(
+            ["account", "region", "partition", "claimed account", "claimed region", "arn account"]
+        )
+    )
+    path = "direct" if how == "claimed region" else draw(st.sampled_from(["sns", "direct"]))
+    kind = draw(st.sampled_from(sorted(SCOPE_TARGETS)))
+    other = draw(OTHER_ACCOUNTS)
+    alarm, claimed, region = ("aws", OWN_REGION, OWN_ACCOUNT), OWN_ACCOUNT, OWN_REGION
+    if how == "account":
+        alarm, claimed = ("aws", OWN_REGION, other), draw(st.sampled_from([other, None]))
+    elif how == "arn account":  # the ARN another account's, the claim ours
+        alarm = ("aws", OWN_REGION, other)
+    elif how == "region":
+        where = draw(st.sampled_from(REGIONS))
+        alarm, region = ("aws", where, OWN_ACCOUNT), where
+    elif how == "partition":
+        partition, where = draw(st.sampled_from(PARTITIONS))
+        where = draw(st.sampled_from([where, OWN_REGION]))
+        alarm, region = (partition, where, OWN_ACCOUNT), where
+    elif how == "claimed account":
+        claimed = other
+    else:
+        region = draw(st.sampled_from(REGIONS))
+    return Forgery(
+        "misdirected alarm",
+        f"{how} ({alarm}, claims {claimed}/{region}) via {path} on {kind}",
+        path,
+        kind,
+        alarm_parts=alarm,
+        claimed_account=claimed,
+        claimed_region=region,
+    )
+
+
+@st.composite
+def stale_alarms(draw) -> Forgery:
+    """A transition CloudWatch confirms but that is too old (or claims to be from the future):
+    a message stuck in a queue, a redelivery, a replayed capture."""
+    age = draw(st.one_of(st.integers(901, 30 * 24 * 3600), st.integers(-24 * 3600, -301)))
+    path = draw(st.sampled_from(["sns", "direct"]))
+    kind = draw(st.sampled_from(sorted(SCOPE_TARGETS)))
+    return Forgery("stale", f"{age} s old via {path} on {kind}", path, kind, age=age)
+
+
+@st.composite
+def foreign_budgets(draw) -> Forgery:
+    """An AWS Budgets notice for another account, or naming no account one can trust."""
+    line = draw(
+        st.one_of(
+            OTHER_ACCOUNTS.map(lambda a: f"AWS Account {a}"),
+            OTHER_ACCOUNTS.map(lambda a: f"AWS Account: {a}"),
+            st.sampled_from(
+                [
+                    None,
+                    "AWS Account",
+                    f"AWS Account {OWN_ACCOUNT[:-1]}",  # 11 digits
+                    f"AWS Account {OWN_ACCOUNT}0",  # 13 digits
+                    f"Budget Name: AWS Account {OWN_ACCOUNT}",  # the right digits, wrong line
+                    f"AWS Account x{OWN_ACCOUNT}",
+                ]
+            ),
+        )
+    )
+    return Forgery(
+        "budget", f"budget notice with {line!r}", "budget", "cost guard", budget_line=line
+    )
+
+
+@st.composite
+def out_of_scope_targets(draw) -> Forgery:
+    """A real, current alarm (or a manual request) whose route names a target of another
+    account, region or partition, or one with no account: the playbook is data."""
+    kind = draw(st.sampled_from(sorted(SCOPE_TARGETS)))
+    path = draw(st.sampled_from(["sns", "direct", "manual"]))
+    how = draw(st.sampled_from(["account", "region", "partition", "no account"]))
+    partition, region, account = "aws", OWN_REGION, OWN_ACCOUNT
+    if how == "account":
+        account = draw(OTHER_ACCOUNTS)
+    elif how == "region":
+        region = draw(st.sampled_from(REGIONS))
+    elif how == "partition":
+        partition, other_region = draw(st.sampled_from(PARTITIONS))
+        region = draw(st.sampled_from([other_region, OWN_REGION]))
+    else:
+        account = ""
+    if kind == "rest stage":
+        # A stage ARN carries no account: "no account" is its own form, and an ARN that
+        # names one (even ours) is no stage ARN.
+        if how == "no account":
+            how, account = "account", draw(OTHER_ACCOUNTS)
+        elif how != "account":
+            account = ""
+    return Forgery(
+        "out-of-scope target",
+        f"{kind} in {how} ({partition}, {region}, {account or 'none'}) via {path}",
+        path,
+        kind,
+        target_parts=(partition, region, account),
+    )
+
+
+forgeries = st.one_of(
+    unconfirmed_alarms(),
+    misdirected_alarms(),
+    stale_alarms(),
+    foreign_budgets(),
+    out_of_scope_targets(),
 )

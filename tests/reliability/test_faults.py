@@ -9,7 +9,7 @@ calls). Expected:
 - transient throttling/5xx/timeout: retried by the client, same outcome as a healthy run;
 - audit table write fails before acting: the event fails, nothing changes (never act
   without a record);
-- switch unreadable: skipped, nothing changes;
+- switch unreadable: off and escalated (a notice names it), nothing changes;
 - any other call: outcome failed, audited and notified; if the target did change, the
   record (or, when the audit update itself is what failed, the notice) says how;
 - the notice topic itself failing: the record is complete, the event fails for a retry.
@@ -27,7 +27,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries.standard import ExponentialBackoff
 
-from remediate.emulator import ACCOUNT, REGION
+from remediate.emulator import ACCOUNT, REGION, agree_alarms
 from remediation.audit import AuditLog
 from remediation.guards import GuardSettings
 from tests.reliability.faults import KINDS, RETRYABLE, Fault, Injector, TracedClients
@@ -107,9 +107,13 @@ class Scenario:
             injector, session=self.session, endpoint_url=self.emulator.endpoint_url
         )
         trial = Trial(fault, self.action, self.initial)
+        event = delivery(transition(alarm_name))
+        # CloudWatch shows the alarm as the event says (as AWS does for a real alarm), set
+        # through untraced clients: only the pipeline's own calls are traced and faulted.
+        agree_alarms(stack.clients, event)
         try:
-            pipeline = stack.pipeline(playbook, clients=clients, guards=OPEN_GUARDS)
-            results = pipeline.handle(delivery(transition(alarm_name)))
+            pipeline = stack.pipeline(playbook, clients=clients, guards=OPEN_GUARDS, agree=False)
+            results = pipeline.handle(event)
             trial.outcome = ",".join(str(r.outcome) for r in results)
         except (ClientError, BotoCoreError) as exc:  # an AWS error: the event fails, is retried
             trial.raised = f"{type(exc).__name__}: {exc}"
@@ -190,11 +194,15 @@ def check(trial: Trial) -> tuple[list[str], int, int]:
         if not trial.raised or trial.records:
             problems.append("expected the event to fail with no record")
     elif call.startswith("ssm.GetParameter[switch]"):
+        # The switch or its override unreadable: off, and a human hears why (not a quiet
+        # skip that would leave automation off unnoticed).
         if trial.changed:
             wrong += 1
             problems.append("acted although the switch was unreadable")
-        if trial.outcome != "skipped" or not record or record["outcome"] != "skipped":
-            problems.append("switch unreadable: expected a skipped, audited delivery")
+        if trial.outcome != "escalated" or not record or record["outcome"] != "escalated":
+            problems.append("switch unreadable: expected an escalated, audited delivery")
+        if not any("needs a human" in (n["subject"] or "") for n in trial.notices):
+            problems.append("switch unreadable: expected a notice")
     elif call == "dynamodb.UpdateItem[audit]":
         if not trial.raised or not record:
             problems.append("audit update failed: expected the event to fail, intent kept")
@@ -289,11 +297,12 @@ def test_switch_parameter_gone_means_no_action(stack, emulator, figures):
     stack.clients("ssm").delete_parameter(Name=stack.switch)
     trial = scenario.run(None)
     figures.add("faults_injected")
-    survived = trial.outcome == "skipped" and not trial.changed and len(trial.records) == 1
+    survived = trial.outcome == "escalated" and not trial.changed and len(trial.records) == 1
     figures.add("faults_survived", int(survived))
     figures.add("wrong_actions", int(trial.changed))
     assert survived, trial
     assert "missing" in trial.records[0]["detail"]
+    assert "needs a human" in trial.notices[0]["subject"]
 
 
 def test_audit_table_gone_means_no_action(stack, emulator, figures):

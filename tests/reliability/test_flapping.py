@@ -1,6 +1,7 @@
-"""Flapping alarms: ALARM/OK/ALARM inside the cooldown acts once; the circuit breaker trips
-at its limit and escalates to a human. Default guard settings (15 min cooldown, at most 3
-automatic actions per target per hour), against the moto server.
+"""Flapping alarms: ALARM/OK/ALARM inside the cooldown acts once, and each ALARM again inside
+the cooldown escalates to a human ("still alarming after rollback at ..."): the action did
+not help. The circuit breaker trips at its limit and escalates. Default guard settings (15 min
+cooldown, at most 3 automatic actions per target per hour), against the moto server.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def run(stack, playbook, name, states_and_minutes):
 def count(figures, results, wrong: int) -> None:
     figures.add("flap_transitions", len(results))
     figures.add("flap_actions", sum(r.outcome is Outcome.EXECUTED for r in results))
-    figures.add("breaker_escalations", sum(r.outcome is Outcome.ESCALATED for r in results))
+    escalated = [r for r in results if r.outcome is Outcome.ESCALATED]
+    figures.add("breaker_escalations", sum("circuit breaker" in r.reason for r in escalated))
+    figures.add("cooldown_escalations", sum("still alarming after" in r.reason for r in escalated))
     figures.add("wrong_actions", wrong)
 
 
@@ -46,7 +49,14 @@ def test_alarm_ok_alarm_inside_the_cooldown_acts_once(stack, figures):
     assert len(acted) == 1
     assert alias_version(stack.clients, target) == 3  # 4 -> 3, once
     later_alarms = [r for r, (state, _) in zip(results, flaps, strict=True) if state == "ALARM"][1:]
-    assert all(r.outcome is Outcome.SKIPPED and "cooldown" in r.reason for r in later_alarms)
+    # Still alarming after the rollback: a human looks (once per re-fire, each with a notice).
+    for refire in later_alarms:
+        assert refire.outcome is Outcome.ESCALATED, refire
+        assert "still alarming after rollback at" in refire.reason
+        assert acted[0].audit_id in refire.reason
+    notices = stack.notices()
+    assert sum("needs a human" in (n["subject"] or "") for n in notices) == len(later_alarms)
+    assert sum("did rollback" in (n["subject"] or "") for n in notices) == 1
     assert len(stack.audit_items()) == len(flaps)  # every transition audited
 
 
@@ -92,7 +102,8 @@ def test_a_temporary_flag_flip_is_restored_on_ok_and_not_refired_inside_the_cool
     stack, figures
 ):
     """flip-flag recovers on OK: ALARM flips, OK restores, the next ALARM in the cooldown
-    is held back (so a flapping webhook alarm cannot toggle the flag every minute)."""
+    is held back and escalates (so a flapping webhook alarm cannot toggle the flag every
+    minute, and a human hears that it is still failing)."""
     stack.now = datetime.now(UTC)
     name = "/orders/webhook-enabled"
     stack.clients("ssm").put_parameter(Name=name, Value="true", Type="String", Overwrite=True)
@@ -109,7 +120,7 @@ def test_a_temporary_flag_flip_is_restored_on_ok_and_not_refired_inside_the_cool
         if s == "ALARM"
     )
     count(figures, results, wrong=abs(alarm_actions - 1) + int(value != "true"))
-    assert outcomes[:3] == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.SKIPPED], results
-    assert "cooldown" in results[2].reason
+    assert outcomes[:3] == [Outcome.EXECUTED, Outcome.EXECUTED, Outcome.ESCALATED], results
+    assert "still alarming after flip-flag at" in results[2].reason
     assert outcomes[3] is not Outcome.EXECUTED  # nothing left to restore
     assert value == "true"

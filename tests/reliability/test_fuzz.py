@@ -31,6 +31,8 @@ from tests.reliability.strategies import (
 )
 
 MAX_REASON = 1500
+#: the sample events' state-change time (tests/events/*.json), plus half a minute
+EVENT_TIME = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 FAST = settings(
     deadline=None,
     phases=[Phase.explicit, Phase.generate, Phase.shrink],  # no slow "explain" on failure
@@ -44,9 +46,11 @@ BATCH = 5
 
 
 def offline_pipeline() -> Pipeline:
-    """A pipeline whose clients are never called (intake and playbook need no AWS)."""
+    """A pipeline whose clients are never called (intake and playbook need no AWS), its
+    clock at the sample events' time: a fuzzed event is judged on what it holds, not
+    refused early as stale."""
     clients = Clients(endpoint_url="http://127.0.0.1:9")
-    return Pipeline(Stack(clients=clients).settings(PLAYBOOK), clients)
+    return Pipeline(Stack(clients=clients).settings(PLAYBOOK), clients, clock=lambda: EVENT_TIME)
 
 
 PIPELINE = offline_pipeline()
@@ -59,7 +63,8 @@ def clear(reason: object) -> bool:
 def refusals(event) -> list[str]:
     """The reason each message in ``event`` is refused; fails if one would be acted on.
 
-    Mirrors ``Pipeline.handle`` up to the first AWS call: split, parse, resolve.
+    Mirrors ``Pipeline.handle_message`` up to the first AWS call: split, parse, scope and
+    freshness, resolve, the action's context (its target scope-checked).
     """
     try:
         messages = intake.split(event)
@@ -69,7 +74,9 @@ def refusals(event) -> list[str]:
     for message in messages:
         try:
             request = intake.parse(message)
-            PIPELINE._resolve(request)
+            PIPELINE._check_scope(request)
+            route, action_cls, _ = PIPELINE._resolve(request)
+            PIPELINE._context(route, action_cls)
         except RejectedError as exc:
             reasons.append(exc.reason)
             continue
@@ -134,7 +141,8 @@ def test_through_the_pipeline(stack_with_target, figures, event):
     stack, _ = stack_with_target
     figures.add("fuzz_cases_pipeline")
     try:
-        results = stack.pipeline(PLAYBOOK).handle(event)
+        # Hostile events get no help: the emulated CloudWatch is not made to agree.
+        results = stack.pipeline(PLAYBOOK, agree=False).handle(event)
     except Exception:
         figures.add("records_lost")  # an unhandled error: the delivery has no outcome
         raise
@@ -152,7 +160,7 @@ def test_through_the_pipeline(stack_with_target, figures, event):
 @pytest.fixture
 def stack_with_target(stack):
     """The playbook's alias exists and would roll back if anything got through."""
-    stack.now = datetime.now(UTC)
+    stack.now = EVENT_TIME
     target = rollback_target(stack.clients, "orders")
     yield stack, target
     assert alias_version(stack.clients, target) == 3, "the fuzzed pipeline changed the target"
@@ -197,7 +205,7 @@ FOUND = {
 @pytest.mark.parametrize("event", FOUND.values(), ids=FOUND.keys())
 def test_found_by_fuzzing_is_rejected_and_audited(stack_with_target, event):
     stack, _ = stack_with_target
-    (result,) = stack.pipeline(PLAYBOOK).handle(event)
+    (result,) = stack.pipeline(PLAYBOOK, agree=False).handle(event)
     assert result.outcome is Outcome.REJECTED
     assert clear(result.reason), result.reason
     record = AuditLog(stack.clients("dynamodb"), stack.table).get(result.audit_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from remediation.actions import REGISTRY
-from tests.reliability.iam_check import check
+from tests.reliability.iam_check import check, listed
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
@@ -43,7 +43,13 @@ def synthesized():
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_roles_topics_and_keys_stay_inside_their_declared_bounds(synthesized, figures, env):
     config, templates, playbook = synthesized[env]
-    report = check(templates, playbook, account=config.account, region=config.region)
+    report = check(
+        templates,
+        playbook,
+        account=config.account,
+        region=config.region,
+        alarm_prefix=config.prefix,
+    )
     figures.add("iam_roles_checked", report.counts["roles"])
     figures.add("iam_statements_checked", report.counts["statements"])
     figures.add("iam_topics_checked", report.counts["topics"])
@@ -54,7 +60,7 @@ def test_roles_topics_and_keys_stay_inside_their_declared_bounds(synthesized, fi
 
 
 def test_the_check_catches_an_extra_action_a_foreign_resource_and_an_open_topic(synthesized):
-    """The checker is not vacuous: widen a synthesized template three ways, each is found."""
+    """The checker is not vacuous: widen a synthesized template four ways, each is found."""
     config, templates, playbook = synthesized["drill"]
     widened = copy.deepcopy(templates)
     core = widened[next(iter(widened))]["Resources"]
@@ -73,7 +79,23 @@ def test_the_check_catches_an_extra_action_a_foreign_resource_and_an_open_topic(
     topic_policy["Properties"]["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sns:Publish", "Resource": "*"}
     )
-    findings = check(widened, playbook, account=config.account, region=config.region).findings
+    confirm = next(
+        statement
+        for body in core.values()
+        if body["Type"] == "AWS::IAM::Policy"
+        for statement in body["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ConfirmAlarms"
+    )
+    every_alarm = f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:*"
+    confirm["Resource"] = [*listed(confirm["Resource"]), every_alarm]
+    findings = check(
+        widened,
+        playbook,
+        account=config.account,
+        region=config.region,
+        alarm_prefix=config.prefix,
+    ).findings
     assert any("lambda:DeleteFunction" in f and "not a declared permission" in f for f in findings)
+    assert any(f"cloudwatch:DescribeAlarms on {every_alarm}" in f for f in findings)
     assert any("999999999999" in f and "outside its targets" in f for f in findings)
     assert any("from outside the account" in f for f in findings)

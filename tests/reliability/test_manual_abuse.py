@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from remediate.emulator import ACCOUNT, REGION
+from remediate.emulator import ACCOUNT, REGION, create_function
 from remediation.audit import AuditLog
 from remediation.models import Outcome
 from tests.conftest import load_event
@@ -21,7 +21,9 @@ from tests.reliability.helpers import alias_version, delivery, rollback_target, 
 from tests.reliability.strategies import envelope
 
 ALIAS = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders:live"
-FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders"
+# Not served through an alias: a memory bump reaches its traffic (on an aliased function it
+# would only change $LATEST and escalates instead).
+FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:worker"
 OUTSIDER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments:live"
 KNOWN_ALARM = "rel-orders-errors"
 PLAYBOOK = {
@@ -51,11 +53,15 @@ CASES = {
     # parameters over the caps
     "raise a cap": (
         manual("capacity-bump", FUNCTION, params={"max_memory_mb": 10240}),
-        "safety caps",
+        "beyond the configured limit: a manual request may set it to at most 1024",
     ),
     "switch the dimension": (
         manual("capacity-bump", FUNCTION, params={"kind": "lambda-reserved-concurrency"}),
-        "safety caps",
+        "fixed by configuration",
+    ),
+    "a bigger step than configured": (
+        manual("capacity-bump", FUNCTION, params={"factor": 2.0}),
+        "a manual request may set it to at most 1.5",
     ),
     "factor out of range": (
         manual("capacity-bump", FUNCTION, params={"factor": 100}),
@@ -98,11 +104,11 @@ CASES = {
                 "AlarmArn": f"arn:aws:cloudwatch:{REGION}:999999999999:alarm:{KNOWN_ALARM}",
             }
         ),
-        "not acting across accounts",
+        "account 999999999999, not 123456789012",
     ),
     "manual request in a budget notice": (
         envelope(json.dumps(manual()), "AWS Budgets: x has exceeded your alert threshold"),
-        "no playbook entry for budget 'x'",
+        "names no AWS account",
     ),
 }
 
@@ -112,11 +118,12 @@ def inventory(stack):
     stack.now = datetime.now(UTC)
     rollback_target(stack.clients, "orders")
     rollback_target(stack.clients, "payments")
+    create_function(stack.clients, "worker", versions=1, alias=None)
     return stack
 
 
 def memory(stack) -> int:
-    return stack.clients("lambda").get_function_configuration(FunctionName="orders")["MemorySize"]
+    return stack.clients("lambda").get_function_configuration(FunctionName="worker")["MemorySize"]
 
 
 def test_abuse_is_rejected_audited_and_changes_nothing(inventory, figures):
@@ -167,8 +174,9 @@ def test_the_same_alarm_from_its_own_account_acts(inventory):
 
 
 def test_a_good_manual_request_still_works(inventory):
-    """The control: the same inventory and pipeline do act on a valid request."""
-    request = manual("capacity-bump", FUNCTION, params={"factor": 2.0})
+    """The control: the same inventory and pipeline do act on a valid request (a smaller
+    step than configured: a manual request may only be more careful)."""
+    request = manual("capacity-bump", FUNCTION, params={"factor": 1.25})
     (result,) = inventory.pipeline(PLAYBOOK).handle(request)
     assert result.outcome is Outcome.EXECUTED, result
-    assert memory(inventory) == 1024  # 512 * 2, at the configured cap
+    assert memory(inventory) == 640  # 512 * 1.25
