@@ -8,7 +8,7 @@ ENV ?= drill
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install test lint format drill synth synth-all reliability bench clean
+.PHONY: help install test lint typecheck format drill synth synth-all reliability bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,13 +29,17 @@ lint: $(BIN)/.installed ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+typecheck: $(BIN)/.installed ## mypy: strict for functions/remediation, defaults elsewhere
+	$(BIN)/mypy
+
 format: $(BIN)/.installed ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint ## Lint, then every test tier (ends with the reliability figures)
+# The coverage floor for the Lambda package is [tool.coverage.report] fail_under.
+test: install lint typecheck ## Lint, types, then every test tier with coverage (ends with the reliability figures)
 	rm -f reports/reliability.json
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=remediation --cov-report=term:skip-covered
 	$(BIN)/python tests/reliability/report.py
 
 drill: install ## The whole suite against the local emulator (moto server on loopback)

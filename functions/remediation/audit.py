@@ -1,24 +1,51 @@
-"""The audit trail: one item per delivery, written before anything changes and completed after.
+"""The audit trail: one record per delivery, written before anything changes and completed after.
 
-Pure ``build_*`` functions make the DynamoDB items; ``AuditLog`` writes them. Items live in
-the shared table under ``pk = audit#<id>``; the ``by_target`` index lists a target's history.
+Pure ``build_*`` functions say what a record holds; ``AuditLog`` keeps records in the table
+(``store.py`` owns the key layout and the wire format). ``recorder.py`` decides when a
+record is opened and closed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from remediation.models import Outcome
+from remediation.models import Outcome, Source
+from remediation.store import (
+    PARTITION_KEY,
+    SORT_KEY,
+    TARGET_INDEX,
+    TARGET_INDEX_KEYS,
+    TTL_ATTRIBUTE,
+    Table,
+    audit_key,
+    from_wire,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = [
+    "PARTITION_KEY",
+    "RETENTION",
+    "SORT_KEY",
+    "TARGET_INDEX",
+    "TARGET_INDEX_KEYS",
+    "TTL_ATTRIBUTE",
+    "AuditLog",
+    "AuditRecord",
+    "Entry",
+    "build_close",
+    "build_record",
+    "parse_item",
+]
 
 RETENTION = timedelta(days=400)
-# The table's shape: the CDK app, the drill and the tests all build it from these names.
-PARTITION_KEY, SORT_KEY = "pk", "sk"
-TARGET_INDEX, TARGET_INDEX_KEYS = "by_target", ("target", "created_at")
-TTL_ATTRIBUTE = "expires_at"
+#: fields kept as JSON text (any shape, one attribute)
+JSON_FIELDS = frozenset({"params", "before_state", "after_state", "plan"})
 
 
 @dataclass(frozen=True)
@@ -28,7 +55,7 @@ class Entry:
     audit_id: str
     correlation_id: str
     created_at: datetime
-    source: str
+    source: Source
     key: str
     state: str
     requested_by: str
@@ -36,32 +63,56 @@ class Entry:
     idempotency_key: str = ""
     action: str | None = None
     target: str | None = None
-    params: dict[str, Any] | None = None
+    params: Mapping[str, Any] | None = None
     mode: str | None = None
     raw: str | None = None
 
 
-def _json(value: Any) -> dict:
-    return {"S": json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)}
+class AuditRecord(TypedDict, total=False):
+    """A record read back (``parse_item``): what ``Entry`` and the outcome wrote."""
+
+    audit_id: str
+    correlation_id: str
+    created_at: str
+    updated_at: str
+    source: str
+    key: str
+    state: str
+    requested_by: str
+    reason: str
+    outcome: str
+    detail: str
+    expires_at: int
+    idempotency_key: str
+    action: str
+    target: str
+    mode: str
+    raw: str
+    params: dict[str, Any]
+    before_state: dict[str, Any]
+    after_state: dict[str, Any]
 
 
-def build_item(entry: Entry, outcome: Outcome, detail: str = "") -> dict:
-    """The DynamoDB item for an entry with its (first) outcome."""
-    item = {
-        "pk": {"S": f"audit#{entry.audit_id}"},
-        "sk": {"S": "record"},
-        "audit_id": {"S": entry.audit_id},
-        "correlation_id": {"S": entry.correlation_id},
-        "created_at": {"S": entry.created_at.isoformat()},
-        "updated_at": {"S": entry.created_at.isoformat()},
-        "source": {"S": entry.source},
-        "key": {"S": entry.key or "-"},
-        "state": {"S": entry.state or "-"},
-        "requested_by": {"S": entry.requested_by or "-"},
-        "reason": {"S": entry.reason or "-"},
-        "outcome": {"S": str(outcome)},
-        "detail": {"S": detail or "-"},
-        "expires_at": {"N": str(int((entry.created_at + RETENTION).timestamp()))},
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
+
+
+def build_record(entry: Entry, outcome: Outcome, detail: str = "") -> dict[str, Any]:
+    """Pure: the attributes of an entry's record with its (first) outcome."""
+    record: dict[str, Any] = {
+        **audit_key(entry.audit_id),
+        "audit_id": entry.audit_id,
+        "correlation_id": entry.correlation_id,
+        "created_at": entry.created_at.isoformat(),
+        "updated_at": entry.created_at.isoformat(),
+        "source": str(entry.source),
+        "key": entry.key or "-",
+        "state": entry.state or "-",
+        "requested_by": entry.requested_by or "-",
+        "reason": entry.reason or "-",
+        "outcome": str(outcome),
+        "detail": detail or "-",
+        TTL_ATTRIBUTE: int((entry.created_at + RETENTION).timestamp()),
     }
     optional = {
         "idempotency_key": entry.idempotency_key,
@@ -70,10 +121,19 @@ def build_item(entry: Entry, outcome: Outcome, detail: str = "") -> dict:
         "mode": entry.mode,
         "raw": entry.raw,
     }
-    item.update({k: {"S": v} for k, v in optional.items() if v})
+    record.update({name: value for name, value in optional.items() if value})
     if entry.params is not None:
-        item["params"] = _json(entry.params)
-    return item
+        record["params"] = _json(entry.params)
+    return record
+
+
+@dataclass(frozen=True)
+class Close:
+    """An UpdateItem that completes a pending record exactly once."""
+
+    update: str
+    condition: str
+    values: dict[str, Any]
 
 
 def build_close(
@@ -83,14 +143,14 @@ def build_close(
     *,
     before: Any = None,
     after: Any = None,
-    extra: dict[str, Any] | None = None,
-) -> dict:
-    """UpdateItem arguments that complete a pending entry exactly once."""
+    extra: Mapping[str, Any] | None = None,
+) -> Close:
+    """Pure: the update that completes a pending record exactly once."""
     values: dict[str, Any] = {
-        ":outcome": {"S": str(outcome)},
-        ":detail": {"S": detail or "-"},
-        ":now": {"S": now.isoformat()},
-        ":pending": {"S": str(Outcome.PENDING)},
+        ":outcome": str(outcome),
+        ":detail": detail or "-",
+        ":now": now.isoformat(),
+        ":pending": str(Outcome.PENDING),
     }
     sets = ["outcome = :outcome", "detail = :detail", "updated_at = :now"]
     fields = {"before_state": before, "after_state": after, **(extra or {})}
@@ -98,73 +158,57 @@ def build_close(
         if value is not None:
             values[f":{name}"] = _json(value)
             sets.append(f"{name} = :{name}")
-    return {
-        "UpdateExpression": "SET " + ", ".join(sets),
-        "ConditionExpression": "outcome = :pending",
-        "ExpressionAttributeValues": values,
-    }
+    return Close("SET " + ", ".join(sets), "outcome = :pending", values)
 
 
-def parse_item(item: dict) -> dict[str, Any]:
-    """A stored item -> plain dict (JSON fields decoded)."""
-    out: dict[str, Any] = {}
-    for name, value in item.items():
-        if "S" in value:
-            text = value["S"]
-            is_json = name in {"params", "before_state", "after_state", "plan"}
-            out[name] = json.loads(text) if is_json else text
-        elif "N" in value:
-            out[name] = int(value["N"])
-    return out
+def parse_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored record (wire format, as a scan returns it) -> plain data, JSON decoded."""
+    return dict(_decoded(from_wire(item)))
 
 
 class AuditLog:
-    def __init__(self, dynamodb_client: Any, table: str) -> None:
-        self._db = dynamodb_client
-        self._table = table
+    def __init__(self, dynamodb_client: DynamoDBClient, table: str) -> None:
+        self.store = Table(dynamodb_client, table)
 
     @property
     def table(self) -> str:
         """The table's name: actions keep their own items (block expiries) beside the audit."""
-        return self._table
+        return self.store.name
 
     def open(self, entry: Entry, outcome: Outcome = Outcome.PENDING, detail: str = "") -> None:
         """Write the entry. Raises if it cannot be written: never act without a record."""
-        self._db.put_item(
-            TableName=self._table,
-            Item=build_item(entry, outcome, detail),
-            ConditionExpression="attribute_not_exists(pk)",
+        self.store.put(
+            build_record(entry, outcome, detail), condition=f"attribute_not_exists({PARTITION_KEY})"
         )
 
-    def close(self, audit_id: str, outcome: Outcome, detail: str, now: datetime, **fields) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"audit#{audit_id}"}, "sk": {"S": "record"}},
-            **build_close(outcome, detail, now, **fields),
+    def close(
+        self,
+        audit_id: str,
+        outcome: Outcome,
+        detail: str,
+        now: datetime,
+        *,
+        before: Any = None,
+        after: Any = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        done = build_close(outcome, detail, now, before=before, after=after, extra=extra)
+        self.store.update(
+            audit_key(audit_id), done.update, condition=done.condition, values=done.values
         )
 
-    def get(self, audit_id: str) -> dict[str, Any] | None:
-        response = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"audit#{audit_id}"}, "sk": {"S": "record"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return parse_item(item) if item else None
+    def get(self, audit_id: str) -> AuditRecord | None:
+        item = self.store.get(audit_key(audit_id))
+        return _decoded(item) if item else None
 
-    def history(self, target: str, page_size: int = 50) -> Iterator[dict[str, Any]]:
-        """Every entry for ``target``, newest first, a page at a time (stop when found)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": TARGET_INDEX,
-            "KeyConditionExpression": "target = :t",
-            "ExpressionAttributeValues": {":t": {"S": target}},
-            "ScanIndexForward": False,
-            "Limit": page_size,
-        }
-        while True:
-            response = self._db.query(**kwargs)
-            yield from (parse_item(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    def history(self, target: str, page_size: int = 50) -> Iterator[AuditRecord]:
+        """Every record for ``target``, newest first, a page at a time (stop when found)."""
+        for item in self.store.by_target(target, page_size):
+            yield _decoded(item)
+
+
+def _decoded(plain: dict[str, Any]) -> AuditRecord:
+    for name in JSON_FIELDS & plain.keys():
+        if isinstance(plain[name], str):
+            plain[name] = json.loads(plain[name])
+    return cast(AuditRecord, plain)

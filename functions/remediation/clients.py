@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from botocore.config import Config
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_apigatewayv2 import ApiGatewayV2Client
+    from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_wafv2 import WAFV2Client
 
 # Standard mode retries throttling and 5xx with jittered exponential backoff; in a Config
 # ``max_attempts`` counts retries, so 5 means up to 6 tries in all.
@@ -42,6 +52,43 @@ class Clients:
         self._made: dict[str, Any] = dict(overrides or {})
         self._lock = threading.Lock()
 
+    # Typed clients (boto3-stubs) for the services the Lambda code calls; any other name
+    # (the drill's and the tests' own) gets an untyped client.
+    @overload
+    def __call__(
+        self, service: Literal["apigateway"], region: str | None = None
+    ) -> APIGatewayClient: ...
+    @overload
+    def __call__(
+        self, service: Literal["apigatewayv2"], region: str | None = None
+    ) -> ApiGatewayV2Client: ...
+    @overload
+    def __call__(
+        self, service: Literal["application-autoscaling"], region: str | None = None
+    ) -> ApplicationAutoScalingClient: ...
+    @overload
+    def __call__(
+        self, service: Literal["cloudwatch"], region: str | None = None
+    ) -> CloudWatchClient: ...
+    @overload
+    def __call__(
+        self, service: Literal["dynamodb"], region: str | None = None
+    ) -> DynamoDBClient: ...
+    @overload
+    def __call__(self, service: Literal["lambda"], region: str | None = None) -> LambdaClient: ...
+    @overload
+    def __call__(
+        self, service: Literal["logs"], region: str | None = None
+    ) -> CloudWatchLogsClient: ...
+    @overload
+    def __call__(self, service: Literal["sns"], region: str | None = None) -> SNSClient: ...
+    @overload
+    def __call__(self, service: Literal["ssm"], region: str | None = None) -> SSMClient: ...
+    @overload
+    def __call__(self, service: Literal["wafv2"], region: str | None = None) -> WAFV2Client: ...
+    @overload
+    def __call__(self, service: str, region: str | None = None) -> Any: ...
+
     def __call__(self, service: str, region: str | None = None) -> Any:
         key = f"{service}@{region}" if region else service
         client = self._made.get(key)
@@ -58,12 +105,14 @@ class Clients:
             import boto3
 
             self._session = boto3.session.Session()
-        kwargs: dict[str, Any] = {"config": self._config}
-        if region:
-            kwargs["region_name"] = region
-        if self._endpoint_url:
-            kwargs["endpoint_url"] = self._endpoint_url
-        return self._session.client(service, **kwargs)
+        # Untyped on purpose: ``service`` is any name, and the overloads above type the result.
+        make: Any = self._session.client
+        return make(
+            service,
+            region_name=region or None,
+            endpoint_url=self._endpoint_url,
+            config=self._config,
+        )
 
 
 def error_code(exc: BaseException) -> str:

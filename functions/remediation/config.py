@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from remediation.errors import ConfigurationError
 from remediation.guards import GuardSettings
 from remediation.playbook import Playbook
 from remediation.scope import Deployment
@@ -24,10 +25,10 @@ DEFAULT_MAX_EVENT_AGE_SECONDS = 15 * 60
 
 
 def required(environ: Mapping[str, str], name: str, who: str) -> str:
-    """The variable's value, or a RuntimeError that names it (a loud cold-start failure)."""
+    """The variable's value, or a ``ConfigurationError`` naming it (a loud cold start)."""
     value = environ.get(name, "").strip()
     if not value:
-        raise RuntimeError(f"{who} misconfigured: environment variable {name} unset")
+        raise ConfigurationError(f"{who} misconfigured: environment variable {name} unset")
     return value
 
 
@@ -67,11 +68,11 @@ class Settings:
             try:
                 value = int(raw) if raw else default
             except ValueError:
-                raise RuntimeError(
+                raise ConfigurationError(
                     f"remediator misconfigured: {name}={raw!r} not an integer"
                 ) from None
             if value < 1:
-                raise RuntimeError(f"remediator misconfigured: {name} must be at least 1")
+                raise ConfigurationError(f"remediator misconfigured: {name} must be at least 1")
             return value
 
         defaults = GuardSettings()

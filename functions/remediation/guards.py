@@ -16,12 +16,26 @@ see ``pipeline.py``. Items live in the audit table under ``pk = guard#<target>``
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from remediation.errors import EscalatedError
+from remediation.store import (
+    PARTITION_KEY,
+    TTL_ATTRIBUTE,
+    ConditionFailed,
+    GuardKind,
+    Item,
+    Table,
+    guard_key,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 BREAKER_RETRIES = 5
+COOLDOWN, BREAKER = GuardKind.COOLDOWN, GuardKind.BREAKER
 
 
 @dataclass(frozen=True)
@@ -31,54 +45,49 @@ class GuardSettings:
     breaker_window_seconds: int = 3600
 
 
-class Blocked(Exception):
-    """A guard says no. ``escalate`` is true when a human must look (breaker tripped)."""
-
-    def __init__(self, reason: str, *, escalate: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.escalate = escalate
+class Blocked(EscalatedError):
+    """A guard says no (cooldown, circuit breaker): a human looks, nothing changes."""
 
 
 class Guards:
-    def __init__(self, dynamodb_client: Any, table: str, settings: GuardSettings) -> None:
-        self._db = dynamodb_client
-        self._table = table
+    def __init__(
+        self, dynamodb_client: DynamoDBClient, table: str, settings: GuardSettings
+    ) -> None:
+        self._table = Table(dynamodb_client, table)
         self.settings = settings
 
     def check(self, target: str, now: datetime) -> None:
         """Read-only: raise ``Blocked`` if an action now would be refused (for dry-run)."""
         epoch = int(now.timestamp())
-        cooldown = self._get(target, "cooldown")
-        if cooldown and int(cooldown["until"]["N"]) > epoch:
-            raise Blocked(_cooldown_reason(cooldown), escalate=True)
-        breaker = self._get(target, "breaker")
+        cooldown = self._table.get(guard_key(target, COOLDOWN))
+        if cooldown and int(cooldown["until"]) > epoch:
+            raise Blocked(_cooldown_reason(cooldown))
+        breaker = self._table.get(guard_key(target, BREAKER))
         stamps = recent(_stamps(breaker), epoch, self.settings.breaker_window_seconds)
         if len(stamps) >= self.settings.breaker_max:
-            raise Blocked(self._breaker_reason(len(stamps)), escalate=True)
+            raise Blocked(self._breaker_reason(len(stamps)))
 
     def claim(self, target: str, now: datetime, *, audit_id: str = "-", action: str = "-") -> None:
         """Atomically take the cooldown and a breaker slot for ``target``, or raise ``Blocked``."""
         epoch = int(now.timestamp())
         until = epoch + self.settings.cooldown_seconds
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    **_key(target, "cooldown"),
-                    "until": {"N": str(until)},
-                    "since": {"N": str(epoch)},
-                    "audit_id": {"S": audit_id},
-                    "action": {"S": action},
-                    "expires_at": {"N": str(until + 86400)},
+            self._table.put(
+                {
+                    **guard_key(target, COOLDOWN),
+                    "until": until,
+                    "since": epoch,
+                    "audit_id": audit_id,
+                    "action": action,
+                    TTL_ATTRIBUTE: until + 86400,
                 },
-                ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues={":now": {"N": str(epoch)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                condition=f"attribute_not_exists({PARTITION_KEY}) OR #until <= :now",
+                names={"#until": "until"},
+                values={":now": epoch},
+                return_current=True,
             )
-        except self._db.exceptions.ConditionalCheckFailedException as exc:
-            raise Blocked(_cooldown_reason(exc.response.get("Item")), escalate=True) from None
+        except ConditionFailed as lost:
+            raise Blocked(_cooldown_reason(lost.current)) from None
         try:
             self._take_breaker_slot(target, epoch)
         except Blocked:
@@ -91,69 +100,53 @@ class Guards:
         self._release_cooldown(target, audit_id)
         epoch = int(now.timestamp())
         for _ in range(BREAKER_RETRIES):
-            item = self._get(target, "breaker", consistent=True)
+            item = self._table.get(guard_key(target, BREAKER))
             stamps = _stamps(item)
             if not item or epoch not in stamps:
                 return
             stamps.remove(epoch)
-            version = int(item["version"]["N"])
+            version = int(item["version"])
             try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=_key(target, "breaker"),
-                    UpdateExpression="SET stamps = :s, version = :next",
-                    ConditionExpression="version = :v",
-                    ExpressionAttributeValues={
-                        ":s": {"L": [{"N": str(s)} for s in stamps]},
-                        ":next": {"N": str(version + 1)},
-                        ":v": {"N": str(version)},
-                    },
+                self._table.update(
+                    guard_key(target, BREAKER),
+                    "SET stamps = :s, version = :next",
+                    condition="version = :v",
+                    values={":s": stamps, ":next": version + 1, ":v": version},
                 )
                 return
-            except self._db.exceptions.ConditionalCheckFailedException:
+            except ConditionFailed:
                 continue
 
     def _release_cooldown(self, target: str, audit_id: str) -> None:
         # Another action may hold it now: then it is not ours to give back.
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
-            self._db.delete_item(
-                TableName=self._table,
-                Key=_key(target, "cooldown"),
-                ConditionExpression="audit_id = :mine",
-                ExpressionAttributeValues={":mine": {"S": audit_id}},
-            )
+        self._table.delete(
+            guard_key(target, COOLDOWN), condition="audit_id = :mine", values={":mine": audit_id}
+        )
 
     def _take_breaker_slot(self, target: str, epoch: int) -> None:
         window = self.settings.breaker_window_seconds
         for _ in range(BREAKER_RETRIES):
-            item = self._get(target, "breaker", consistent=True)
-            version = int(item["version"]["N"]) if item else 0
+            item = self._table.get(guard_key(target, BREAKER))
+            version = int(item["version"]) if item else 0
             stamps = recent(_stamps(item), epoch, window)
             if len(stamps) >= self.settings.breaker_max:
-                raise Blocked(self._breaker_reason(len(stamps)), escalate=True)
+                raise Blocked(self._breaker_reason(len(stamps)))
             try:
-                self._db.put_item(
-                    TableName=self._table,
-                    Item={
-                        **_key(target, "breaker"),
-                        "stamps": {"L": [{"N": str(s)} for s in [*stamps, epoch]]},
-                        "version": {"N": str(version + 1)},
-                        "expires_at": {"N": str(epoch + window + 86400)},
+                self._table.put(
+                    {
+                        **guard_key(target, BREAKER),
+                        "stamps": [*stamps, epoch],
+                        "version": version + 1,
+                        TTL_ATTRIBUTE: epoch + window + 86400,
                     },
-                    ConditionExpression="attribute_not_exists(pk) OR version = :v",
-                    ExpressionAttributeValues={":v": {"N": str(version)}},
+                    condition=f"attribute_not_exists({PARTITION_KEY}) OR version = :v",
+                    values={":v": version},
                 )
                 return
-            except self._db.exceptions.ConditionalCheckFailedException:
+            except ConditionFailed:
                 continue
         # Could not record the slot: refuse rather than act uncounted.
-        raise Blocked("circuit breaker busy: could not record the action", escalate=True)
-
-    def _get(self, target: str, kind: str, *, consistent: bool = True) -> dict | None:
-        response = self._db.get_item(
-            TableName=self._table, Key=_key(target, kind), ConsistentRead=consistent
-        )
-        return response.get("Item")
+        raise Blocked("circuit breaker busy: could not record the action")
 
     def _breaker_reason(self, count: int) -> str:
         s = self.settings
@@ -168,29 +161,25 @@ def recent(stamps: list[int], now: int, window: int) -> list[int]:
     return sorted(s for s in stamps if s > now - window)
 
 
-def _stamps(item: dict | None) -> list[int]:
+def _stamps(item: Item | None) -> list[int]:
     if not item:
         return []
-    return [int(v["N"]) for v in item.get("stamps", {}).get("L", [])]
-
-
-def _key(target: str, kind: str) -> dict:
-    return {"pk": {"S": f"guard#{target}"}, "sk": {"S": kind}}
+    return [int(s) for s in item.get("stamps", [])]
 
 
 def _when(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _cooldown_reason(item: dict | None) -> str:
+def _cooldown_reason(item: Item | None) -> str:
     """An alarm during the cooldown fires again after an executed action: a human looks."""
     item = item or {}
-    until = _when(int(item.get("until", {}).get("N", "0")))
-    action = item.get("action", {}).get("S", "-")
+    until = _when(int(item.get("until", 0)))
+    action: Any = item.get("action", "-")
     if "since" not in item or action == "-":
         return f"target in cooldown until {until}: still alarming after the last action"
-    since = _when(int(item["since"]["N"]))
-    audit_id = item.get("audit_id", {}).get("S", "?")
+    since = _when(int(item["since"]))
+    audit_id = item.get("audit_id", "?")
     return (
         f"still alarming after {action} at {since} (audit {audit_id}); needs a human "
         f"(cooldown until {until})"

@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from remediation.models import ALARM_STATES, RejectedError, Request, Source
+from remediation.errors import RejectedError
+from remediation.models import ALARM_STATES, Request, Source
 
 RAW_EXCERPT = 2048
 MAX_REASON = 1024
@@ -48,13 +50,15 @@ MANUAL_SCHEMA = {
 
 def excerpt(value: Any) -> str:
     """A bounded printable copy of what arrived, for the audit record."""
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        text = value
+    else:
         try:
-            value = json.dumps(value, default=str, ensure_ascii=False)
+            text = json.dumps(value, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
-            value = repr(value)
+            text = repr(value)
     # A lone surrogate cannot be stored or published: keep a "?" in its place.
-    return value[:RAW_EXCERPT].encode(errors="replace").decode()
+    return text[:RAW_EXCERPT].encode(errors="replace").decode()
 
 
 def split(event: Any) -> list[Any]:
@@ -83,7 +87,7 @@ def parse(message: Any) -> Request:
     )
 
 
-def _parse_sns(record: dict) -> Request:
+def _parse_sns(record: dict[str, Any]) -> Request:
     sns = record["Sns"]
     if not isinstance(sns, dict):
         raise RejectedError("SNS record: Sns must be an object", raw=excerpt(record))
@@ -109,7 +113,7 @@ def _parse_sns(record: dict) -> Request:
     return _parse_sns_alarm(alarm)
 
 
-def _parse_sns_alarm(alarm: dict) -> Request:
+def _parse_sns_alarm(alarm: dict[str, Any]) -> Request:
     name = _text(alarm, "AlarmName", 255)
     arn = _text(alarm, "AlarmArn", 2048)
     state = _state(alarm, "NewStateValue")
@@ -142,7 +146,7 @@ def _parse_sns_alarm(alarm: dict) -> Request:
     )
 
 
-def _parse_direct_alarm(payload: dict) -> Request:
+def _parse_direct_alarm(payload: dict[str, Any]) -> Request:
     arn = _text(payload, "alarmArn", 2048)
     data = payload.get("alarmData")
     if not isinstance(data, dict):
@@ -200,19 +204,23 @@ def _parse_budget(subject: str, body: str, sent: str | None) -> Request:
 
 
 @cache
-def _manual_validator():
+def _manual_validator() -> Callable[[Any], Any]:
     import fastjsonschema  # only manual requests pay for the schema compiler
 
     return fastjsonschema.compile(MANUAL_SCHEMA)
 
 
-def _parse_manual(payload: dict) -> Request:
+def _parse_manual(payload: dict[str, Any]) -> Request:
     from fastjsonschema import JsonSchemaException
 
     try:
         _manual_validator()(payload)
     except JsonSchemaException as exc:
-        message = str(exc.message).replace("data.", "", 1).replace("data ", "request ", 1)
+        message = (
+            str(getattr(exc, "message", exc))
+            .replace("data.", "", 1)
+            .replace("data ", "request ", 1)
+        )
         raise RejectedError(f"manual request invalid: {message}", raw=excerpt(payload)) from None
     request_id = payload.get("request_id")
     return Request(
@@ -243,7 +251,7 @@ def _require_valid_unicode(value: Any) -> None:
         pass  # nested too deeply or circular: the shape checks that follow say why
 
 
-def _text(obj: dict, name: str, limit: int) -> str:
+def _text(obj: dict[str, Any], name: str, limit: int) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or not value.strip():
         raise RejectedError(f"{name} missing or not a non-empty string", raw=excerpt(obj))
@@ -252,7 +260,7 @@ def _text(obj: dict, name: str, limit: int) -> str:
     return value
 
 
-def _state(obj: dict, name: str) -> str:
+def _state(obj: dict[str, Any], name: str) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or value not in ALARM_STATES:  # a list is unhashable
         raise RejectedError(
@@ -262,7 +270,7 @@ def _state(obj: dict, name: str) -> str:
     return value
 
 
-def _timestamp(value: str, name: str, obj: dict) -> datetime:
+def _timestamp(value: str, name: str, obj: dict[str, Any]) -> datetime:
     try:
         # Python 3.11 reads "Z" and "+0000"; SNS and CloudWatch write both.
         when = datetime.fromisoformat(value)
@@ -279,7 +287,7 @@ def _bounded(text: str) -> str:
     return text[:MAX_REASON]
 
 
-def _metric_summary(trigger: dict) -> str:
+def _metric_summary(trigger: dict[str, Any]) -> str:
     """One line naming what the alarm watched: a metric, or the metric-math expression."""
     if isinstance(trigger.get("Metrics"), list):
         for metric in trigger["Metrics"]:

@@ -7,11 +7,32 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from remediation.errors import MAX_REASON, RejectedError
+
+__all__ = [
+    "ALARM_STATES",
+    "MAX_REASON",
+    "Mode",
+    "Outcome",
+    "RejectedError",
+    "Request",
+    "Result",
+    "Route",
+    "Source",
+    "Verdict",
+]
+
 
 class Source(StrEnum):
+    """Where a delivery came from (the audit record's ``source``)."""
+
     ALARM = "alarm"
     BUDGET = "budget"
     MANUAL = "manual"
+    #: the scheduled sweeper
+    SCHEDULE = "schedule"
+    #: rejected before it could be read
+    UNKNOWN = "unknown"
 
 
 class Mode(StrEnum):
@@ -32,8 +53,15 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
+class Verdict(StrEnum):
+    """What a plan says: change the target, leave it (nothing to do), or ask a human."""
+
+    CHANGE = "change"
+    NOOP = "noop"
+    ESCALATE = "escalate"
+
+
 ALARM_STATES = frozenset({"ALARM", "OK", "INSUFFICIENT_DATA"})
-MAX_REASON = 1000
 
 
 @dataclass(frozen=True)
@@ -97,19 +125,3 @@ class Result:
             "before": self.before,
             "after": self.after,
         }
-
-
-class RejectedError(ValueError):
-    """The event or request cannot be acted on. The message says why, for a human.
-
-    ``raw`` keeps an excerpt of what arrived, so the audit record shows it.
-    """
-
-    def __init__(self, reason: str, *, raw: str | None = None) -> None:
-        # Reasons can quote what arrived (a parameter name of any length): keep them short
-        # enough for the audit item and the notice.
-        if len(reason) > MAX_REASON:
-            reason = reason[: MAX_REASON - 3] + "..."
-        super().__init__(reason)
-        self.reason = reason
-        self.raw = raw

@@ -1,64 +1,103 @@
-"""The flow of one event: intake -> playbook -> gate -> guards -> plan -> apply -> verify -> record.
+"""The flow of one event, as the README draws it, one step per method:
+
+    intake -> scope -> playbook -> (record: intent) -> idempotency -> gate -> confirm
+    -> guards -> plan -> (dry-run stops here) -> claim -> apply -> verify -> (record: outcome)
 
 Every message leaves an audit record, whatever happens to it. Nothing changes unless:
-the message parsed, the playbook names an action this remediator runs on a known target,
-the audit entry was written, the transition was not handled before, the switch is ``on``,
-the guards let it through and the plan says a change is needed.
+the message parsed, the event is this deployment's and fresh, the playbook names an action
+this remediator runs on a known target, the audit entry was written, the transition was not
+handled before, the switch is ``on``, CloudWatch confirms the alarm, the guards let it
+through and the plan says a change is needed.
+
+A step that stops the flow raises: the type of what it raises is the outcome
+(``errors.py``): ``RejectedError`` rejected, ``SkippedError`` skipped, ``EscalatedError``
+escalated, anything else failed.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
-    AmazonCloudWatchEMFProvider,
-)
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-)
 
 from remediation import confirm, intake
-from remediation.actions import Action, Plan, get_action
-from remediation.actions.base import ActionContext, ActionParams
-from remediation.audit import TTL_ATTRIBUTE, AuditLog, Entry
+from remediation.actions import get_action
+from remediation.actions.base import ActionContext, ActionParams, AnyAction, Plan
+from remediation.audit import AuditLog, AuditRecord, Entry
 from remediation.clients import Clients, error_code
 from remediation.config import Settings
-from remediation.gate import Gate
-from remediation.guards import Blocked, Guards
-from remediation.models import Mode, Outcome, RejectedError, Request, Result, Route, Source
-from remediation.notify import NOTIFY, Notifier, build_notice
+from remediation.errors import (
+    ConfigurationError,
+    DeliveryFailed,
+    EscalatedError,
+    RejectedError,
+    SkippedError,
+)
+from remediation.gate import Gate, Switch
+from remediation.guards import Guards
+from remediation.models import Mode, Outcome, Request, Result, Route, Source, Verdict
+from remediation.notify import Notifier
+from remediation.once import IDEMPOTENCY_TTL_SECONDS, Once
+from remediation.recorder import METRICS_NAMESPACE, Recorder
+
+__all__ = ["IDEMPOTENCY_TTL_SECONDS", "METRICS_NAMESPACE", "Pipeline", "RemediationFailed"]
 
 logger = Logger(child=True)
-METRICS_NAMESPACE = "AutoRemediation"
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RemediationFailed(RuntimeError):
+class RemediationFailed(DeliveryFailed):
     """Raised by the handler after recording a failure, so the event reaches the DLQ."""
 
 
-class _Failed(Exception):
-    """Carries a failed result out of the idempotent section (which then forgets the key,
-    so a redrive from the dead-letter queue is not mistaken for a duplicate)."""
+@dataclass
+class Run:
+    """One delivery past its opened record: what it asks, and how far it got."""
 
-    def __init__(self, result: Result) -> None:
-        super().__init__(result.reason)
-        self.result = result
+    request: Request
+    route: Route
+    action: AnyAction
+    params: ActionParams
+    audit_id: str
+    #: when the action looks at the guards, plans and claims (one time for all three)
+    now: datetime | None = None
+    plan: Plan[Any] | None = None
+    claimed: bool = False
+
+    @property
+    def recovery(self) -> bool:
+        """An OK transition that undoes a temporary change (a flag flipped on ALARM)."""
+        return self.request.state == "OK" and self.action.recovers_on_ok
+
+    @property
+    def guarded(self) -> bool:
+        """Guards limit the changes alarms make. A recovery on OK only puts back what an
+        executed ALARM change replaced: the cooldown that change took must not block it."""
+        return self.request.automatic and self.request.is_alarm
+
+    def result(self, outcome: Outcome, reason: str, after: Any = None) -> Result:
+        """The result so far: a failure still carries the plan, so the audit shows what was
+        attempted."""
+        plan = self.plan
+        return Result(
+            self.audit_id,
+            outcome,
+            reason,
+            self.route.action,
+            self.route.target,
+            before=dict(plan.before) if plan else None,
+            after=after if after is not None else (dict(plan.after) if plan else None),
+        )
+
+    def failed(self, exc: BaseException) -> Result:
+        return self.result(Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}")
 
 
 class Pipeline:
@@ -69,6 +108,12 @@ class Pipeline:
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        if settings.max_event_age_seconds >= IDEMPOTENCY_TTL_SECONDS:
+            # A redelivery after its idempotency record expired must be refused as stale.
+            raise ConfigurationError(
+                "remediator misconfigured: MAX_EVENT_AGE_SECONDS must be below the "
+                f"idempotency record's lifetime ({IDEMPOTENCY_TTL_SECONDS} s)"
+            )
         self.settings = settings
         self.clients = clients
         self.clock = clock
@@ -81,27 +126,10 @@ class Pipeline:
         self.guards = Guards(dynamodb, settings.table, settings.guards)
         self.audit = AuditLog(dynamodb, settings.table)
         self.notifier = Notifier(clients("sns"), settings.notice_topic)
-        self.idempotency_config = IdempotencyConfig(
-            event_key_jmespath="key",
-            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-            response_hook=_mark_duplicate,
-        )
-        if settings.max_event_age_seconds >= IDEMPOTENCY_TTL_SECONDS:
-            # A redelivery after its idempotency record expired must be refused as stale.
-            raise RuntimeError(
-                "remediator misconfigured: MAX_EVENT_AGE_SECONDS must be below the "
-                f"idempotency record's lifetime ({IDEMPOTENCY_TTL_SECONDS} s)"
-            )
-        self._idempotency_store = DynamoDBPersistenceLayer(
-            table_name=settings.table,
-            key_attr="pk",
-            sort_key_attr="sk",
-            # The table's TTL attribute: Powertools' own default ("expiration") would never
-            # expire, and the table would grow with every alarm forever.
-            expiry_attr=TTL_ATTRIBUTE,
-            static_pk_value=f"idempotency#{settings.env}",
-            boto3_client=dynamodb,
-        )
+        self.recorder = Recorder(self.audit, self.notifier, env=settings.env, clock=clock)
+        self.once = Once(dynamodb, settings.table, settings.env)
+        #: the handler registers the Lambda context on it (Powertools' timeout handling)
+        self.idempotency_config = self.once.config
 
     # -- entry points -------------------------------------------------------------------
 
@@ -125,44 +153,28 @@ class Pipeline:
             if exc.raw is None:
                 exc.raw = intake.excerpt(message)
             return self._reject(exc, correlation_id, request=request)
-        entry = Entry(
-            audit_id=uuid.uuid4().hex,
-            correlation_id=correlation_id,
-            created_at=self.clock(),
-            source=str(request.source),
-            key=request.key,
-            state=request.state,
-            requested_by=request.requested_by,
-            reason=request.reason,
-            idempotency_key=request.idempotency_key,
-            action=route.action,
-            target=route.target,
-            params=route.params,
-        )
+        entry = self._entry(request, route, correlation_id)
         # Never act without a record: if this write fails, the event fails (and reaches the DLQ).
-        self.audit.open(entry)
+        self.recorder.open(entry)
+        run = Run(request, route, action_cls(ctx), params, entry.audit_id)
         try:
-            result = self._run_once(request, route, action_cls(ctx), params, entry.audit_id)
+            result = self._run_once(run)
         except Exception as exc:  # the record must be completed whatever went wrong
-            logger.exception("remediation failed unexpectedly", extra={"audit_id": entry.audit_id})
-            result = Result(
-                entry.audit_id,
-                Outcome.FAILED,
-                f"{error_code(exc)}: {str(exc)[:500]}",
-                route.action,
-                route.target,
-            )
-        self._record(entry, request, result)
+            logger.exception("remediation failed unexpectedly", extra={"audit_id": run.audit_id})
+            result = run.failed(exc)
+        self.recorder.close(entry, result)
         return result
 
-    # -- steps ----------------------------------------------------------------------------
+    # -- before the record: what is asked, and may it be -----------------------------------
 
     def _check_scope(self, request: Request) -> None:
         """Only this deployment's alarms and budgets, and only while they are fresh."""
         self.settings.deployment.check_request(request)
         confirm.check_fresh(request, self.clock(), self.settings.max_event_age_seconds)
 
-    def _resolve(self, request: Request) -> tuple[Route, type[Action], ActionParams]:
+    def _resolve(self, request: Request) -> tuple[Route, type[AnyAction], ActionParams]:
+        """The playbook's route, its action and parameters (a manual request only towards
+        caution)."""
         if request.action:
             get_action(request.action)  # an unknown action is named before the inventory
         route = self.settings.playbook.resolve(request, self.settings.actions)
@@ -174,7 +186,7 @@ class Pipeline:
         action_cls.resources(route.target, route.params)  # rejects a target of the wrong shape
         return route, action_cls, params
 
-    def _context(self, route: Route, action_cls: type[Action]) -> ActionContext:
+    def _context(self, route: Route, action_cls: type[AnyAction]) -> ActionContext:
         """The one way an action gets its clients and target: the target is scope-checked."""
         ctx = ActionContext(
             clients=self.clients,
@@ -184,6 +196,84 @@ class Pipeline:
             inventory=self.settings.playbook.inventory,
         )
         return ctx.for_target(route.target) if action_cls.target_is_arn else ctx
+
+    def _entry(self, request: Request, route: Route, correlation_id: str) -> Entry:
+        return Entry(
+            audit_id=uuid.uuid4().hex,
+            correlation_id=correlation_id,
+            created_at=self.clock(),
+            source=request.source,
+            key=request.key,
+            state=request.state,
+            requested_by=request.requested_by,
+            reason=request.reason,
+            idempotency_key=request.idempotency_key,
+            action=route.action,
+            target=route.target,
+            params=route.params,
+        )
+
+    # -- once per alarm transition ---------------------------------------------------------
+
+    def _run_once(self, run: Run) -> Result:
+        """``_act``, at most once per alarm transition (``once.py``)."""
+        if not run.request.idempotency_key:
+            return self._act(run)
+        return self.once.run(
+            run.request.idempotency_key,
+            lambda: self._act(run),
+            lambda reason: run.result(Outcome.SKIPPED, reason),
+        )
+
+    # -- the action ----------------------------------------------------------------------
+
+    def _act(self, run: Run) -> Result:
+        """Gate, confirm, guards, plan, (dry-run stops here), claim, apply, verify."""
+        try:
+            self._only_alarms_act(run)
+            switch = self._gate(run)
+            run.now = self.clock()
+            self._confirm(run.request)
+        except (RejectedError, SkippedError, EscalatedError) as exc:
+            return run.result(_outcome(exc), exc.reason)
+        try:
+            dry_run = self._dry_run(run, switch)
+            if dry_run:
+                self._look_at_guards(run)
+            plan = self._plan(run)
+            if dry_run:
+                return run.result(Outcome.DRY_RUN, self._would(run, plan, switch))
+            self._claim(run)
+            seen = self._apply_and_verify(run, plan)
+        except (SkippedError, EscalatedError) as exc:
+            return run.result(_outcome(exc), exc.reason)
+        except Exception as exc:
+            # Past the checks, anything else is a failure, a ``RejectedError`` from the action
+            # too (a target its route should not have named): recorded, guards given back,
+            # and the event goes to the dead-letter queue.
+            logger.exception("remediation step failed", extra={"audit_id": run.audit_id})
+            self._release(run)
+            return run.failed(exc)
+        summary = plan.summary
+        if run.recovery and switch.mode is not Mode.ON:
+            summary += f" (a restore proceeds although {switch.why})"
+        return run.result(Outcome.EXECUTED, summary, after=seen)
+
+    def _only_alarms_act(self, run: Run) -> None:
+        """ALARM acts; OK only restores a temporary change; anything else is skipped."""
+        if not run.request.is_alarm and not run.recovery:
+            raise SkippedError(f"{run.request.state} transition: only ALARM acts")
+
+    def _gate(self, run: Run) -> Switch:
+        """The automation switch. A recovery only undoes a temporary change an executed ALARM
+        made: it proceeds whatever the switch says (as the sweeper does), or the change would
+        stay forever. A faulty switch (missing, unreadable, a typo) escalates."""
+        switch = self.gate.mode(run.route.action)
+        if switch.mode is Mode.OFF and not run.recovery:
+            if switch.faulty:
+                raise EscalatedError(switch.why)
+            raise SkippedError(switch.why)
+        return switch
 
     def _confirm(self, request: Request) -> None:
         """An alarm is acted on only if CloudWatch shows it as the event says."""
@@ -195,177 +285,78 @@ class Pipeline:
             alarm = confirm.describe_alarm(cloudwatch, request.key)
             confirm.check_alarm(request, alarm)
 
-    def _run_once(
-        self,
-        request: Request,
-        route: Route,
-        action: Action,
-        params: ActionParams,
-        audit_id: str,
-    ) -> Result:
-        """``_act``, at most once per alarm transition (Powertools idempotency in DynamoDB)."""
+    def _dry_run(self, run: Run, switch: Switch) -> bool:
+        return not run.recovery and (switch.mode is Mode.DRY_RUN or run.request.dry_run)
 
-        def act() -> Result:
-            return self._act(request, route, action, params, audit_id)
+    def _look_at_guards(self, run: Run) -> None:
+        """Read-only look at the guards for a dry-run; when acting, ``_claim`` checks the
+        same things atomically, so a plain look first would only cost calls."""
+        if run.guarded:
+            self.guards.check(run.route.target, self._now(run))
 
-        if not request.idempotency_key:
-            return act()
+    def _plan(self, run: Run) -> Plan[Any]:
+        """Read the target and plan the change: a noop skips, an escalation escalates."""
+        current = run.action.read(run.route.target, run.params)
+        now = self._now(run)
+        if run.request.is_alarm:
+            plan = run.action.plan(current, run.params, now)
+        else:
+            executed = self._last_executed(run.route)
+            plan = run.action.plan_recovery(current, run.params, now, executed)
+        run.plan = plan
+        if plan.verdict is Verdict.NOOP:
+            raise SkippedError(plan.summary)
+        if plan.verdict is Verdict.ESCALATE:
+            raise EscalatedError(plan.summary)
+        return plan
 
-        acted: list[Result] = []
+    def _would(self, run: Run, plan: Plan[Any], switch: Switch) -> str:
+        requested = run.request.dry_run and switch.mode is Mode.ON
+        by = "dry-run requested" if requested else switch.why
+        return f"would {plan.summary} ({by})"
 
-        def once(transition: dict) -> dict:
-            result = act()
-            acted.append(result)
-            if result.outcome is Outcome.FAILED:
-                raise _Failed(result)
-            return result.as_dict()
-
-        guarded = idempotent_function(
-            once,
-            data_keyword_argument="transition",
-            persistence_store=self._idempotency_store,
-            config=self.idempotency_config,
-        )
-        try:
-            data = guarded(transition={"key": request.idempotency_key})
-        except _Failed as failed:
-            return failed.result
-        except IdempotencyAlreadyInProgressError:
-            return Result(
-                audit_id,
-                Outcome.SKIPPED,
-                "duplicate delivery: this alarm transition is being handled right now",
-                route.action,
-                route.target,
+    def _claim(self, run: Run) -> None:
+        """Take the target's cooldown and a breaker slot (automatic ALARM actions only)."""
+        if run.guarded:
+            self.guards.claim(
+                run.route.target, self._now(run), audit_id=run.audit_id, action=run.route.action
             )
-        except Exception as exc:
-            if not acted:
-                raise
-            # The action ran but the idempotency store could not save its result: keep the
-            # result (before/after) so the change is recorded, and fail so a human looks.
-            done = acted[0]
-            code = error_code(exc.__cause__ or exc)
-            return replace(
-                done,
-                outcome=Outcome.FAILED,
-                reason=f"{done.outcome}: {done.reason}; idempotency record not saved ({code})",
-            )
-        if data.get("duplicate"):
-            return Result(
-                audit_id,
-                Outcome.SKIPPED,
-                f"duplicate delivery: already handled by audit {data['audit_id']} "
-                f"({data['outcome']})",
-                route.action,
-                route.target,
-            )
-        return Result(**{**data, "outcome": Outcome(data["outcome"])})
+            run.claimed = True
 
-    def _act(
-        self,
-        request: Request,
-        route: Route,
-        action: Action,
-        params: ActionParams,
-        audit_id: str,
-    ) -> Result:
-        """Gate, confirm, guards, plan, (dry-run stops here), claim, apply, verify.
+    def _apply_and_verify(self, run: Run, plan: Plan[Any]) -> Any:
+        run.action.apply(run.route.target, plan)
+        return run.action.verify(run.route.target, plan)
 
-        Any AWS error becomes a failed result that still carries the plan, so the audit
-        shows what was attempted; a failed action gives back the guards it claimed.
-        """
-        plan: Plan | None = None
-
-        def result(outcome: Outcome, reason: str, after: dict | None = None) -> Result:
-            return Result(
-                audit_id,
-                outcome,
-                reason,
-                route.action,
-                route.target,
-                before=plan.before if plan else None,
-                after=after if after is not None else (plan.after if plan else None),
-            )
-
-        recovery = request.state == "OK" and action.recovers_on_ok
-        if not request.is_alarm and not recovery:
-            return result(Outcome.SKIPPED, f"{request.state} transition: only ALARM acts")
-        switch = self.gate.mode(route.action)
-        if switch.mode is Mode.OFF and not recovery:
-            return result(Outcome.ESCALATED if switch.faulty else Outcome.SKIPPED, switch.why)
-        # A recovery only undoes a temporary change an executed ALARM made: it proceeds
-        # whatever the switch says (as the sweeper does), or the change would stay forever.
-        dry_run = not recovery and (switch.mode is Mode.DRY_RUN or request.dry_run)
-        now = self.clock()
-        # Guards limit the changes alarms make. A recovery on OK only puts back what an
-        # executed ALARM change replaced (once per change, and only while the target still
-        # shows it): the cooldown that change took must not block its undoing.
-        guarded = request.automatic and request.is_alarm
-        claimed = False
+    def _release(self, run: Run) -> None:
+        """A failed action gives back the guards it claimed, so a redrive acts again."""
+        if not run.claimed:
+            return
         try:
-            self._confirm(request)
-        except RejectedError as exc:
-            return result(Outcome.REJECTED, exc.reason)
-        try:
-            if guarded and dry_run:
-                # Read-only look at the guards; when acting, ``claim`` below checks the same
-                # things atomically, so a plain ``check`` first would only cost calls.
-                self.guards.check(route.target, now)
-            current = action.read(route.target, params)
-            if request.is_alarm:
-                plan = action.plan(current, params, now)
-            else:
-                executed = self._last_executed(route)
-                plan = action.plan_recovery(current, params, now, executed)
-            if plan.verdict == "noop":
-                return result(Outcome.SKIPPED, plan.summary)
-            if plan.verdict == "escalate":
-                return result(Outcome.ESCALATED, plan.summary)
-            if dry_run:
-                requested = request.dry_run and switch.mode is Mode.ON
-                by = "dry-run requested" if requested else switch.why
-                return result(Outcome.DRY_RUN, f"would {plan.summary} ({by})")
-            if guarded:
-                self.guards.claim(route.target, now, audit_id=audit_id, action=route.action)
-                claimed = True
-            action.apply(route.target, plan)
-            seen = action.verify(route.target, plan)
-        except Blocked as blocked:
-            outcome = Outcome.ESCALATED if blocked.escalate else Outcome.SKIPPED
-            return result(outcome, blocked.reason)
-        except Exception as exc:
-            logger.exception("remediation step failed", extra={"audit_id": audit_id})
-            if claimed:
-                self._release(route.target, now, audit_id)
-            return result(Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}")
-        summary = plan.summary
-        if recovery and switch.mode is not Mode.ON:
-            summary += f" (a restore proceeds although {switch.why})"
-        return result(Outcome.EXECUTED, summary, after=seen)
-
-    def _release(self, target: str, now: datetime, audit_id: str) -> None:
-        try:
-            self.guards.release(target, now, audit_id=audit_id)
+            self.guards.release(run.route.target, self._now(run), audit_id=run.audit_id)
         except Exception:  # the failure is what gets recorded; this is only housekeeping
-            logger.exception("could not release the guards", extra={"audit_id": audit_id})
+            logger.exception("could not release the guards", extra={"audit_id": run.audit_id})
 
-    def _last_executed(self, route: Route) -> dict | None:
+    def _now(self, run: Run) -> datetime:
+        if run.now is None:
+            run.now = self.clock()
+        return run.now
+
+    def _last_executed(self, route: Route) -> AuditRecord | None:
         for item in self.audit.history(route.target):
             if item.get("action") == route.action and item.get("outcome") == Outcome.EXECUTED:
                 return item
         return None
 
-    # -- record ---------------------------------------------------------------------------
+    # -- refused before an action ----------------------------------------------------------
 
     def _reject(
         self, exc: RejectedError, correlation_id: str, request: Request | None = None
     ) -> Result:
-        audit_id = uuid.uuid4().hex
         entry = Entry(
-            audit_id=audit_id,
+            audit_id=uuid.uuid4().hex,
             correlation_id=correlation_id,
             created_at=self.clock(),
-            source=str(request.source) if request else "unknown",
+            source=request.source if request else Source.UNKNOWN,
             key=request.key if request else "-",
             state=request.state if request else "-",
             requested_by=request.requested_by if request else "-",
@@ -374,57 +365,13 @@ class Pipeline:
             target=request.target if request else None,
             raw=exc.raw,
         )
-        result = Result(audit_id, Outcome.REJECTED, exc.reason, entry.action, entry.target)
-        logger.warning("rejected", extra={"audit_id": audit_id, "reason": exc.reason})
-        self.audit.open(entry, Outcome.REJECTED, exc.reason)
-        self._notify_and_count(result, key=entry.key, reason=entry.reason)
-        return result
-
-    def _record(self, entry: Entry, request: Request, result: Result) -> None:
-        try:
-            self.audit.close(
-                entry.audit_id,
-                result.outcome,
-                result.reason,
-                self.clock(),
-                before=result.before,
-                after=result.after,
-            )
-        except Exception as exc:
-            # The record stays pending: the notice must still carry what changed, then the
-            # event fails (and is retried or reaches the dead-letter queue).
-            unsaved = f"; audit record not completed ({error_code(exc)})"
-            self._notify_and_count(
-                replace(result, reason=result.reason + unsaved),
-                key=request.key,
-                reason=request.reason,
-            )
-            raise
-        logger.info(
-            "remediation",
-            extra={
-                "audit_id": entry.audit_id,
-                "correlation_id": entry.correlation_id,
-                "outcome": str(result.outcome),
-                "action": result.action,
-                "target": result.target,
-                "detail": result.reason,
-            },
-        )
-        self._notify_and_count(result, key=request.key, reason=request.reason)
-
-    def _notify_and_count(self, result: Result, *, key: str, reason: str) -> None:
-        # One EMF line per result: its own dimensions, no state shared between threads.
-        metric = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
-        metric.add_dimension(name="Action", value=result.action or "none")
-        metric.add_dimension(name="Outcome", value=str(result.outcome))
-        metric.add_metric(name="Remediations", unit=MetricUnit.Count, value=1)
-        metric.flush_metrics()
-        if result.outcome in NOTIFY:
-            subject, message = build_notice(self.settings.env, result, key=key, reason=reason)
-            self.notifier.publish(subject, message)
+        return self.recorder.reject(entry, exc.reason)
 
 
-def _mark_duplicate(response: dict, _record: Any) -> dict:
-    """Powertools calls this only when it returns a stored result: a duplicate delivery."""
-    return {**response, "duplicate": True}
+def _outcome(stop: RejectedError | SkippedError | EscalatedError) -> Outcome:
+    """The outcome a step's refusal stands for: decided by its type alone."""
+    if isinstance(stop, RejectedError):
+        return Outcome.REJECTED
+    if isinstance(stop, SkippedError):
+        return Outcome.SKIPPED
+    return Outcome.ESCALATED

@@ -27,10 +27,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from remediation.actions.base import VerifyError
 from remediation.actions.waf_block import (
@@ -40,15 +39,23 @@ from remediation.actions.waf_block import (
     entry_key,
     get_ip_set,
     parse_ip_set_arn,
+    pause,
     sort_cidrs,
     waf_client,
 )
+from remediation.actions.waf_block.expiries import Expired
 from remediation.audit import AuditLog, Entry
 from remediation.clients import Clients, error_code
 from remediation.config import deployment_from_env, required
-from remediation.models import Outcome, Result
-from remediation.notify import NOTIFY, Notifier, build_notice
-from remediation.scope import Deployment, ScopeError
+from remediation.errors import DeliveryFailed, EscalatedError, RejectedError
+from remediation.models import Outcome, Result, Source
+from remediation.notify import Notifier
+from remediation.recorder import Recorder
+from remediation.scope import Deployment
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_wafv2 import WAFV2Client
 
 logger = Logger(service="auto-remediation")
 # Its own audit label, not "waf-block": an expiry is not an action ``revert`` could undo
@@ -57,6 +64,8 @@ ACTION = "waf-block-sweep"
 KEY = "waf-block-sweeper"
 #: what WAF answers for an IP set that was deleted
 GONE = "WAFNonexistentItemException"
+#: the audit's before/after of a sweep: each IP set's size, and the addresses concerned
+SweepState = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -79,11 +88,28 @@ class SweeperSettings:
         )
 
 
-class SweepFailed(RuntimeError):
+class SweepFailed(DeliveryFailed):
     """Raised by the handler after recording a failure, so the run counts as an error."""
 
 
+class IPSetGone(EscalatedError):
+    """The IP set was deleted: its records were forgotten, a human checks what replaced it."""
+
+
+@dataclass
+class Sweep:
+    """One IP set's expired blocks on their way out."""
+
+    arn: str
+    ref: IPSetRef
+    expired: list[Expired]
+    before: SweepState | None = None
+    after: SweepState | None = None
+
+
 class Sweeper:
+    """Audited like any action (``Recorder``: intent, outcome, notice, EMF metric)."""
+
     def __init__(self, settings: SweeperSettings, clients: Clients) -> None:
         self.settings = settings
         self.clients = clients
@@ -91,10 +117,16 @@ class Sweeper:
         self.records = BlockRecords(dynamodb, settings.table)
         self.audit = AuditLog(dynamodb, settings.table)
         self.notifier = Notifier(clients("sns"), settings.notice_topic)
+        #: the time of the sweep under way: its records are completed at that time
+        self._sweep_time = datetime.now(UTC)
+        self.recorder = Recorder(
+            self.audit, self.notifier, env=settings.env, clock=lambda: self._sweep_time
+        )
 
     def sweep(self, now: datetime, correlation_id: str | None = None) -> list[Result]:
         """One result per IP set that had expired blocks (none when nothing expired)."""
         correlation_id = correlation_id or uuid.uuid4().hex
+        self._sweep_time = now
         results = []
         for arn in self.records.ip_sets():
             expired = self.records.expired(arn, now)
@@ -103,76 +135,62 @@ class Sweeper:
         return results
 
     def _sweep_ip_set(
-        self, arn: str, expired: list[dict[str, Any]], now: datetime, correlation_id: str
+        self, arn: str, expired: list[Expired], now: datetime, correlation_id: str
     ) -> Result:
         targets = {record["target"] for record in expired}
         target = targets.pop() if len(targets) == 1 else arn
-        ref = parse_ip_set_arn(arn)
+        sweep = Sweep(arn, parse_ip_set_arn(arn), expired)
         entry = Entry(
             audit_id=uuid.uuid4().hex,
             correlation_id=correlation_id,
             created_at=now,
-            source="schedule",
+            source=Source.SCHEDULE,
             key=KEY,
             state="EXPIRED",
             requested_by="waf-block sweeper",
-            reason=f"{len(expired)} block(s) in IP set {ref.name} expired",
+            reason=f"{len(expired)} block(s) in IP set {sweep.ref.name} expired",
             action=ACTION,
             target=target,
         )
-        self.audit.open(entry)
-        before = after = None
+        self.recorder.open(entry)
         try:
-            # The same scope check as every action: a record naming an IP set outside this
-            # deployment (a corrupted or planted item) is refused, not acted on.
-            self.settings.deployment.check_target(arn)
-            waf = waf_client(self.clients, ref)
-            try:
-                current = get_ip_set(waf, ref)
-            except Exception as exc:
-                if error_code(exc) != GONE:
-                    raise
-                current = None
-            if current is None:
-                outcome, reason = self._forget_deleted(arn, ref)
-            else:
-                keys = {entry_key(e) for e in current["entries"]}
-                present = sort_cidrs(
-                    r["address"] for r in expired if entry_key(r["address"]) in keys
-                )
-                size = {"version": current["version"], "entries": len(current["entries"])}
-                before = {"ip_sets": {arn: size}, "addresses": present}
-                outcome, reason, after = self._unblock(arn, ref, waf, present, size, expired)
-        except ScopeError as exc:
+            outcome, reason = self._unblock_expired(sweep)
+        except RejectedError as exc:
             outcome, reason = Outcome.REJECTED, exc.reason
+        except EscalatedError as exc:
+            outcome, reason = Outcome.ESCALATED, exc.reason
         except Exception as exc:
             logger.exception("sweep failed", extra={"audit_id": entry.audit_id, "ip_set": arn})
             outcome, reason = Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}"
-        result = Result(entry.audit_id, outcome, reason, ACTION, target, before, after)
-        self.audit.close(entry.audit_id, outcome, reason, now, before=before, after=after)
-        logger.info(
-            "sweep",
-            extra={"audit_id": entry.audit_id, "outcome": str(outcome), "detail": reason},
-        )
-        if outcome in NOTIFY:
-            subject, message = build_notice(self.settings.env, result, key=KEY, reason=entry.reason)
-            self.notifier.publish(subject, message)
+        result = Result(entry.audit_id, outcome, reason, ACTION, target, sweep.before, sweep.after)
+        self.recorder.close(entry, result)
         return result
 
+    def _unblock_expired(self, sweep: Sweep) -> tuple[Outcome, str]:
+        # The same scope check as every action: a record naming an IP set outside this
+        # deployment (a corrupted or planted item) is refused, not acted on.
+        self.settings.deployment.check_target(sweep.arn)
+        waf = waf_client(self.clients, sweep.ref)
+        try:
+            current = get_ip_set(waf, sweep.ref)
+        except Exception as exc:
+            if error_code(exc) != GONE:
+                raise
+            raise self._forget_deleted(sweep) from None
+        keys = {entry_key(e) for e in current["entries"]}
+        present = sort_cidrs(r["address"] for r in sweep.expired if entry_key(r["address"]) in keys)
+        size = {"version": current["version"], "entries": len(current["entries"])}
+        sweep.before = {"ip_sets": {sweep.arn: size}, "addresses": present}
+        return self._unblock(sweep, waf, present, size)
+
     def _unblock(
-        self,
-        arn: str,
-        ref: IPSetRef,
-        waf: Any,
-        present: list[str],
-        size: dict[str, Any],
-        expired: list[dict[str, Any]],
-    ) -> tuple[Outcome, str, dict[str, Any] | None]:
+        self, sweep: Sweep, waf: WAFV2Client, present: list[str], size: dict[str, Any]
+    ) -> tuple[Outcome, str]:
         """Take the expired blocks the IP set still holds (``present``) out of it; forget
-        their records. Returns the outcome, its reason and the after-state."""
-        after = None
+        their records. Returns the outcome and its reason (the after-state on ``sweep``)."""
+        arn, ref, expired = sweep.arn, sweep.ref, sweep.expired
         if present:
-            change_ip_set(waf, ref, remove=present)
+            change_ip_set(waf, ref, remove=present, sleep=pause)
         # Records renewed by a new block since we read them stay (and so do their entries).
         kept = [
             r["address"] for r in expired if not self.records.forget(arn, r["address"], r["until"])
@@ -183,26 +201,26 @@ class Sweeper:
             still = [c for c in left if c not in kept]
             if still:
                 raise VerifyError(f"still in {ref.name} after removal: {', '.join(still)}")
-            after = {"ip_sets": {arn: {**size, "entries": len(seen)}}, "addresses": left}
+            sweep.after = {"ip_sets": {arn: {**size, "entries": len(seen)}}, "addresses": left}
         gone = len(expired) - len(present)
         notes = [f"{gone} already gone"] if gone else []
         notes += [f"{len(kept)} renewed meanwhile"] if kept else []
         tail = f" ({'; '.join(notes)})" if notes else ""
         if not present:
-            return Outcome.SKIPPED, f"expired blocks no longer in {ref.name}{tail}", after
+            return Outcome.SKIPPED, f"expired blocks no longer in {ref.name}{tail}"
         shown = ", ".join(present[:10]) + (" ..." if len(present) > 10 else "")
         reason = f"unblocked {len(present)} expired address(es) in {ref.name}: {shown}{tail}"
-        return Outcome.EXECUTED, reason, after
+        return Outcome.EXECUTED, reason
 
-    def _forget_deleted(self, arn: str, ref: IPSetRef) -> tuple[Outcome, str]:
+    def _forget_deleted(self, sweep: Sweep) -> IPSetGone:
         """The IP set was deleted: nothing is left to unblock, and retrying every run would
-        fail forever. Forget its records (so this escalates once) and tell a human."""
-        forgotten = sort_cidrs(self.records.forget_ip_set(arn))
+        fail forever. Forget its records (so this escalates once); a human is told."""
+        forgotten = sort_cidrs(self.records.forget_ip_set(sweep.arn))
         shown = ", ".join(forgotten[:10]) + (" ..." if len(forgotten) > 10 else "")
-        return Outcome.ESCALATED, (
-            f"IP set {ref.name} no longer exists ({GONE}): forgot its {len(forgotten)} block "
-            f"record(s) ({shown}) and stopped sweeping it; if a new set replaced it, check that "
-            "the web ACL and the waf-block route's target name the new one"
+        return IPSetGone(
+            f"IP set {sweep.ref.name} no longer exists ({GONE}): forgot its {len(forgotten)} "
+            f"block record(s) ({shown}) and stopped sweeping it; if a new set replaced it, "
+            "check that the web ACL and the waf-block route's target name the new one"
         )
 
 

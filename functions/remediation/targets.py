@@ -5,11 +5,11 @@ resource type, name and qualifier, whatever the service. A route's target may ho
 one ARN (``waf-block``: an IPv4 and an IPv6 set, joined by a comma) or name one member of a
 resource (``flip-flag``: ``FUNCTION_ARN#VARIABLE``): ``parse_all`` handles both.
 
-API Gateway ARNs carry no account (``arn:aws:apigateway:REGION::/restapis/ID/...``): an API
+API Gateway ARNs carry no account (``arn:PARTITION:apigateway:REGION::/restapis/ID/...``): an API
 belongs to the account that calls it, so its account is ``default_account``, the
 deployment's own.
 
-No ARN here or anywhere else starts with a literal ``arn:aws:``: aws-cn and aws-us-gov are
+No ARN here or anywhere else is written with a literal partition: aws-cn and aws-us-gov are
 partitions too. ``build`` takes the partition; ``partition_of(region)`` derives it.
 """
 
@@ -56,6 +56,7 @@ class Target:
     - wafv2 ``regional|global/ipset/NAME/ID`` -> ``ipset``, NAME, ID (``scope`` REGIONAL or
       CLOUDFRONT);
     - cloudwatch ``alarm:NAME`` -> ``alarm``, NAME;
+    - sqs ``QUEUE_NAME`` -> ``queue``, QUEUE_NAME;
     - anything else: the resource's first segment and the rest.
 
     ``member`` is what follows a ``#`` (a flag's variable), ``account_implied`` is true when
@@ -141,9 +142,12 @@ def _resource(service: str, resource: str, arn: str) -> tuple[str, str, str | No
     if service == "cloudwatch" and resource.startswith("alarm:"):
         # Alarm names may hold any printable character, "/" and ":" included.
         return "alarm", resource[len("alarm:") :], None, None
+    if service == "sqs" and ":" not in resource and "/" not in resource:
+        # arn:PARTITION:sqs:REGION:ACCOUNT:QUEUE_NAME
+        return "queue", resource, None, None
     if service == "ssm" and resource.startswith("parameter/"):
-        path = resource[len("parameter/") :]
-        return "parameter", f"/{path}" if "/" in path else path, None, None
+        name = resource[len("parameter/") :]
+        return "parameter", f"/{name}" if "/" in name else name, None, None
     for separator in ("/", ":"):
         kind, sep, rest = resource.partition(separator)
         if sep:

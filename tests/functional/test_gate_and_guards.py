@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from remediate.emulator import create_function
 from remediation.clients import Clients
+from remediation.errors import EscalatedError
 from remediation.gate import Gate
 from remediation.guards import Blocked, Guards, GuardSettings
 from remediation.models import Mode, Outcome
@@ -148,7 +149,7 @@ def test_cooldown_blocks_until_it_expires_and_a_refire_escalates(stack, guards):
     with pytest.raises(Blocked, match="cooldown") as blocked:
         guards.claim("t1", stack.now + timedelta(seconds=599))
     # Still alarming after an executed action: a human must look.
-    assert blocked.value.escalate
+    assert isinstance(blocked.value, EscalatedError)  # a human decides
     assert "still alarming after rollback at 2026-11-23T10:30:00Z" in blocked.value.reason
     assert "a" * 32 in blocked.value.reason
     guards.claim("t2", stack.now)  # other targets are independent
@@ -177,7 +178,7 @@ def test_breaker_trips_at_its_limit_and_escalates(stack, guards):
     guards.claim("t1", stack.now + timedelta(minutes=10))
     with pytest.raises(Blocked, match="circuit breaker") as blocked:
         guards.claim("t1", stack.now + timedelta(minutes=20))
-    assert blocked.value.escalate
+    assert isinstance(blocked.value, EscalatedError)  # a human decides
     with pytest.raises(Blocked):
         guards.check("t1", stack.now + timedelta(minutes=30))
     guards.claim("t1", stack.now + timedelta(minutes=61))  # the window slid past the first

@@ -292,3 +292,15 @@ def test_a_manual_request_cannot_go_beyond_the_configuration(action, configured,
 def test_a_more_careful_manual_request_passes(action, configured, requested):
     cls = get_action(action)
     cls.check_manual(cls.Params.from_dict(configured), requested)
+
+
+def test_an_sqs_queue_is_one_parser_entry():
+    """A target kind is one entry in ``targets._resource``; the scope check needs none."""
+    queue = parse("arn:aws-cn:sqs:cn-north-1:123456789012:reports-jobs")
+    assert (queue.partition, queue.service, queue.region, queue.account) == (
+        "aws-cn",
+        "sqs",
+        "cn-north-1",
+        "123456789012",
+    )
+    assert (queue.resource_type, queue.name, queue.qualifier) == ("queue", "reports-jobs", None)

@@ -7,30 +7,40 @@ Contract for ``apply``: make the target look like ``plan.after``. That is what l
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from remediation.models import RejectedError
+from remediation.errors import FailedError, RejectedError
+from remediation.models import Verdict
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-
-    from remediation.audit import AuditLog
+    from remediation.audit import AuditLog, AuditRecord
     from remediation.clients import Clients
     from remediation.models import Route
     from remediation.scope import Deployment
     from remediation.targets import Target
 
-REGISTRY: dict[str, type[Action]] = {}
+#: an action's parameters (a frozen ``ActionParams`` dataclass)
+P = TypeVar("P", bound="ActionParams")
+#: what an action's ``read`` returns (a TypedDict)
+C = TypeVar("C", bound=Mapping[str, Any])
+#: an action's state in a plan and the audit's before/after (a TypedDict)
+S = TypeVar("S", bound=Mapping[str, Any])
+#: a plan's state: a ``Plan[AliasState]`` is a ``Plan[AliasState | StageState]``
+S_co = TypeVar("S_co", bound=Mapping[str, Any], covariant=True)
+
+REGISTRY: dict[str, type[AnyAction]] = {}
 
 
-def register(cls: type[Action]) -> type[Action]:
+def register(cls: type[A]) -> type[A]:
     """Class decorator: make an action available by its ``name``."""
     if cls.name in REGISTRY:
         raise ValueError(f"action {cls.name!r} registered twice")
@@ -40,7 +50,7 @@ def register(cls: type[Action]) -> type[Action]:
     return cls
 
 
-def get_action(name: str) -> type[Action]:
+def get_action(name: str) -> type[AnyAction]:
     try:
         return REGISTRY[name]
     except KeyError:
@@ -78,30 +88,30 @@ class ActionContext:
         return dataclasses.replace(self, targets=tuple(self.deployment.check_target(target)))
 
 
-class VerifyError(RuntimeError):
+class VerifyError(FailedError):
     """The change was applied but reading it back does not show it."""
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Generic[S_co]):
     """The intended change: ``before`` -> ``after``; or why nothing should change."""
 
-    verdict: Literal["change", "noop", "escalate"]
+    verdict: Verdict
     summary: str
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
+    before: S_co
+    after: S_co
 
-    @classmethod
-    def change(cls, summary: str, before: dict, after: dict) -> Plan:
-        return cls("change", summary, before, after)
+    @staticmethod
+    def change(summary: str, before: S, after: S) -> Plan[S]:
+        return Plan(Verdict.CHANGE, summary, before, after)
 
-    @classmethod
-    def noop(cls, summary: str, before: dict) -> Plan:
-        return cls("noop", summary, before, dict(before))
+    @staticmethod
+    def noop(summary: str, before: S) -> Plan[S]:
+        return Plan(Verdict.NOOP, summary, before, copy.copy(before))
 
-    @classmethod
-    def escalate(cls, summary: str, before: dict) -> Plan:
-        return cls("escalate", summary, before, dict(before))
+    @staticmethod
+    def escalate(summary: str, before: S) -> Plan[S]:
+        return Plan(Verdict.ESCALATE, summary, before, copy.copy(before))
 
 
 @dataclass(frozen=True)
@@ -112,8 +122,8 @@ class ActionParams:
     """
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ActionParams:
-        if not isinstance(data, dict):
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        if not isinstance(data, Mapping):
             raise RejectedError("params must be an object")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
@@ -177,8 +187,13 @@ def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
-class Action(ABC):
-    """One kind of remediation. Subclasses are registered with ``@register``."""
+class Action(ABC, Generic[P, C, S]):
+    """One kind of remediation: ``Action[Params, Current, State]``, registered with
+    ``@register``. ``read`` returns a ``Current``; ``plan`` turns it into a ``Plan[State]``;
+    ``apply`` makes the target look like ``plan.after``; ``verify`` returns the ``State``
+    read back. ``Current`` and ``State`` are TypedDicts: plain data, so a plan is recorded
+    in the audit as it is and a revert rebuilds it from the record.
+    """
 
     #: name used in playbooks, manual requests and the audit
     name: ClassVar[str]
@@ -224,33 +239,38 @@ class Action(ABC):
                 )
 
     @classmethod
-    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
+    def resources(cls, target: str, params: Mapping[str, Any] | None = None) -> list[str]:
         """The IAM resource ARNs ``permissions`` apply to for ``target`` (and its params)."""
         return [target]
 
     @abstractmethod
-    def read(self, target: str, params: ActionParams) -> dict[str, Any]:
+    def read(self, target: str, params: P) -> C:
         """The target's current state, as plain data."""
 
     @abstractmethod
-    def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
+    def plan(self, current: C, params: P, now: datetime) -> Plan[S]:
         """Pure: current state -> the intended change. No AWS calls."""
 
     @abstractmethod
-    def apply(self, target: str, plan: Plan) -> None:
+    def apply(self, target: str, plan: Plan[S]) -> None:
         """Make the target look like ``plan.after``."""
 
     @abstractmethod
-    def verify(self, target: str, plan: Plan) -> dict[str, Any]:
+    def verify(self, target: str, plan: Plan[S]) -> S:
         """Read the target back; return its state, or raise ``VerifyError``."""
 
     def plan_recovery(
         self,
-        current: dict[str, Any],
-        params: ActionParams,
+        current: C,
+        params: P,
         now: datetime,
-        executed: dict[str, Any] | None,
-    ) -> Plan:
+        executed: AuditRecord | None,
+    ) -> Plan[S]:
         """Pure: on OK, the change that restores what ``executed`` (the last executed audit
         record for this action and target) changed. Only for ``recovers_on_ok`` actions."""
         raise NotImplementedError(f"{self.name} does not recover on OK")
+
+
+#: an action of any kind, as the registry and the pipeline hold it
+AnyAction = Action[Any, Any, Any]
+A = TypeVar("A", bound=AnyAction)

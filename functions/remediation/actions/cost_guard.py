@@ -7,7 +7,7 @@ exactly ``max_reserved``; one already at or below it keeps its value). Nothing e
 touched: the functions come only from ``sheddable`` in the playbook, a cap (a manual request
 cannot add to it), and each name is resolved in the target's account and region.
 
-Target: ``arn:aws:lambda:REGION:ACCOUNT:function:*``, the functions of one account and
+Target: ``arn:PARTITION:lambda:REGION:ACCOUNT:function:*``, the functions of one account and
 region (cooldown, circuit breaker and audit history are kept for it as a whole). For IAM,
 ``resources(target, params)`` scopes the role to the sheddable functions (and their aliases
 and versions, where provisioned concurrency lives); without params it returns the target's
@@ -27,9 +27,10 @@ Runbook: Monitoring Infrastructure "Cost Overrun" (shed non-essential spend, the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from remediation.actions.base import (
     Action,
@@ -40,7 +41,7 @@ from remediation.actions.base import (
     register,
 )
 from remediation.clients import error_code
-from remediation.models import RejectedError
+from remediation.errors import RejectedError
 
 MAX_SHEDDABLE = 100
 _TARGET = re.compile(r"^(?P<prefix>arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)\*$")
@@ -48,11 +49,11 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def parse_target(target: str) -> str:
-    """``arn:aws:lambda:REGION:ACCOUNT:function:*`` -> the prefix of its function ARNs."""
+    """``arn:PARTITION:lambda:REGION:ACCOUNT:function:*`` -> the prefix of its function ARNs."""
     match = _TARGET.match(target)
     if not match:
         raise RejectedError(
-            f"cost-guard target must be arn:aws:lambda:REGION:ACCOUNT:function:*, "
+            f"cost-guard target must be arn:PARTITION:lambda:REGION:ACCOUNT:function:*, "
             f"got {target[:200]!r}"
         )
     return match["prefix"]
@@ -77,11 +78,31 @@ class CostGuardParams(ActionParams):
             raise ValueError("max_reserved must be between 0 and 1000")
 
 
-def plan_shed(current: dict[str, Any], sheddable: list[str], max_reserved: int) -> Plan:
+class Concurrency(TypedDict):
+    """One function's reserved concurrency (None: unreserved) and its provisioned
+    concurrency by qualifier."""
+
+    reserved: int | None
+    provisioned: dict[str, int]
+
+
+class CostState(TypedDict):
+    """The sheddable functions' concurrency, by function name."""
+
+    functions: dict[str, Concurrency]
+
+
+class CostCurrent(CostState):
+    """As read, with the sheddable functions that do not exist."""
+
+    missing: list[str]
+
+
+def plan_shed(current: CostCurrent, sheddable: list[str], max_reserved: int) -> Plan[CostState]:
     """Pure: the sheddable functions' concurrency -> none provisioned, reserved capped."""
-    functions: dict[str, dict[str, Any]] = current["functions"]
-    missing: list[str] = current.get("missing", [])
-    before = {"functions": functions}
+    functions = current["functions"]
+    missing = current.get("missing", [])
+    before: CostState = {"functions": functions}
     if not sheddable:
         return Plan.escalate(
             "no function is marked sheddable: cost-guard may touch nothing", before
@@ -91,7 +112,7 @@ def plan_shed(current: dict[str, Any], sheddable: list[str], max_reserved: int) 
             f"none of the sheddable functions exist ({', '.join(missing)}): nothing to shed",
             before,
         )
-    after: dict[str, dict[str, Any]] = {}
+    after: dict[str, Concurrency] = {}
     steps: list[str] = []
     for name in sorted(functions):
         reserved = functions[name]["reserved"]
@@ -114,7 +135,7 @@ def plan_shed(current: dict[str, Any], sheddable: list[str], max_reserved: int) 
 
 
 @register
-class CostGuard(Action):
+class CostGuard(Action[CostGuardParams, CostCurrent, CostState]):
     """Shed spend on sheddable functions: drop provisioned concurrency, cap reserved
     concurrency. Never touches a function configuration does not mark sheddable."""
 
@@ -132,18 +153,16 @@ class CostGuard(Action):
     limits: ClassVar[dict[str, Limit]] = {"sheddable": Limit.SUBSET, "max_reserved": Limit.AT_LEAST}
 
     @classmethod
-    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
+    def resources(cls, target: str, params: Mapping[str, Any] | None = None) -> list[str]:
         prefix = parse_target(target)
         if params is None:
             return [target]
         parsed = CostGuardParams.from_dict(params)
-        assert isinstance(parsed, CostGuardParams)
         return [arn for name in parsed.sheddable for arn in (prefix + name, f"{prefix}{name}:*")]
 
-    def read(self, target: str, params: ActionParams) -> dict[str, Any]:
-        assert isinstance(params, CostGuardParams)
+    def read(self, target: str, params: CostGuardParams) -> CostCurrent:
         prefix = parse_target(target)
-        functions: dict[str, dict[str, Any]] = {}
+        functions: dict[str, Concurrency] = {}
         missing: list[str] = []
         for name in params.sheddable:
             state = self._read_function(prefix + name)
@@ -153,16 +172,16 @@ class CostGuard(Action):
                 functions[name] = state
         return {"functions": functions, "missing": missing}
 
-    def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
-        assert isinstance(params, CostGuardParams)
+    def plan(self, current: CostCurrent, params: CostGuardParams, now: datetime) -> Plan[CostState]:
         return plan_shed(current, params.sheddable, params.max_reserved)
 
-    def apply(self, target: str, plan: Plan) -> None:
+    def apply(self, target: str, plan: Plan[CostState]) -> None:
         prefix = parse_target(target)
         lam = self.clients("lambda")
         for name, want in sorted(plan.after["functions"].items()):
             arn = prefix + name
-            had = plan.before["functions"].get(name) or {"reserved": None, "provisioned": {}}
+            none: Concurrency = {"reserved": None, "provisioned": {}}
+            had = plan.before["functions"].get(name) or none
             for qualifier in sorted(set(had["provisioned"]) - set(want["provisioned"])):
                 lam.delete_provisioned_concurrency_config(FunctionName=arn, Qualifier=qualifier)
             if want["reserved"] != had["reserved"]:
@@ -180,7 +199,7 @@ class CostGuard(Action):
                         ProvisionedConcurrentExecutions=count,
                     )
 
-    def verify(self, target: str, plan: Plan) -> dict[str, Any]:
+    def verify(self, target: str, plan: Plan[CostState]) -> CostState:
         prefix = parse_target(target)
         seen = {name: self._read_function(prefix + name) for name in plan.after["functions"]}
         wrong = sorted(n for n, want in plan.after["functions"].items() if seen[n] != want)
@@ -188,9 +207,10 @@ class CostGuard(Action):
             shown = {n: seen[n] for n in wrong}
             wanted = {n: plan.after["functions"][n] for n in wrong}
             raise VerifyError(f"concurrency reads back as {shown}, expected {wanted}")
-        return {"functions": seen}
+        # None (a function gone since) differs from every planned state: raised above.
+        return {"functions": {n: c for n, c in seen.items() if c is not None}}
 
-    def _read_function(self, arn: str) -> dict[str, Any] | None:
+    def _read_function(self, arn: str) -> Concurrency | None:
         """Reserved and provisioned concurrency of one function; None if it does not exist."""
         lam = self.clients("lambda")
         try:

@@ -3,11 +3,11 @@ switch to the backup payment processor) and put the old value back when the alar
 
 The target is one flag, in one of two forms:
 
-- an SSM parameter, ``arn:aws:ssm:REGION:ACCOUNT:parameter/NAME``. A hierarchical name keeps
+- an SSM parameter, ``arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME``. A hierarchical name keeps
   its leading slash (``parameter/app/webhook`` is ``/app/webhook``); a flat one has none
   (``parameter/flag`` is ``flag``). String and StringList only: a SecureString's value would
   land in the audit record, so it escalates.
-- one Lambda environment variable, ``arn:aws:lambda:REGION:ACCOUNT:function:NAME#VARIABLE``.
+- one Lambda environment variable, ``arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME#VARIABLE``.
   UpdateFunctionConfiguration replaces the whole variable map, so ``apply`` reads the map,
   changes that one variable and writes the map back with the ``RevisionId`` it read (a
   concurrent update then fails the write instead of being lost): every other variable is
@@ -33,13 +33,17 @@ payment processor".
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
 from remediation.clients import error_code
-from remediation.models import RejectedError
+from remediation.errors import RejectedError
+
+if TYPE_CHECKING:
+    from remediation.audit import AuditRecord
 
 MAX_VALUE = 4096  # SSM standard parameters and a Lambda environment both hold 4 KB
 
@@ -56,7 +60,7 @@ _LAMBDA_VARIABLE = re.compile(
 class FlagTarget:
     """A parsed target: an SSM parameter (``variable`` None) or one function variable."""
 
-    kind: str  # "ssm" or "lambda"
+    kind: Literal["ssm", "lambda"]
     region: str
     name: str  # the parameter name, or the function ARN
     variable: str | None = None
@@ -80,8 +84,8 @@ def parse_target(target: str) -> FlagTarget:
     if variable:
         return FlagTarget("lambda", variable["region"], variable["function"], variable["variable"])
     raise RejectedError(
-        "flip-flag target must be arn:aws:ssm:REGION:ACCOUNT:parameter/NAME or "
-        f"arn:aws:lambda:REGION:ACCOUNT:function:NAME#VARIABLE, got {target[:200]!r}"
+        "flip-flag target must be arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME or "
+        f"arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME#VARIABLE, got {target[:200]!r}"
     )
 
 
@@ -104,9 +108,21 @@ def _show(value: str | None) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def plan_flip(current: dict[str, Any], value: str) -> Plan:
+class FlagState(TypedDict):
+    """The flag's value (None when it could not be read)."""
+
+    value: str | None
+
+
+class FlagCurrent(FlagState):
+    """The flag as read, and why it may not be touched (``refusal``), if so."""
+
+    refusal: NotRequired[str]
+
+
+def plan_flip(current: FlagCurrent, value: str) -> Plan[FlagState]:
     """Pure: ALARM (or a manual request) -> set the flag to ``value``."""
-    before = {"value": current.get("value")}
+    before: FlagState = {"value": current.get("value")}
     if current.get("refusal"):
         return Plan.escalate(current["refusal"], before)
     if current["value"] == value:
@@ -117,14 +133,14 @@ def plan_flip(current: dict[str, Any], value: str) -> Plan:
 
 
 def plan_restore(
-    current: dict[str, Any],
+    current: FlagCurrent,
     value: str,
     hold_minutes: int,
     now: datetime,
-    executed: dict[str, Any] | None,
-) -> Plan:
+    executed: AuditRecord | None,
+) -> Plan[FlagState]:
     """Pure: OK -> put back the value the last executed flip (``executed``) replaced."""
-    before = {"value": current.get("value")}
+    before: FlagState = {"value": current.get("value")}
     if current.get("refusal"):
         return Plan.escalate(current["refusal"], before)
     if executed is None:
@@ -166,7 +182,7 @@ def plan_restore(
 
 
 @register
-class FlipFlag(Action):
+class FlipFlag(Action[FlagParams, FlagCurrent, FlagState]):
     """Set a feature flag (SSM parameter or one Lambda environment variable) to its safe
     value on ALARM and restore the previous value on OK."""
 
@@ -181,11 +197,11 @@ class FlipFlag(Action):
     recovers_on_ok = True
 
     @classmethod
-    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
+    def resources(cls, target: str, params: Mapping[str, Any] | None = None) -> list[str]:
         flag = parse_target(target)
         return [target] if flag.kind == "ssm" else [flag.name]
 
-    def read(self, target: str, params: ActionParams) -> dict[str, Any]:
+    def read(self, target: str, params: FlagParams) -> FlagCurrent:
         flag = parse_target(target)
         client = self.clients("ssm" if flag.kind == "ssm" else "lambda")
         if client.meta.region_name != flag.region:
@@ -196,23 +212,23 @@ class FlipFlag(Action):
             }
         return self._read_flag(flag)
 
-    def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
-        assert isinstance(params, FlagParams)
+    def plan(self, current: FlagCurrent, params: FlagParams, now: datetime) -> Plan[FlagState]:
         return plan_flip(current, params.value)
 
     def plan_recovery(
         self,
-        current: dict[str, Any],
-        params: ActionParams,
+        current: FlagCurrent,
+        params: FlagParams,
         now: datetime,
-        executed: dict[str, Any] | None,
-    ) -> Plan:
-        assert isinstance(params, FlagParams)
+        executed: AuditRecord | None,
+    ) -> Plan[FlagState]:
         return plan_restore(current, params.value, params.hold_minutes, now, executed)
 
-    def apply(self, target: str, plan: Plan) -> None:
+    def apply(self, target: str, plan: Plan[FlagState]) -> None:
         flag = parse_target(target)
         value = plan.after["value"]
+        if value is None:
+            raise ValueError("the plan holds no value to set")
         if flag.kind == "ssm":
             # No Type: an overwrite keeps the parameter's type.
             self.clients("ssm").put_parameter(Name=flag.name, Value=value, Overwrite=True)
@@ -223,15 +239,20 @@ class FlipFlag(Action):
         if environment.get("Error"):
             raise RuntimeError(f"environment of {flag.name} unreadable: {environment['Error']}")
         variables = dict(environment.get("Variables") or {})
-        variables[flag.variable] = value
+        variables[flag.variable or ""] = value
         # RevisionId: a concurrent update between our read and write fails the write
         # (PreconditionFailedException) instead of being overwritten. moto omits it.
-        revision = {"RevisionId": config["RevisionId"]} if config.get("RevisionId") else {}
-        lam.update_function_configuration(
-            FunctionName=flag.name, Environment={"Variables": variables}, **revision
-        )
+        revision = config.get("RevisionId")
+        if revision:
+            lam.update_function_configuration(
+                FunctionName=flag.name, Environment={"Variables": variables}, RevisionId=revision
+            )
+        else:
+            lam.update_function_configuration(
+                FunctionName=flag.name, Environment={"Variables": variables}
+            )
 
-    def verify(self, target: str, plan: Plan) -> dict[str, Any]:
+    def verify(self, target: str, plan: Plan[FlagState]) -> FlagState:
         flag = parse_target(target)
         seen = self._read_flag(flag)
         if seen.get("value") != plan.after["value"]:
@@ -241,12 +262,12 @@ class FlipFlag(Action):
             )
         return {"value": seen["value"]}
 
-    def _read_flag(self, flag: FlagTarget) -> dict[str, Any]:
+    def _read_flag(self, flag: FlagTarget) -> FlagCurrent:
         if flag.kind == "ssm":
             return self._read_parameter(flag)
         return self._read_variable(flag)
 
-    def _read_parameter(self, flag: FlagTarget) -> dict[str, Any]:
+    def _read_parameter(self, flag: FlagTarget) -> FlagCurrent:
         try:
             found = self.clients("ssm").get_parameter(Name=flag.name)["Parameter"]
         except Exception as exc:
@@ -261,7 +282,7 @@ class FlipFlag(Action):
             }
         return {"value": found["Value"]}
 
-    def _read_variable(self, flag: FlagTarget) -> dict[str, Any]:
+    def _read_variable(self, flag: FlagTarget) -> FlagCurrent:
         config = self.clients("lambda").get_function_configuration(FunctionName=flag.name)
         environment = config.get("Environment") or {}
         if environment.get("Error"):

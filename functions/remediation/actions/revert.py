@@ -31,10 +31,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from remediation.actions.base import Action, ActionParams, Plan, get_action, register
-from remediation.models import Outcome, RejectedError, Route
+from remediation.actions.base import Action, ActionParams, AnyAction, Plan, get_action, register
+from remediation.errors import RejectedError
+from remediation.models import Outcome, Route
+
+if TYPE_CHECKING:
+    from remediation.audit import AuditRecord
 
 _AUDIT_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -44,6 +48,27 @@ class RevertParams(ActionParams):
     """No parameters: what to undo and how come from the audit record."""
 
 
+class RevertCurrent(TypedDict):
+    """The record to revert and the original target's state now; or why not (``refusal``)."""
+
+    audit_id: str
+    refusal: NotRequired[str]
+    action: NotRequired[str]
+    target: NotRequired[str]
+    record_before: NotRequired[dict[str, Any]]
+    record_after: NotRequired[dict[str, Any]]
+    state: NotRequired[dict[str, Any]]
+
+
+class RevertState(TypedDict, total=False):
+    """The revert's before/after: which action on which target, and that action's own state
+    (its keys are the original action's: any of them)."""
+
+    action: str
+    target: str
+    state: dict[str, Any]
+
+
 def plain(value: Any) -> Any:
     """``value`` as it looks after a round trip through the audit record (JSON)."""
     return json.loads(json.dumps(value, default=str, sort_keys=True))
@@ -51,7 +76,7 @@ def plain(value: Any) -> Any:
 
 def refusal(
     audit_id: str,
-    record: dict[str, Any] | None,
+    record: AuditRecord | None,
     inventory: Mapping[tuple[str, str], Route],
 ) -> str | None:
     """Pure: why ``record`` cannot be reverted, or None."""
@@ -77,7 +102,7 @@ def refusal(
     return None
 
 
-def plan_revert(current: dict[str, Any]) -> Plan:
+def plan_revert(current: RevertCurrent) -> Plan[RevertState]:
     """Pure: the original target's state now + the record -> back to the record's before."""
     audit_id = current["audit_id"]
     if current.get("refusal"):
@@ -85,7 +110,7 @@ def plan_revert(current: dict[str, Any]) -> Plan:
     state, was, left = current["state"], current["record_before"], current["record_after"]
     action, target = current["action"], current["target"]
 
-    def wrap(values: dict[str, Any]) -> dict[str, Any]:
+    def wrap(values: dict[str, Any]) -> RevertState:
         return {"action": action, "target": target, "state": values}
 
     now = {key: state.get(key) for key in left}
@@ -118,7 +143,7 @@ def check_audit_id(target: str) -> str:
 
 
 @register
-class Revert(Action):
+class Revert(Action[RevertParams, RevertCurrent, RevertState]):
     """Undo an executed action from its audit record's before-state, by manual request."""
 
     name = "revert"
@@ -127,11 +152,11 @@ class Revert(Action):
     permissions = ("dynamodb:GetItem",)
 
     @classmethod
-    def resources(cls, target: str, params: dict[str, Any] | None = None) -> list[str]:
+    def resources(cls, target: str, params: Mapping[str, Any] | None = None) -> list[str]:
         check_audit_id(target)
         return []
 
-    def read(self, target: str, params: ActionParams) -> dict[str, Any]:
+    def read(self, target: str, params: RevertParams) -> RevertCurrent:
         audit_id = check_audit_id(target)
         record = self.audit.get(audit_id)
         why = refusal(audit_id, record, self.inventory)
@@ -156,23 +181,25 @@ class Revert(Action):
             "state": plain(original.read(record["target"], original_params)),
         }
 
-    def plan(self, current: dict[str, Any], params: ActionParams, now: datetime) -> Plan:
+    def plan(
+        self, current: RevertCurrent, params: RevertParams, now: datetime
+    ) -> Plan[RevertState]:
         return plan_revert(current)
 
-    def apply(self, target: str, plan: Plan) -> None:
+    def apply(self, target: str, plan: Plan[RevertState]) -> None:
         original, inner = self._original(plan)
         original.apply(plan.after["target"], inner)
 
-    def verify(self, target: str, plan: Plan) -> dict[str, Any]:
+    def verify(self, target: str, plan: Plan[RevertState]) -> RevertState:
         original, inner = self._original(plan)
         seen = original.verify(plan.after["target"], inner)
         return {**plan.after, "state": plain(seen)}
 
-    def _original(self, plan: Plan) -> tuple[Action, Plan]:
+    def _original(self, plan: Plan[RevertState]) -> tuple[AnyAction, Plan[Any]]:
         original = self._build(plan.after["action"], plan.after["target"])
         inner = Plan.change(plan.summary, plan.before["state"], plan.after["state"])
         return original, inner
 
-    def _build(self, action: str, target: str) -> Action:
+    def _build(self, action: str, target: str) -> AnyAction:
         """The original action, built like any other: its target passes the scope check."""
         return get_action(action)(self.ctx.for_target(target))

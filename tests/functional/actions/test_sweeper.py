@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -90,6 +91,23 @@ def test_sweeper_removes_only_expired_blocks(blocked):
     notices = stack.notices()
     assert len(notices) == 2
     assert all("did waf-block" in n["subject"] for n in notices)
+
+
+def test_each_sweep_is_counted_like_any_action(blocked, monkeypatch, capsys):
+    """The sweeper's records go through the same recorder as the pipeline's: one EMF
+    metric per result, by action and outcome, beside the audit record and the notice."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    results = blocked.sweeper().sweep(blocked.stack.now)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    metrics = [line for line in lines if line["_aws"]["CloudWatchMetrics"][0]["Namespace"]]
+    assert len(metrics) == len(results) == 2
+    for metric in metrics:
+        assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AutoRemediation"
+        assert (metric["Action"], metric["Outcome"], metric["Remediations"]) == (
+            "waf-block-sweep",
+            "executed",
+            [1.0],
+        )
 
 
 def test_nothing_expired_changes_nothing_and_records_nothing(blocked):

@@ -23,9 +23,10 @@ from remediation.actions.waf_block import (
     entry_key,
 )
 from remediation.audit import AuditLog
-from remediation.clients import Clients
+from remediation.clients import DEFAULT_CONFIG, Clients
 from remediation.models import Outcome
 from tests.conftest import DEPLOYMENT, AgreeingPipeline, load_event, sns_alarm
+from tests.functional.actions.wire import Wire, error, response
 
 ALARM = "test-orders-auth-failures"
 LOG_GROUP = "/aws/apigateway/orders"
@@ -351,33 +352,33 @@ def expect_update(stub, key, addresses, token):
     )
 
 
-def test_throttling_is_retried(world, stubbed_waf, pauses):
-    stub, clients, key = stubbed_waf
-    new = [*OLD, "203.0.113.9/32"]
-    world.insights.stub.add_response(
-        "start_query",
-        {"queryId": "q-1"},
-        {"logGroupName": LOG_GROUP, "startTime": ANY, "endTime": ANY, "queryString": DEFAULT_QUERY},
+def test_throttling_is_retried_by_the_client(world, emulator, pauses, backoff):
+    """A throttled poll, a throttled UpdateIPSet and WAF's internal error (HTTP 500) are
+    retried by botocore's standard retry mode, inside the client: the action waits for
+    nothing itself and succeeds."""
+    logs = boto3.client("logs", region_name=REGION, config=DEFAULT_CONFIG)
+    Wire(logs).queue("StartQuery", response(200, {"queryId": "q-1"})).queue(
+        "GetQueryResults",
+        error("ThrottlingException", 400),
+        response(200, {"status": "Complete", "results": rows({"203.0.113.9": 500})}),
     )
-    world.insights.stub.add_client_error("get_query_results", "ThrottlingException")
-    world.insights.stub.add_response(
-        "get_query_results",
-        {"status": "Complete", "results": rows({"203.0.113.9": 500})},
-        {"queryId": "q-1"},
+    waf = boto3.client(
+        "wafv2", region_name=REGION, endpoint_url=emulator.endpoint_url, config=DEFAULT_CONFIG
     )
-    expect_get(stub, world, key, OLD, "t1")  # read
-    expect_get(stub, world, key, OLD, "t1")  # apply: which IP version
-    expect_get(stub, world, key, OLD, "t1")  # apply: entries and lock token
-    stub.add_client_error("update_ip_set", "ThrottlingException", http_status_code=400)
-    expect_get(stub, world, key, OLD, "t1")  # re-read after the backoff
-    expect_update(stub, key, new, "t1")
-    expect_get(stub, world, key, new, "t2")  # verify
+    waf_wire = Wire(waf).queue(
+        "UpdateIPSet",
+        error("ThrottlingException", 400),
+        error("WAFInternalErrorException", 500),  # WAF's "retry your request"
+        None,
+    )
+    clients = Clients(endpoint_url=emulator.endpoint_url, overrides={"logs": logs, "wafv2": waf})
 
     result = world.run(clients=clients)
     assert result.outcome is Outcome.EXECUTED, result.reason
-    stub.assert_no_pending_responses()
-    world.insights.stub.assert_no_pending_responses()
-    assert len(pauses) == 2  # one poll wait, one jittered backoff
+    assert world.entries() == [*OLD, "203.0.113.9/32"]
+    assert waf_wire.attempts["UpdateIPSet"] == 3
+    assert len(backoff) == 3  # botocore's waits: one per retried attempt
+    assert pauses == []  # nothing polled twice, no lock conflict: no wait of our own
 
 
 def test_access_denied_fails_and_notifies(world, stubbed_waf):

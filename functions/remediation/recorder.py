@@ -1,0 +1,103 @@
+"""The life of one audit record, the same for the pipeline and the sweeper.
+
+``open`` writes the intent (outcome ``pending``) before anything changes: if it cannot be
+written, nothing is done. ``close`` completes it with the result, then tells: one structured
+log line, one EMF metric (``AutoRemediation/Remediations`` by ``Action`` and ``Outcome``)
+and, for outcomes a human should hear about, one notice. ``reject`` does all of that at once
+for a delivery refused before it reached an action.
+
+If the outcome cannot be written, the notice still goes out (naming the failure, with what
+changed) and the error is raised, so the delivery fails and is retried or reaches the
+dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
+
+from remediation.audit import AuditLog, Entry
+from remediation.clients import error_code
+from remediation.models import Outcome, Result
+from remediation.notify import NOTIFY, Notifier, build_notice
+
+logger = Logger(child=True)
+METRICS_NAMESPACE = "AutoRemediation"
+METRIC_NAME = "Remediations"
+
+
+class Recorder:
+    def __init__(
+        self,
+        audit: AuditLog,
+        notifier: Notifier,
+        *,
+        env: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.audit = audit
+        self.notifier = notifier
+        self.env = env
+        self.clock = clock
+
+    def open(self, entry: Entry) -> None:
+        """The intent, before anything changes. Raises if it cannot be written."""
+        self.audit.open(entry)
+
+    def close(self, entry: Entry, result: Result) -> None:
+        """The outcome, then the log line, the metric and the notice."""
+        try:
+            self.audit.close(
+                entry.audit_id,
+                result.outcome,
+                result.reason,
+                self.clock(),
+                before=result.before,
+                after=result.after,
+            )
+        except Exception as exc:
+            # The record stays pending: the notice must still carry what changed, then the
+            # delivery fails (and is retried or reaches the dead-letter queue).
+            unsaved = f"; audit record not completed ({error_code(exc)})"
+            self.announce(replace(result, reason=result.reason + unsaved), entry)
+            raise
+        logger.info(
+            "remediation",
+            extra={
+                "audit_id": entry.audit_id,
+                "correlation_id": entry.correlation_id,
+                "source": str(entry.source),
+                "outcome": str(result.outcome),
+                "action": result.action,
+                "target": result.target,
+                "detail": result.reason,
+            },
+        )
+        self.announce(result, entry)
+
+    def reject(self, entry: Entry, reason: str) -> Result:
+        """A delivery refused before it reached an action: one record, already complete."""
+        result = Result(entry.audit_id, Outcome.REJECTED, reason, entry.action, entry.target)
+        logger.warning("rejected", extra={"audit_id": entry.audit_id, "reason": reason})
+        self.audit.open(entry, Outcome.REJECTED, reason)
+        self.announce(result, entry)
+        return result
+
+    def announce(self, result: Result, entry: Entry) -> None:
+        """The EMF metric, and the notice when a human should hear about ``result``."""
+        # One EMF line per result: its own dimensions, no state shared between threads.
+        metric = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
+        metric.add_dimension(name="Action", value=result.action or "none")
+        metric.add_dimension(name="Outcome", value=str(result.outcome))
+        metric.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
+        metric.flush_metrics()
+        if result.outcome in NOTIFY:
+            subject, message = build_notice(self.env, result, key=entry.key, reason=entry.reason)
+            self.notifier.publish(subject, message)
