@@ -168,9 +168,8 @@ class Pipeline:
     # -- before the record: what is asked, and may it be -----------------------------------
 
     def _check_scope(self, request: Request) -> None:
-        """Only this deployment's alarms and budgets, and only while they are fresh."""
+        """Only this deployment's alarms and budgets."""
         self.settings.deployment.check_request(request)
-        confirm.check_fresh(request, self.clock(), self.settings.max_event_age_seconds)
 
     def _resolve(self, request: Request) -> tuple[Route, type[AnyAction], ActionParams]:
         """The playbook's route, its action and parameters (a manual request only towards
@@ -183,7 +182,6 @@ class Pipeline:
         if request.source is Source.MANUAL and action_cls.target_is_arn:
             configured = self.settings.playbook.inventory[(route.action, route.target)]
             action_cls.check_manual(action_cls.Params.from_dict(configured.params), request.params)
-        action_cls.resources(route.target, route.params)  # rejects a target of the wrong shape
         return route, action_cls, params
 
     def _context(self, route: Route, action_cls: type[AnyAction]) -> ActionContext:
@@ -195,7 +193,11 @@ class Pipeline:
             clock=self.clock,
             inventory=self.settings.playbook.inventory,
         )
-        return ctx.for_target(route.target) if action_cls.target_is_arn else ctx
+        if not action_cls.target_is_arn:
+            return ctx
+        ctx = ctx.for_target(route.target)  # scope first: it names the real problem
+        action_cls.resources(route.target, route.params)  # then the shape the action takes
+        return ctx
 
     def _entry(self, request: Request, route: Route, correlation_id: str) -> Entry:
         return Entry(
@@ -233,6 +235,7 @@ class Pipeline:
             self._only_alarms_act(run)
             switch = self._gate(run)
             run.now = self.clock()
+            self._check_fresh(run)
             self._confirm(run.request)
         except (RejectedError, SkippedError, EscalatedError) as exc:
             return run.result(_outcome(exc), exc.reason)
@@ -274,6 +277,14 @@ class Pipeline:
                 raise EscalatedError(switch.why)
             raise SkippedError(switch.why)
         return switch
+
+    def _check_fresh(self, run: Run) -> None:
+        """An ALARM (or budget) transition older than the limit is not acted on: a human
+        looks instead. Checked after the duplicate check, so a late duplicate of a handled
+        transition stays a quiet skip. An OK that restores a temporary change is not held
+        to it (a late OK must still put the flag back); it is confirmed like any alarm."""
+        if not run.recovery:
+            confirm.check_fresh(run.request, self._now(run), self.settings.max_event_age_seconds)
 
     def _confirm(self, request: Request) -> None:
         """An alarm is acted on only if CloudWatch shows it as the event says."""
