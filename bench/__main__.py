@@ -214,11 +214,11 @@ def table(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             counted = calls_breakdown(v["calls"])
             scenario = SCENARIOS[action]
             total = sum(counted.values())
-            parts = " + ".join(f"{n} {who}" for who, n in counted.items())
+            by_caller = " + ".join(f"{n} {who}" for who, n in counted.items())
             rows.append(
                 (
                     f"calls per action: {action}",
-                    f"{total} = {parts}; minimum {scenario.minimum} + 2 (audit, notice)",
+                    f"{total} = {by_caller}; minimum {scenario.minimum} + 2 (audit, notice)",
                     f"<= {scenario.minimum + CALLS_OVER_MIN}",
                     _met(total <= scenario.minimum + CALLS_OVER_MIN),
                 )

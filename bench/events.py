@@ -32,6 +32,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import boto3
@@ -67,7 +68,7 @@ class Recorder:
         self.paused = False
         self.in_calls = [0.0, 0.0]  # wall s, CPU s
         self._opened: tuple[float, float] | None = None
-        events = session._session
+        events = session.events  # the botocore session's emitter
         events.register("provide-client-params", self._seen)
         events.register("after-call", self._closed)
         events.register("after-call-error", self._closed)
@@ -76,7 +77,7 @@ class Recorder:
         if self.paused:
             return
         caller = "other"
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             module = frame.f_globals.get("__name__", "")
             found = next((who for prefix, who in CALLERS if module.startswith(prefix)), None)
@@ -144,7 +145,7 @@ class BenchWorld:
         os.environ.update(REMEDIATOR_ENV)
         os.environ["REMEDIATION_ACTIONS"] = ",".join(sorted(set(actions)))
         os.environ["PLAYBOOK_PATH"] = str(path)
-        from remediation import handler
+        import remediation.handler as handler
         from remediation.clients import Clients
         from remediation.config import Settings
         from remediation.pipeline import Pipeline

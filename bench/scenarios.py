@@ -14,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from remediate.drill.world import alarm_transitions
 from remediate.emulator import ACCOUNT, REGION, create_function, create_ip_set, put_parameter
 from remediation.clients import Clients
 from remediation.targets import build, partition_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.literals import StateValueType
 
 PARTITION = partition_of(REGION)
 
@@ -178,7 +181,7 @@ def confirm_alarms(clients: Clients, *events: dict) -> None:
     events were made, which the confirmation accepts (the alarm is in that state since at
     least the event's time). Untimed setup: call it with the recorder paused."""
     cloudwatch = clients("cloudwatch")
-    seen: dict[str, str] = {}
+    seen: dict[str, StateValueType] = {}
     for event in events:
         for arn, state, _ in alarm_transitions(event):
             seen[arn.split(":", 6)[6]] = state

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -1119,6 +1119,7 @@ def history(
         missing=f"audit table {table_name} not found in {where}: is {env} deployed there "
         "(or check --region)?",
     ):
+        records: Sequence[Mapping[str, Any]]
         if target:
             records = list(itertools.islice(AuditLog(db, table_name).history(target), limit))
         else:

@@ -10,13 +10,20 @@ import logging
 import os
 import urllib.request
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from moto.server import ThreadedMotoServer
 
 from remediation.audit import PARTITION_KEY, SORT_KEY, TARGET_INDEX, TARGET_INDEX_KEYS
 from remediation.clients import Clients
 from remediation.targets import build, parse, partition_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef
+    from mypy_boto3_cloudwatch.literals import StateValueType
+    from mypy_boto3_lambda.type_defs import CreateAliasRequestTypeDef
+    from mypy_boto3_wafv2.literals import IPAddressVersionType, ScopeType
+    from mypy_boto3_wafv2.type_defs import IPSetSummaryTypeDef
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -147,18 +154,16 @@ def create_function(
         version = lam.publish_version(FunctionName=name)["Version"]
     if alias is None or version is None:
         return created["FunctionArn"]
-    routing = (
-        {
-            "RoutingConfig": {
-                "AdditionalVersionWeights": {str(k): float(v) for k, v in weights.items()}
-            }
+    request: CreateAliasRequestTypeDef = {
+        "FunctionName": name,
+        "Name": alias,
+        "FunctionVersion": alias_version or version,
+    }
+    if weights:
+        request["RoutingConfig"] = {
+            "AdditionalVersionWeights": {str(k): float(v) for k, v in weights.items()}
         }
-        if weights
-        else {}
-    )
-    return lam.create_alias(
-        FunctionName=name, Name=alias, FunctionVersion=alias_version or version, **routing
-    )["AliasArn"]
+    return lam.create_alias(**request)["AliasArn"]
 
 
 # -- more resource kinds (the drill and the CLI's --local build targets with these) ---------
@@ -195,10 +200,10 @@ def create_ip_set(
     name: str,
     *,
     ip_set_id: str | None = None,
-    scope: str = "REGIONAL",
+    scope: ScopeType = "REGIONAL",
     addresses: list[str] | None = None,
-    version: str = "IPV4",
-) -> dict[str, str]:
+    version: IPAddressVersionType = "IPV4",
+) -> IPSetSummaryTypeDef:
     """A WAFv2 IP set. ``ip_set_id`` pins the id (moto makes a random one; a config names one).
 
     Returns the ``Summary`` (Name, Id, ARN, LockToken).
@@ -217,8 +222,12 @@ def create_ip_set(
 
 
 def _create_ip_set(
-    clients: Clients, name: str, scope: str, addresses: list[str] | None, version: str
-) -> dict[str, str]:
+    clients: Clients,
+    name: str,
+    scope: ScopeType,
+    addresses: list[str] | None,
+    version: IPAddressVersionType,
+) -> IPSetSummaryTypeDef:
     return clients("wafv2").create_ip_set(
         Name=name,
         Scope=scope,
@@ -274,7 +283,7 @@ def create_rest_stage(
     gateway.create_stage(restApiId=api_id, stageName=stage, deploymentId=made[-1])
     for other, number in (other_stages or {}).items():
         gateway.create_stage(restApiId=api_id, stageName=other, deploymentId=made[number - 1])
-    patch = []
+    patch: list[PatchOperationTypeDef] = []
     if rate_limit is not None:
         patch.append(
             {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(rate_limit)}
@@ -305,7 +314,7 @@ def _backdate_deployments(api_id: str, ids: list[str], spacing: int) -> None:
                 api.deployments[deployment_id].created_date -= age * spacing
 
 
-def agree_alarm(clients: Clients, arn: str, state: str, at: datetime) -> None:
+def agree_alarm(clients: Clients, arn: str, state: StateValueType, at: datetime) -> None:
     """Make the emulated CloudWatch show alarm ``arn`` in ``state`` since ``at``.
 
     What AWS would show when CloudWatch itself sent the message: the pipeline confirms every
@@ -342,7 +351,7 @@ def agree_alarm(clients: Clients, arn: str, state: str, at: datetime) -> None:
 
 def agree_alarms(clients: Clients, event: Any) -> None:
     """``agree_alarm`` for every CloudWatch alarm message in ``event`` (others are left)."""
-    from remediation import intake
+    import remediation.intake as intake
     from remediation.models import RejectedError, Source
 
     try:
@@ -355,4 +364,6 @@ def agree_alarms(clients: Clients, event: Any) -> None:
         except RejectedError:
             continue
         if request.source is Source.ALARM and request.occurred_at is not None:
-            agree_alarm(clients, request.requested_by, request.state, request.occurred_at)
+            # intake admits only CloudWatch's states (ALARM_STATES)
+            state = cast("StateValueType", request.state)
+            agree_alarm(clients, request.requested_by, state, request.occurred_at)

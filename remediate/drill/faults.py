@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 #: HTTP status AWS answers these codes with (others: 400)
 STATUS = {
@@ -71,7 +72,7 @@ class Faults:
             del self.armed[call]
         self.fired.append(f"{call} {fault.error}")
         status = STATUS.get(fault.error, 400)
-        return AWSResponse("https://drill.local", status, {}, None), {
+        return AWSResponse("https://drill.local", status, HTTPHeaders(), None), {
             "Error": {"Code": fault.error, "Message": fault.message},
             "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "drill-fault"},
         }

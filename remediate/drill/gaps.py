@@ -17,19 +17,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from remediation.targets import build, partition_of
 
 
 def _ok(body: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    return AWSResponse("https://drill.local", 200, {}, None), {
+    return AWSResponse("https://drill.local", 200, HTTPHeaders(), None), {
         **body,
         "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "drill"},
     }
 
 
 def _error(code: str, message: str, status: int = 404) -> tuple[AWSResponse, dict[str, Any]]:
-    return AWSResponse("https://drill.local", status, {}, None), {
+    return AWSResponse("https://drill.local", status, HTTPHeaders(), None), {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "drill"},
     }
@@ -42,7 +43,7 @@ class Gaps:
         self.provisioned: dict[tuple[str, str], int] = {}
         #: log group -> sample access-log lines (JSON with an ``ip`` field)
         self.log_lines: dict[str, list[str]] = {}
-        self._queries: dict[str, list[str]] = {}
+        self._queries: dict[str, list[list[dict[str, str]]]] = {}
         #: api id -> {"stages": {name: {"deployment", "auto_deploy"}},
         #:            "deployments": [{"id", "created"}]}
         self.http_apis: dict[str, dict[str, Any]] = {}
@@ -114,7 +115,7 @@ class Gaps:
         return _ok({})
 
     def _list_provisioned(self, context: dict, **_: Any) -> Any:
-        function, _ = self._key(context["drill_params"])
+        function = self._key(context["drill_params"])[0]
         arn = build(
             partition_of(self.region), "lambda", self.region, self.account, f"function:{function}"
         )

@@ -132,7 +132,7 @@ class Deployment:
 
     def setting(self, name: str) -> str:
         """One environment variable all remediators share (AUDIT_TABLE, SWITCH_PARAMETER...)."""
-        values = {r.environment.get(name) for r in self.remediators} - {None}
+        values = {r.environment[name] for r in self.remediators if name in r.environment}
         if len(values) != 1:
             raise TemplateError(f"remediators disagree on or lack {name}: {sorted(values)}")
         return values.pop()

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
@@ -34,6 +34,11 @@ from remediation.audit import parse_item
 from remediation.clients import Clients
 from remediation.models import RejectedError
 from remediation.targets import build, parse
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_application_autoscaling.literals import ScalableDimensionType
+    from mypy_boto3_cloudwatch.literals import StateValueType
 
 # A switch flip reaches a warm remediator within this long (the gate's cache max age).
 SWITCH_CACHE = timedelta(seconds=30)
@@ -121,7 +126,7 @@ class World:
     def build(
         self,
         resources: dict[str, dict[str, Any]],
-        switch: str,
+        switch: str | dict[str, str],
         only: set[tuple[str, str]] | None = None,
     ) -> None:
         """Reset the emulator; create what the template deploys, then the targets: every
@@ -211,11 +216,15 @@ class World:
             )
             scaling = spec.get("autoscaling")
             if scaling:
-                for side in ("Read", "Write"):
+                dimensions: tuple[ScalableDimensionType, ...] = (
+                    "dynamodb:table:ReadCapacityUnits",
+                    "dynamodb:table:WriteCapacityUnits",
+                )
+                for dimension in dimensions:
                     self.clients("application-autoscaling").register_scalable_target(
                         ServiceNamespace="dynamodb",
                         ResourceId=f"table/{name}",
-                        ScalableDimension=f"dynamodb:table:{side}CapacityUnits",
+                        ScalableDimension=dimension,
                         MinCapacity=int(scaling.get("min", 1)),
                         MaxCapacity=int(scaling.get("max", 100)),
                     )
@@ -339,7 +348,8 @@ class World:
     def _rest_stage_state(self, api_id: str, spec: dict) -> dict[str, Any]:
         gateway = self.clients("apigateway")
         stage = gateway.get_stage(restApiId=api_id, stageName=spec.get("stage", "prod"))
-        names = {
+        # deployment id (None: a stage without one) -> description
+        names: dict[str | None, str] = {
             d["id"]: d.get("description", d["id"])
             for d in gateway.get_deployments(restApiId=api_id).get("items", [])
         }
@@ -368,7 +378,7 @@ class World:
     def notices(self) -> list[dict[str, str]]:
         """Notices published since the last call (drained from the queue on the topic)."""
         sqs = self.clients("sqs")
-        found = []
+        found: list[dict[str, str]] = []
         while True:
             got = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10)
             messages = got.get("Messages", [])
@@ -400,7 +410,7 @@ class World:
 
     # -- act --------------------------------------------------------------------------
 
-    def show_alarm(self, arn: str, state: str, at: datetime, how: Any = AGREE) -> str:
+    def show_alarm(self, arn: str, state: StateValueType, at: datetime, how: Any = AGREE) -> str:
         """Set what the emulated CloudWatch shows for alarm ``arn``, whose event says it
         went to ``state`` at ``at``; return a note for the timeline ('' when it agrees).
 
@@ -415,7 +425,7 @@ class World:
             return ""
         if how == AS_IS:
             found = self.clients("cloudwatch").describe_alarms(AlarmNames=[name])
-            shown = [a["StateValue"] for a in found["MetricAlarms"]] or ["absent"]
+            shown: list[str] = [a["StateValue"] for a in found["MetricAlarms"]] or ["absent"]
             return f"CloudWatch left as it is: {name} is {shown[0]}"
         if how == ABSENT:
             self.clients("cloudwatch").delete_alarms(AlarmNames=[name])
@@ -436,7 +446,7 @@ class World:
 
     def deliver(self, function: Remediator, event: Any) -> Delivery:
         """Run ``function``'s Lambda handler on ``event`` in this process."""
-        from remediation import handler  # the Lambda code, imported as Lambda would
+        import remediation.handler as handler  # the Lambda code, imported as Lambda would
 
         delivery = Delivery(function=function.name, event=event)
         logs = io.StringIO()
@@ -444,7 +454,8 @@ class World:
             handler._pipeline = self._pipeline_for(function)
             context = FakeContext(function, self._function_arn(function))
             try:
-                handler.lambda_handler(event, context)
+                # FakeContext has what the handler reads of a LambdaContext
+                handler.lambda_handler(event, cast("LambdaContext", context))
             except Exception as exc:  # the handler raises so Lambda retries / DLQs the event
                 delivery.error = f"{type(exc).__name__}: {str(exc)[:300]}"
             finally:
@@ -678,24 +689,26 @@ def access_log_lines(spec: dict[str, Any]) -> list[str]:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def alarm_transitions(event: Any) -> list[tuple[str, str, datetime]]:
+def alarm_transitions(event: Any) -> list[tuple[str, StateValueType, datetime]]:
     """(alarm ARN, state, state change time) of every CloudWatch alarm message in ``event``,
     read the way the remediators read it (events they would refuse are left out)."""
-    from remediation import intake
+    import remediation.intake as intake
     from remediation.models import Source
 
     try:
         messages = intake.split(event)
     except RejectedError:
         return []
-    found = []
+    found: list[tuple[str, StateValueType, datetime]] = []
     for message in messages:
         try:
             request = intake.parse(message)
         except RejectedError:
             continue
         if request.source is Source.ALARM and request.occurred_at is not None:
-            found.append((request.requested_by, request.state, request.occurred_at))
+            # intake admits only CloudWatch's states (ALARM_STATES)
+            state = cast("StateValueType", request.state)
+            found.append((request.requested_by, state, request.occurred_at))
     return found
 
 

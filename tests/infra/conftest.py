@@ -62,7 +62,7 @@ def synthesize(config: EnvConfig, *, nag: bool = False, flags: bool = True) -> S
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
         app.synth()  # raises when a cdk-nag finding is not acknowledged
-    templates = {s.stack_name: Template.from_stack(s).to_json() for s in stacks}
+    templates = {s.stack_name: dict(Template.from_stack(s).to_json()) for s in stacks}
     return Synth(config, app, stacks, templates)
 
 
