@@ -193,9 +193,8 @@ class Pipeline:
             clock=self.clock,
             inventory=self.settings.playbook.inventory,
         )
-        if not action_cls.target_is_arn:
-            return ctx
-        ctx = ctx.for_target(route.target)  # scope first: it names the real problem
+        if action_cls.target_is_arn:
+            ctx = ctx.for_target(route.target)  # scope first: it names the real problem
         action_cls.resources(route.target, route.params)  # then the shape the action takes
         return ctx
 

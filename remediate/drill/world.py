@@ -33,6 +33,7 @@ from remediate.drill.template import Deployment, Remediator
 from remediation.audit import parse_item
 from remediation.clients import Clients
 from remediation.models import RejectedError
+from remediation.store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from remediation.targets import build, parse
 
 if TYPE_CHECKING:
@@ -183,6 +184,20 @@ class World:
         self.clock.advance(by)
         if by >= SWITCH_CACHE:
             self._warm.clear()
+        self._expire_items()
+
+    def _expire_items(self) -> None:
+        """What DynamoDB's TTL does as time passes: items whose TTL attribute is behind the
+        drill's clock are gone (idempotency records after 24 h, so a redelivery then is a new
+        delivery). moto does not expire items, and the clock here is the drill's."""
+        db = self.clients("dynamodb")
+        now = int(self.clock().timestamp())
+        for page in db.get_paginator("scan").paginate(TableName=self.table):
+            for item in page.get("Items", []):
+                ttl = item.get(TTL_ATTRIBUTE, {}).get("N")
+                if ttl is not None and int(ttl) <= now:
+                    key = {k: item[k] for k in (PARTITION_KEY, SORT_KEY)}
+                    db.delete_item(TableName=self.table, Key=key)
 
     def _create_targets(self) -> None:
         for name, spec in self.targets.get("functions", {}).items():
