@@ -108,18 +108,26 @@ def test_each_transition_acts_exactly_once_and_every_delivery_is_audited(stack, 
 
 
 def test_a_late_redelivery_does_not_act_again(stack):
-    """Inside the freshness limit a redelivery is a duplicate (quietly skipped); after it,
-    the transition is stale and refused, still without acting (an idempotency record may
-    have expired by then: freshness, not the record, is what holds there)."""
+    """While its idempotency record lives (24 h) a redelivery is a duplicate, quietly skipped;
+    once DynamoDB's TTL has removed the record, the transition is stale and refused. Neither
+    acts."""
     stack.now = datetime.now(UTC)
     target = rollback_target(stack.clients, "late")
     playbook = {"alarms": {"rel-late": {"action": "rollback", "target": target}}}
     alarm = transition("rel-late")
     first = stack.pipeline(playbook, guards=NO_COOLDOWN).handle(delivery(alarm))
-    soon = stack.now + timedelta(minutes=10)
-    again = stack.pipeline(playbook, guards=NO_COOLDOWN, clock=lambda: soon).handle(delivery(alarm))
-    late = stack.now + timedelta(hours=23)
-    stale = stack.pipeline(playbook, guards=NO_COOLDOWN, clock=lambda: late).handle(delivery(alarm))
+    later = stack.now + timedelta(hours=23)
+    again = stack.pipeline(playbook, guards=NO_COOLDOWN, clock=lambda: later).handle(
+        delivery(alarm)
+    )
+    db = stack.clients("dynamodb")  # 25 h: the record's TTL has passed and DynamoDB removed it
+    for item in db.scan(TableName=stack.table)["Items"]:
+        if item["pk"]["S"].startswith("idempotency#"):
+            db.delete_item(TableName=stack.table, Key={"pk": item["pk"], "sk": item["sk"]})
+    expired = stack.now + timedelta(hours=25)
+    stale = stack.pipeline(playbook, guards=NO_COOLDOWN, clock=lambda: expired).handle(
+        delivery(alarm)
+    )
     assert [r.outcome for r in first] == [Outcome.EXECUTED]
     assert again[0].outcome is Outcome.SKIPPED
     assert again[0].reason.startswith("duplicate")
