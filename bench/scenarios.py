@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from remediate.drill.world import alarm_transitions
-from remediate.emulator import ACCOUNT, REGION, create_function, create_ip_set, put_parameter
+from remediate.emulator import (
+    ACCOUNT,
+    REGION,
+    create_function,
+    create_ip_set,
+    put_parameter,
+    put_plain_alarm,
+)
 from remediation.clients import Clients
 from remediation.targets import build, partition_of
 
@@ -186,16 +193,7 @@ def confirm_alarms(clients: Clients, *events: dict) -> None:
         for arn, state, _ in alarm_transitions(event):
             seen[arn.split(":", 6)[6]] = state
     for name, state in seen.items():
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="Bench",
-            MetricName=name[:255],
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=0,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        put_plain_alarm(cloudwatch, name, namespace="Bench")
         cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="bench")
 
 

@@ -314,6 +314,20 @@ def _backdate_deployments(api_id: str, ids: list[str], spacing: int) -> None:
                 api.deployments[deployment_id].created_date -= age * spacing
 
 
+def put_plain_alarm(cloudwatch: Any, name: str, *, namespace: str) -> None:
+    """A metric alarm named ``name`` on a metric of its own: enough for DescribeAlarms."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace=namespace,
+        MetricName=name[:255],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
 def agree_alarm(clients: Clients, arn: str, state: StateValueType, at: datetime) -> None:
     """Make the emulated CloudWatch show alarm ``arn`` in ``state`` since ``at``.
 
@@ -334,16 +348,7 @@ def agree_alarm(clients: Clients, arn: str, state: StateValueType, at: datetime)
     name = arn.split(":", 6)[6]  # everything after "alarm:" (a name may hold "/" or ":")
     cloudwatch = clients("cloudwatch", region=alarm.region)
     if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="Drill",
-            MetricName=name[:255],
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=0,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        put_plain_alarm(cloudwatch, name, namespace="Drill")
     cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="emulated")
     model = cloudwatch_backends[alarm.account][alarm.region].alarms[name]
     model.state_updated_timestamp = at.astimezone(UTC).replace(tzinfo=None)
