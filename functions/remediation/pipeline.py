@@ -180,7 +180,9 @@ class Pipeline:
         action_cls = get_action(route.action)
         params = action_cls.Params.from_dict(route.params)  # names and types first
         if request.source is Source.MANUAL and action_cls.target_is_arn:
-            configured = self.settings.playbook.inventory[(route.action, route.target)]
+            configured = self.settings.playbook.configured(
+                route.action, route.target, request.params
+            )
             action_cls.check_manual(action_cls.Params.from_dict(configured.params), request.params)
         return route, action_cls, params
 

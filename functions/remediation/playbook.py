@@ -18,8 +18,8 @@ that the record's own action and target are in the inventory.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class Playbook:
     alarms: dict[str, Route]
     budgets: dict[str, Route]
     inventory: dict[tuple[str, str], Route]
+    #: every route of each (action, target): one target may be configured more than once
+    #: (capacity-bump on a function: memory for latency, reserved concurrency for throttles)
+    routes: dict[tuple[str, str], tuple[Route, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any) -> Playbook:
@@ -44,9 +47,22 @@ class Playbook:
         }
         extra = [_route(v, f"inventory[{i}]") for i, v in enumerate(data.get("inventory", []))]
         inventory: dict[tuple[str, str], Route] = {}
+        routes: dict[tuple[str, str], tuple[Route, ...]] = {}
         for route in [*alarms.values(), *budgets.values(), *extra]:
-            inventory.setdefault((route.action, route.target), route)
-        return cls(alarms=alarms, budgets=budgets, inventory=inventory)
+            key = (route.action, route.target)
+            inventory.setdefault(key, route)
+            routes[key] = (*routes.get(key, ()), route)
+        return cls(alarms=alarms, budgets=budgets, inventory=inventory, routes=routes)
+
+    def configured(self, action: str, target: str, requested: Mapping[str, Any]) -> Route:
+        """The configured route a manual request on (action, target) is measured against:
+        the first whose own parameters the request does not contradict (a request naming
+        ``kind: lambda-reserved-concurrency`` gets that route), else the first route."""
+        found = self.routes.get((action, target)) or (self.inventory[(action, target)],)
+        for route in found:
+            if all(route.params.get(k, v) == v for k, v in requested.items()):
+                return route
+        return found[0]
 
     @classmethod
     def load(cls, path: str | Path) -> Playbook:
@@ -69,11 +85,11 @@ class Playbook:
                 # checks the record's own action and target against the inventory.
                 route = Route(action, target, dict(request.params))
             else:
-                route = self.inventory.get((action, target))
-                if route is None:
+                if (action, target) not in self.inventory:
                     raise RejectedError(
                         f"target {target[:200]!r} is not in the inventory for action {action!r}"
                     )
+                route = self.configured(action, target, request.params)
                 route = Route(route.action, route.target, {**route.params, **request.params})
         served = sorted(served)
         if route.action not in served:

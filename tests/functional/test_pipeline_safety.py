@@ -216,3 +216,39 @@ def test_a_captured_event_replays_at_another_time(stack, orders):
     (result,) = stack.pipeline(orders).handle(moved)
     assert result.outcome is Outcome.ESCALATED  # v3 went live two hours "ago": no blame
     assert "outside the 60 min window" in result.reason
+
+
+# -- a manual request is measured against the route it names -------------------------------
+
+
+def test_a_manual_request_can_name_any_kind_the_configuration_allows(stack):
+    """A function configured for memory (latency) and reserved concurrency (throttles): a
+    manual request naming either kind is measured against that route; another is refused."""
+    function = create_function(stack.clients, "worker", versions=1, alias=None)
+    stack.clients("lambda").put_function_concurrency(
+        FunctionName="worker", ReservedConcurrentExecutions=10
+    )
+    route = {"action": "capacity-bump", "target": function}
+    playbook = {
+        "alarms": {
+            "worker-latency": {**route, "params": {"kind": "lambda-memory"}},
+            "worker-throttles": {**route, "params": {"kind": "lambda-reserved-concurrency"}},
+        }
+    }
+
+    def request(kind: str) -> dict:
+        return {
+            "action": "capacity-bump",
+            "target": function,
+            "params": {"kind": kind},
+            "reason": "throttled at peak",
+            "requested_by": "alice@example.com",
+        }
+
+    (reserved,) = stack.pipeline(playbook).handle(request("lambda-reserved-concurrency"))
+    assert reserved.outcome is Outcome.EXECUTED, reserved.reason
+    assert reserved.after["reserved_concurrency"] == 15
+
+    (timeout,) = stack.pipeline(playbook).handle(request("lambda-timeout"))
+    assert timeout.outcome is Outcome.REJECTED
+    assert "fixed by configuration" in timeout.reason
