@@ -50,7 +50,6 @@ RESOURCE_SPECS: dict[str, tuple[str, ...]] = {
     "http_apis": ("stage", "deployments", "auto_deploy", "stages"),
     "log_groups": ("hits", "status", "lines"),
 }
-RESOURCE_KINDS = tuple(RESOURCE_SPECS)
 AUTOSCALING_KEYS = ("min", "max")
 #: fields ``expect.state`` can check, by kind (what ``World.snapshot`` reads back)
 STATE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -183,7 +182,9 @@ def parse(data: Any, path: Path) -> Scenario:
     _mapping(data, SCENARIO_KEYS, where, "a scenario")
     switch = _switch(data.get("switch", AS_DEPLOYED), f"{where}: switch", initial=True)
     resources = data.get("resources") or {}
-    _mapping(resources, RESOURCE_KINDS, f"{where}: resources", "resources (kind -> name -> spec)")
+    _mapping(
+        resources, tuple(RESOURCE_SPECS), f"{where}: resources", "resources (kind -> name -> spec)"
+    )
     for kind, named in resources.items():
         _resources(kind, named, f"{where}: resources.{kind}")
     steps = data.get("steps")

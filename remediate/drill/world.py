@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 
 from remediate import emulator as emu
+from remediate.drill import kinds
 from remediate.drill.faults import Faults
 from remediate.drill.gaps import Gaps
 from remediate.drill.scenario import ABSENT, AGREE, AS_DEPLOYED, AS_IS, MISSING
@@ -282,6 +283,9 @@ class World:
             lines = access_log_lines(spec)
             self.gaps.log_lines[name] = lines
             emu.create_log_group(self.clients, name, lines, at_ms=now_ms - 60_000)
+        for kind in kinds.KINDS.values():  # kinds an extension registered
+            for name, spec in self.targets.get(kind.name, {}).items():
+                kind.create(self.clients, name, spec or {})
 
     # -- observe ----------------------------------------------------------------------
 
@@ -301,6 +305,12 @@ class World:
             for name, spec in self.targets.get(kind, {}).items():
                 if only is None or (kind, name) in only:
                     state.setdefault(kind, {})[name] = reader(name, spec)
+        for extra in kinds.KINDS.values():
+            for name, spec in self.targets.get(extra.name, {}).items():
+                if only is None or (extra.name, name) in only:
+                    state.setdefault(extra.name, {})[name] = extra.read(
+                        self.clients, name, spec or {}
+                    )
         return state
 
     def _function_state(self, name: str, spec: dict) -> dict[str, Any]:
@@ -663,7 +673,7 @@ def _target_spec(target: str) -> list[tuple[str, str, dict]]:
         return [(kind, t.name, {"stage": t.qualifier, "deployments": 2})]
     if t.service == "wafv2" and t.resource_type == "ipset":
         return [("ip_sets", t.name, {"id": t.qualifier, "scope": t.scope or "REGIONAL"})]
-    return []
+    return kinds.default_specs(t)
 
 
 def merge_targets(

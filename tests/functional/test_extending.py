@@ -7,7 +7,9 @@ route alone:
 - the pipeline runs it against the emulator (read, plan, apply, verify, audit record);
 - the CDK app builds its remediator, whose role grants exactly its declared permissions on
   its target and nothing else of that service;
-- ``remediate plan`` lists the alarm routed to it, with its remediator.
+- ``remediate plan`` lists the alarm routed to it, with its remediator;
+- ``remediate drill`` runs a scenario that fires that alarm, once the action's resource kind
+  (queues) is registered with the drill (``remediate.drill.kinds``, from a second module).
 """
 
 from __future__ import annotations
@@ -265,3 +267,92 @@ def test_remediate_plan_lists_the_alarm_routed_to_it(assembly):
     assert row["target"] == target
     assert row["params"] == {"max_messages": 500}
     assert row["remediator"], "the plan names the remediator that runs it"
+
+
+#: the drill's side of the new action, also outside the repository: its resource kind
+DRILL_SOURCE = textwrap.dedent(
+    '''
+    """Queues on the drill's emulator, for purge-queue scenarios."""
+
+    from remediate.drill.kinds import ResourceKind, register
+
+
+    def create(clients, name, spec):
+        url = clients("sqs").create_queue(QueueName=name)["QueueUrl"]
+        for n in range(int(spec.get("messages", 0))):
+            clients("sqs").send_message(QueueUrl=url, MessageBody=f"poison {n}")
+
+
+    def read(clients, name, spec):
+        sqs = clients("sqs")
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        names = ["ApproximateNumberOfMessages"]
+        found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return {"messages": int(found["ApproximateNumberOfMessages"])}
+
+
+    def targets(target):
+        if target.service == "sqs" and target.resource_type == "queue":
+            return [(target.name, {"messages": 0})]
+        return []
+
+
+    QUEUES = register(ResourceKind("queues", ("messages",), ("messages",), create, read, targets))
+    '''
+)
+
+SCENARIO = textwrap.dedent(
+    f"""
+    name: purge-queue-error-rate
+    summary: the added action, drilled from its alarm
+    env: drill
+    switch: on
+    resources:
+      queues:
+        {QUEUE}: {{messages: 3}}
+    steps:
+      - alarm: reports-worker-error-rate
+        expect:
+          outcomes: [executed]
+          state: {{queues: {{{QUEUE}: {{messages: 0}}}}}}
+      - alarm: reports-worker-error-rate
+        state: OK
+        expect:
+          outcomes: [skipped]
+          state: {{queues: {{{QUEUE}: {{messages: 0}}}}}}
+    """
+)
+
+
+@pytest.fixture
+def drill_queues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from remediate.drill import kinds
+
+    (tmp_path / "purge_queue_drill.py").write_text(DRILL_SOURCE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        yield importlib.import_module("purge_queue_drill")
+    finally:
+        kinds.unregister("queues")
+        sys.modules.pop("purge_queue_drill", None)
+
+
+@pytest.mark.slow
+def test_remediate_drill_runs_a_scenario_of_it(assembly, drill_queues, tmp_path: Path):
+    out, _ = assembly
+    scenario = tmp_path / "purge-queue.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    report = tmp_path / "drill.md"
+
+    result = CliRunner().invoke(
+        cli.app, ["drill", str(scenario), "--cdk-out", str(out), "--report", str(report)]
+    )
+
+    assert result.exit_code == 0, result.output
+    text = report.read_text(encoding="utf-8")
+    assert "purge-queue-error-rate" in text
+    assert "**1/1 scenarios passed**" in text
+    # the alarm went to the new action's own remediator, which purged the queue it targets
+    assert "-> autorem-drill-purge-queue" in text
+    assert "sqs:PurgeQueue" in text
+    assert "queues.reports-jobs.messages: 3 -> 0" in text
