@@ -26,7 +26,14 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 from remediation.audit import AuditLog, Entry
 from remediation.clients import error_code
 from remediation.models import Outcome, Result
-from remediation.notify import NOTIFY, Notifier, build_notice
+from remediation.notify import (
+    NOTIFY,
+    Notifier,
+    OutcomeEvents,
+    build_chat_notice,
+    build_notice,
+    build_outcome_event,
+)
 
 logger = Logger(child=True)
 METRICS_NAMESPACE = "AutoRemediation"
@@ -41,11 +48,14 @@ class Recorder:
         *,
         env: str,
         clock: Callable[[], datetime],
+        outcomes: OutcomeEvents | None = None,
     ) -> None:
         self.audit = audit
         self.notifier = notifier
         self.env = env
         self.clock = clock
+        #: pages (and their resolves) as EventBridge events; None where paging is not set up
+        self.outcomes = outcomes
 
     def open(self, entry: Entry) -> None:
         """The intent, before anything changes. Raises if it cannot be written."""
@@ -94,10 +104,41 @@ class Recorder:
         """The EMF metric, and the notice when a human should hear about ``result``."""
         # One EMF line per result: its own dimensions, no state shared between threads.
         metric = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
+        # the dashboard's dimension set (stacks/constructs/dashboard.py METRIC_DIMENSIONS):
+        # a CloudWatch query matches only the exact set
+        metric.add_dimension(name="Environment", value=self.env)
         metric.add_dimension(name="Action", value=result.action or "none")
         metric.add_dimension(name="Outcome", value=str(result.outcome))
         metric.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
         metric.flush_metrics()
         if result.outcome in NOTIFY:
             subject, message = build_notice(self.env, result, key=entry.key, reason=entry.reason)
-            self.notifier.publish(subject, message)
+            chat = build_chat_notice(self.env, result, key=entry.key, reason=entry.reason)
+            self.notifier.publish(subject, message, chat)
+        self.page(result, entry)
+
+    def page(self, result: Result, entry: Entry) -> None:
+        """The outcome event paging (or resolving) the incident, when it pages. Never raises:
+        the record and the notice are already out; a lost page is logged as an error."""
+        if self.outcomes is None:
+            return
+        detail = build_outcome_event(
+            self.env, result, key=entry.key, source=str(entry.source), state=entry.state
+        )
+        if detail is None:
+            return
+        try:
+            sent = self.outcomes.put(detail)
+        except Exception as exc:
+            sent, why = False, error_code(exc)
+        else:
+            why = "entry refused by EventBridge"
+        if not sent:
+            logger.error(
+                "page not sent",
+                extra={
+                    "audit_id": entry.audit_id,
+                    "event_action": detail["eventAction"],
+                    "why": why,
+                },
+            )
