@@ -66,6 +66,8 @@ class Entry:
     params: Mapping[str, Any] | None = None
     mode: str | None = None
     raw: str | None = None
+    #: a follow-up step's record names the record of the action it followed
+    parent: str | None = None
 
 
 class AuditRecord(TypedDict, total=False):
@@ -88,6 +90,7 @@ class AuditRecord(TypedDict, total=False):
     target: str
     mode: str
     raw: str
+    parent: str
     params: dict[str, Any]
     before_state: dict[str, Any]
     after_state: dict[str, Any]
@@ -120,6 +123,7 @@ def build_record(entry: Entry, outcome: Outcome, detail: str = "") -> dict[str, 
         "target": entry.target,
         "mode": entry.mode,
         "raw": entry.raw,
+        "parent": entry.parent,
     }
     record.update({name: value for name, value in optional.items() if value})
     if entry.params is not None:

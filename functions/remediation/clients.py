@@ -12,10 +12,13 @@ if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_apigatewayv2 import ApiGatewayV2Client
     from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_rds import RDSClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_wafv2 import WAFV2Client
@@ -68,6 +71,10 @@ class Clients:
     ) -> ApplicationAutoScalingClient: ...
     @overload
     def __call__(
+        self, service: Literal["cloudfront"], region: str | None = None
+    ) -> CloudFrontClient: ...
+    @overload
+    def __call__(
         self, service: Literal["cloudwatch"], region: str | None = None
     ) -> CloudWatchClient: ...
     @overload
@@ -75,11 +82,15 @@ class Clients:
         self, service: Literal["dynamodb"], region: str | None = None
     ) -> DynamoDBClient: ...
     @overload
+    def __call__(self, service: Literal["ecs"], region: str | None = None) -> ECSClient: ...
+    @overload
     def __call__(self, service: Literal["lambda"], region: str | None = None) -> LambdaClient: ...
     @overload
     def __call__(
         self, service: Literal["logs"], region: str | None = None
     ) -> CloudWatchLogsClient: ...
+    @overload
+    def __call__(self, service: Literal["rds"], region: str | None = None) -> RDSClient: ...
     @overload
     def __call__(self, service: Literal["sns"], region: str | None = None) -> SNSClient: ...
     @overload

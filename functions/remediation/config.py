@@ -57,6 +57,8 @@ class Settings:
     playbook: Playbook
     deployment: Deployment
     max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
+    #: put outcome events on the default bus (paging); OUTCOME_EVENTS=on, set by the CDK app
+    outcome_events: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -92,4 +94,5 @@ class Settings:
             playbook=Playbook.load(environ.get("PLAYBOOK_PATH") or DEFAULT_PLAYBOOK),
             deployment=deployment_from_env(environ, "remediator"),
             max_event_age_seconds=number("MAX_EVENT_AGE_SECONDS", DEFAULT_MAX_EVENT_AGE_SECONDS),
+            outcome_events=environ.get("OUTCOME_EVENTS", "").strip() == "on",
         )

@@ -4,7 +4,10 @@ Pure functions. Shapes understood:
 
 - SNS ``Records`` wrapping a CloudWatch alarm message (single metric ``Trigger`` or
   metric-math ``Trigger.Metrics``) or an AWS Budgets plain-text notice;
-- the direct Lambda alarm-action payload (``source: aws.cloudwatch``);
+- the EventBridge "CloudWatch Alarm State Change" event (``detail-type``; parsed in
+  ``intake_eventbridge.py``);
+- the direct Lambda alarm-action payload (``source: aws.cloudwatch``, ``alarmData``, no
+  ``detail-type``);
 - a manual request ``{action, target, params, dry_run, reason, requested_by}``.
 
 Anything else raises ``RejectedError`` with a message a human can act on.
@@ -16,7 +19,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -76,13 +79,23 @@ def parse(message: Any) -> Request:
     _require_valid_unicode(message)
     if isinstance(message, dict) and "Sns" in message:
         return _parse_sns(message)
+    if isinstance(message, dict) and "detail-type" in message:
+        # Imported here: the EventBridge parser reuses this module's field checks.
+        from remediation.intake_eventbridge import parse_alarm_event
+
+        return parse_alarm_event(message)
     if isinstance(message, dict) and message.get("source") == "aws.cloudwatch":
         return _parse_direct_alarm(message)
+    if isinstance(message, dict) and ("approve" in message or "reject" in message):
+        from remediation.approvals import parse_decision  # a human's approve / reject
+
+        return parse_decision(message, excerpt(message))
     if isinstance(message, dict) and "action" in message:
         return _parse_manual(message)
     raise RejectedError(
-        "unrecognised event: expected SNS Records, a CloudWatch alarm payload "
-        "(source aws.cloudwatch) or a manual request with action/target/reason/requested_by",
+        "unrecognised event: expected SNS Records, an EventBridge CloudWatch Alarm State "
+        "Change event, a CloudWatch alarm payload (source aws.cloudwatch) or a manual "
+        "request with action/target/reason/requested_by",
         raw=excerpt(message),
     )
 
@@ -114,12 +127,12 @@ def _parse_sns(record: dict[str, Any]) -> Request:
 
 
 def _parse_sns_alarm(alarm: dict[str, Any]) -> Request:
-    name = _text(alarm, "AlarmName", 255)
-    arn = _text(alarm, "AlarmArn", 2048)
-    state = _state(alarm, "NewStateValue")
-    changed = _text(alarm, "StateChangeTime", 64)
-    when = _timestamp(changed, "StateChangeTime", alarm)
-    if not _ALARM_ARN.match(arn):
+    name = require_text(alarm, "AlarmName", 255)
+    arn = require_text(alarm, "AlarmArn", 2048)
+    state = require_state(alarm, "NewStateValue")
+    changed = require_text(alarm, "StateChangeTime", 64)
+    when = require_time(changed, "StateChangeTime", alarm)
+    if not alarm_arn(arn):
         raise RejectedError(
             f"AlarmArn is not a CloudWatch alarm ARN: {arn[:200]!r}", raw=excerpt(alarm)
         )
@@ -130,10 +143,10 @@ def _parse_sns_alarm(alarm: dict[str, Any]) -> Request:
     return Request(
         source=Source.ALARM,
         key=name,
-        idempotency_key=f"{arn}|{changed}|{state}",
+        idempotency_key=transition_key(arn, when, state),
         state=state,
         requested_by=arn,
-        reason=_bounded(reason if isinstance(reason, str) else f"alarm {name} is {state}"),
+        reason=bounded(reason if isinstance(reason, str) else f"alarm {name} is {state}"),
         occurred_at=when,
         details={
             "old_state": alarm.get("OldStateValue"),
@@ -147,18 +160,18 @@ def _parse_sns_alarm(alarm: dict[str, Any]) -> Request:
 
 
 def _parse_direct_alarm(payload: dict[str, Any]) -> Request:
-    arn = _text(payload, "alarmArn", 2048)
+    arn = require_text(payload, "alarmArn", 2048)
     data = payload.get("alarmData")
     if not isinstance(data, dict):
         raise RejectedError("alarmData must be an object", raw=excerpt(payload))
-    name = _text(data, "alarmName", 255)
+    name = require_text(data, "alarmName", 255)
     state_obj = data.get("state")
     if not isinstance(state_obj, dict):
         raise RejectedError("alarmData.state must be an object", raw=excerpt(payload))
-    state = _state(state_obj, "value")
-    changed = _text(state_obj, "timestamp", 64)
-    when = _timestamp(changed, "alarmData.state.timestamp", payload)
-    if not _ALARM_ARN.match(arn):
+    state = require_state(state_obj, "value")
+    changed = require_text(state_obj, "timestamp", 64)
+    when = require_time(changed, "alarmData.state.timestamp", payload)
+    if not alarm_arn(arn):
         raise RejectedError(
             f"alarmArn is not a CloudWatch alarm ARN: {arn[:200]!r}", raw=excerpt(payload)
         )
@@ -167,10 +180,10 @@ def _parse_direct_alarm(payload: dict[str, Any]) -> Request:
     return Request(
         source=Source.ALARM,
         key=name,
-        idempotency_key=f"{arn}|{changed}|{state}",
+        idempotency_key=transition_key(arn, when, state),
         state=state,
         requested_by=arn,
-        reason=_bounded(reason if isinstance(reason, str) else f"alarm {name} is {state}"),
+        reason=bounded(reason if isinstance(reason, str) else f"alarm {name} is {state}"),
         occurred_at=when,
         details={
             "old_state": previous.get("value") if isinstance(previous, dict) else None,
@@ -197,8 +210,8 @@ def _parse_budget(subject: str, body: str, sent: str | None) -> Request:
         idempotency_key=f"budget|{name}|{digest}",
         state="ALARM",
         requested_by=f"budget:{name}",
-        reason=_bounded(subject),
-        occurred_at=_timestamp(sent, "Sns.Timestamp", {"Timestamp": sent}) if sent else None,
+        reason=bounded(subject),
+        occurred_at=require_time(sent, "Sns.Timestamp", {"Timestamp": sent}) if sent else None,
         details={"notice": body[:RAW_EXCERPT]},
     )
 
@@ -251,26 +264,29 @@ def _require_valid_unicode(value: Any) -> None:
         pass  # nested too deeply or circular: the shape checks that follow say why
 
 
-def _text(obj: dict[str, Any], name: str, limit: int) -> str:
+def require_text(obj: dict[str, Any], name: str, limit: int, label: str = "") -> str:
+    """``obj[name]``, a non-empty string of at most ``limit`` characters (``label`` names it
+    in the message when its path is longer than its name)."""
     value = obj.get(name)
+    label = label or name
     if not isinstance(value, str) or not value.strip():
-        raise RejectedError(f"{name} missing or not a non-empty string", raw=excerpt(obj))
+        raise RejectedError(f"{label} missing or not a non-empty string", raw=excerpt(obj))
     if len(value) > limit:
-        raise RejectedError(f"{name} longer than {limit} characters", raw=excerpt(obj))
+        raise RejectedError(f"{label} longer than {limit} characters", raw=excerpt(obj))
     return value
 
 
-def _state(obj: dict[str, Any], name: str) -> str:
+def require_state(obj: dict[str, Any], name: str, label: str = "") -> str:
     value = obj.get(name)
     if not isinstance(value, str) or value not in ALARM_STATES:  # a list is unhashable
         raise RejectedError(
-            f"{name} must be one of {sorted(ALARM_STATES)}, got {str(value)[:40]!r}",
+            f"{label or name} must be one of {sorted(ALARM_STATES)}, got {str(value)[:40]!r}",
             raw=excerpt(obj),
         )
     return value
 
 
-def _timestamp(value: str, name: str, obj: dict[str, Any]) -> datetime:
+def require_time(value: str, name: str, obj: dict[str, Any]) -> datetime:
     try:
         # Python 3.11 reads "Z" and "+0000"; SNS and CloudWatch write both.
         when = datetime.fromisoformat(value)
@@ -283,8 +299,23 @@ def _timestamp(value: str, name: str, obj: dict[str, Any]) -> datetime:
     return when
 
 
-def _bounded(text: str) -> str:
+def bounded(text: str) -> str:
     return text[:MAX_REASON]
+
+
+def alarm_arn(value: str) -> bool:
+    """Whether ``value`` is a CloudWatch alarm ARN (any partition)."""
+    return bool(_ALARM_ARN.match(value))
+
+
+def transition_key(arn: str, when: datetime, state: str) -> str:
+    """The idempotency key of one alarm transition, whatever delivered it (SNS, EventBridge,
+    a direct alarm action): the alarm ARN, the state time in CloudWatch's own format
+    (``2026-11-23T10:29:36.557+0000``, so a ``Z`` or another offset reads the same) and the
+    state value."""
+    utc = when.astimezone(UTC)
+    stamp = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+    return f"{arn}|{stamp}|{state}"
 
 
 def _metric_summary(trigger: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "Request",
     "Result",
     "Route",
+    "RouteMode",
     "Source",
     "Verdict",
 ]
@@ -33,6 +34,8 @@ class Source(StrEnum):
     SCHEDULE = "schedule"
     #: rejected before it could be read
     UNKNOWN = "unknown"
+    #: a human's approve or reject of a pending approval (``approvals.py``)
+    APPROVAL = "approval"
 
 
 class Mode(StrEnum):
@@ -44,13 +47,27 @@ class Mode(StrEnum):
 
 
 class Outcome(StrEnum):
+    #: the record is open: the outcome is not written yet
     PENDING = "pending"
+    #: a route in ``approve`` mode planned a change and waits for a human (``approvals.py``)
+    AWAITING_APPROVAL = "awaiting-approval"
+    #: a silence or maintenance window held an automatic action (``silences.py``)
+    SILENCED = "silenced"
     EXECUTED = "executed"
     DRY_RUN = "dry-run"
     SKIPPED = "skipped"
     ESCALATED = "escalated"
     FAILED = "failed"
     REJECTED = "rejected"
+
+
+class RouteMode(StrEnum):
+    """How far a route acts on its own: ``auto`` acts, ``approve`` waits for a human's
+    approval, ``notify`` plans and tells, never acts."""
+
+    AUTO = "auto"
+    APPROVE = "approve"
+    NOTIFY = "notify"
 
 
 class Verdict(StrEnum):
@@ -101,6 +118,11 @@ class Route:
     action: str
     target: str
     params: dict[str, Any] = field(default_factory=dict)
+    mode: RouteMode = RouteMode.AUTO
+    #: weekly UTC windows ("tue 02:00-03:00") in which automatic actions are held
+    maintenance: tuple[str, ...] = ()
+    #: follow-up steps run after this route's action executed (``followups.py``)
+    then: tuple[Route, ...] = ()
 
 
 @dataclass(frozen=True)

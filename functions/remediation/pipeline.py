@@ -1,7 +1,8 @@
 """The flow of one event, as the README draws it, one step per method:
 
     intake -> scope -> playbook -> (record: intent) -> idempotency -> gate -> confirm
-    -> guards -> plan -> (dry-run stops here) -> claim -> apply -> verify -> (record: outcome)
+    -> guards -> plan -> (dry-run stops here) -> hold (``holds.py``: silences, route modes,
+    approvals) -> claim -> apply -> verify -> (record: outcome)
 
 Every message leaves an audit record, whatever happens to it. Nothing changes unless:
 the message parsed, the event is this deployment's and fresh, the playbook names an action
@@ -24,7 +25,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from remediation import confirm, intake
+from remediation import confirm, followups, intake
 from remediation.actions import get_action
 from remediation.actions.base import ActionContext, ActionParams, AnyAction, Plan
 from remediation.audit import AuditLog, AuditRecord, Entry
@@ -39,8 +40,9 @@ from remediation.errors import (
 )
 from remediation.gate import Gate, Switch
 from remediation.guards import Guards
+from remediation.holds import Holds
 from remediation.models import Mode, Outcome, Request, Result, Route, Source, Verdict
-from remediation.notify import Notifier
+from remediation.notify import Notifier, OutcomeEvents
 from remediation.once import IDEMPOTENCY_TTL_SECONDS, Once
 from remediation.recorder import METRICS_NAMESPACE, Recorder
 
@@ -126,8 +128,12 @@ class Pipeline:
         self.guards = Guards(dynamodb, settings.table, settings.guards)
         self.audit = AuditLog(dynamodb, settings.table)
         self.notifier = Notifier(clients("sns"), settings.notice_topic)
-        self.recorder = Recorder(self.audit, self.notifier, env=settings.env, clock=clock)
+        outcomes = OutcomeEvents(clients("events")) if settings.outcome_events else None
+        self.recorder = Recorder(
+            self.audit, self.notifier, env=settings.env, clock=clock, outcomes=outcomes
+        )
         self.once = Once(dynamodb, settings.table, settings.env)
+        self.holds = Holds(dynamodb, settings, self.guards, self.notifier, clock)
         #: the handler registers the Lambda context on it (Powertools' timeout handling)
         self.idempotency_config = self.once.config
 
@@ -163,6 +169,8 @@ class Pipeline:
             logger.exception("remediation failed unexpectedly", extra={"audit_id": run.audit_id})
             result = run.failed(exc)
         self.recorder.close(entry, result)
+        if result.outcome is Outcome.EXECUTED and route.then:  # the route's follow-up steps
+            followups.run(route.then, entry, self.recorder, self._context, self.clock)
         return result
 
     # -- before the record: what is asked, and may it be -----------------------------------
@@ -176,8 +184,12 @@ class Pipeline:
         caution)."""
         if request.action:
             get_action(request.action)  # an unknown action is named before the inventory
-        route = self.settings.playbook.resolve(request, self.settings.actions)
+        route = self.holds.route(request) or self.settings.playbook.resolve(
+            request, self.settings.actions
+        )
         action_cls = get_action(route.action)
+        if request.source in (Source.ALARM, Source.BUDGET) and not action_cls.automatic:
+            raise RejectedError(f"{route.action} is manual only: an alarm or budget never runs it")
         params = action_cls.Params.from_dict(route.params)  # names and types first
         if request.source is Source.MANUAL and action_cls.target_is_arn:
             configured = self.settings.playbook.configured(
@@ -233,6 +245,7 @@ class Pipeline:
     def _act(self, run: Run) -> Result:
         """Gate, confirm, guards, plan, (dry-run stops here), claim, apply, verify."""
         try:
+            self.holds.admit(run)  # an approve or reject uses its approval once
             self._only_alarms_act(run)
             switch = self._gate(run)
             run.now = self.clock()
@@ -247,6 +260,10 @@ class Pipeline:
             plan = self._plan(run)
             if dry_run:
                 return run.result(Outcome.DRY_RUN, self._would(run, plan, switch))
+            held = self.holds.hold(run, plan)  # silences, route modes, approvals
+            if isinstance(held, Result):
+                return held
+            plan = held
             self._claim(run)
             seen = self._apply_and_verify(run, plan)
         except (SkippedError, EscalatedError) as exc:

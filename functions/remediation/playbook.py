@@ -8,7 +8,11 @@ Shape::
 
     {"alarms":   {"<alarm name>":  {"action": ..., "target": ..., "params": {...}}},
      "budgets":  {"<budget name>": {"action": ..., "target": ..., "params": {...}}},
-     "inventory": [{"action": ..., "target": ..., "params": {...}}]}
+     "inventory": [{"action": ..., "target": ..., "params": {...}}],
+     "people": {"approval_seconds": 900, "approvers": [...], "max_silence_seconds": 86400}}
+
+A route may also carry ``mode`` (``auto`` when absent, ``approve`` or ``notify``) and
+``maintenance`` (weekly UTC windows, ``silences.py``); ``people`` is ``approvals.Policy``.
 
 ``inventory`` lists extra targets open to manual requests; every alarm and budget route is
 in the inventory too. A manual ``revert`` names an audit id instead: the revert action checks
@@ -23,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediation.models import RejectedError, Request, Route, Source
+from remediation.approvals import Policy
+from remediation.models import RejectedError, Request, Route, RouteMode, Source
+from remediation.silences import parse_window
 
 REVERT = "revert"  # manual only; its target is an audit id (see actions/revert.py)
 
@@ -36,6 +42,7 @@ class Playbook:
     #: every route of each (action, target): one target may be configured more than once
     #: (capacity-bump on a function: memory for latency, reserved concurrency for throttles)
     routes: dict[tuple[str, str], tuple[Route, ...]] = field(default_factory=dict)
+    people: Policy = field(default_factory=Policy)
 
     @classmethod
     def from_dict(cls, data: Any) -> Playbook:
@@ -52,7 +59,8 @@ class Playbook:
             key = (route.action, route.target)
             inventory.setdefault(key, route)
             routes[key] = (*routes.get(key, ()), route)
-        return cls(alarms=alarms, budgets=budgets, inventory=inventory, routes=routes)
+        people = Policy.from_dict(data.get("people"))
+        return cls(alarms, budgets, inventory, routes, people)
 
     def configured(self, action: str, target: str, requested: Mapping[str, Any]) -> Route:
         """The configured route a manual request on (action, target) is measured against:
@@ -103,4 +111,14 @@ def _route(value: Any, where: str) -> Route:
     action, target, params = value.get("action"), value.get("target"), value.get("params", {})
     if not isinstance(action, str) or not isinstance(target, str) or not isinstance(params, dict):
         raise ValueError(f"playbook {where}: needs string action, string target, object params")
-    return Route(action=action, target=target, params=dict(params))
+    mode, maintenance = value.get("mode", "auto"), value.get("maintenance", [])
+    if mode not in set(RouteMode) or not isinstance(maintenance, list):
+        raise ValueError(f"playbook {where}: mode one of {[str(m) for m in RouteMode]}")
+    for window in maintenance:
+        parse_window(window)
+    # follow-up steps (``followups.py``): routes of their own, without steps of their own
+    steps = value.get("then", [])
+    if not isinstance(steps, list) or any(isinstance(s, dict) and s.get("then") for s in steps):
+        raise ValueError(f"playbook {where}.then: a list of routes without steps of their own")
+    then = tuple(_route(step, f"{where}.then[{i}]") for i, step in enumerate(steps))
+    return Route(action, target, dict(params), RouteMode(mode), tuple(maintenance), then)

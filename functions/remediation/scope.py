@@ -3,8 +3,10 @@
 A deployment (one environment of the suite) has authority over its own account, in its own
 partition and region, plus any region its configuration explicitly serves (CLOUDFRONT-scope
 WAF lives in us-east-1). ``check_target`` refuses any ARN outside that; ``check_request``
-refuses an alarm or a budget notice from elsewhere. Both raise ``ScopeError`` (a
-``RejectedError``), so the pipeline records, notifies and changes nothing.
+refuses an alarm (SNS message, EventBridge event or direct alarm action: the account and
+region it claims beside its ARN must agree with it) or a budget notice from elsewhere. Both
+raise ``ScopeError`` (a ``RejectedError``), so the pipeline records, notifies and changes
+nothing.
 
 Callers: the pipeline (every alarm, budget and manual request, before anything is read),
 ``ActionContext.for_target`` (so a revert's recorded target and the sweeper's IP sets pass
@@ -17,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from remediation.models import RejectedError, Request, Source
-from remediation.targets import Target, parse, parse_all
+from remediation.targets import GLOBAL_SERVICES, Target, parse, parse_all
 
 _BUDGET_ACCOUNT = re.compile(r"^\s*AWS Account:?\s*(?P<account>\d{12})\s*$", re.MULTILINE)
 
@@ -49,7 +51,9 @@ class Deployment:
                 problems.append(f"partition {one.partition}, not {self.partition}")
             if one.account != self.account:
                 problems.append(f"account {one.account}, not {self.account}")
-            if one.region not in self.regions:
+            # a global resource (a CloudFront distribution) has no region: its account
+            # and partition still decide (``targets.parse`` refuses one that names a region)
+            if one.region not in self.regions and one.service not in GLOBAL_SERVICES:
                 served = ", ".join(sorted(self.regions))
                 problems.append(f"region {one.region or '(none)'}, not {served}")
             if problems:
@@ -68,12 +72,19 @@ class Deployment:
     def _check_alarm(self, request: Request) -> None:
         alarm = parse(request.requested_by)
         claimed = request.details.get("account_id")
-        problems = []
-        if claimed is not None and claimed != alarm.account:
-            problems.append(f"its account id {str(claimed)[:20]!r} disagrees with its ARN")
         region_code = request.details.get("region_code")
+        problems = []
+        # An EventBridge event always names its account and region beside the alarm ARN
+        # (resources[0]); the SNS message names only the account.
+        its = "its"
+        if request.details.get("delivery") == "eventbridge":
+            its = "its EventBridge"
+            if claimed is None or region_code is None:
+                problems.append("its EventBridge envelope names no account or region")
+        if claimed is not None and claimed != alarm.account:
+            problems.append(f"{its} account id {str(claimed)[:20]!r} disagrees with its ARN")
         if region_code is not None and region_code != alarm.region:
-            problems.append(f"its region {str(region_code)[:20]!r} disagrees with its ARN")
+            problems.append(f"{its} region {str(region_code)[:20]!r} disagrees with its ARN")
         if alarm.partition != self.partition:
             problems.append(f"partition {alarm.partition}, not {self.partition}")
         if alarm.account != self.account:

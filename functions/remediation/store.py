@@ -12,6 +12,8 @@ circuit breaker    ``guard#<target>``       ``breaker``             ``guards.Gua
 block expiry       ``block#<ip set ARN>``   ``<address CIDR>``      ``actions.waf_block``
 block index        ``block-index``          ``<ip set ARN>``        ``actions.waf_block``
 idempotency        ``idempotency#<env>``    (Powertools' hash)      Powertools (``pipeline``)
+approval           ``approvals``            ``<approval id>``       ``approvals.Approvals``
+silence            ``silences``             ``<silence id>``        ``silences.Silences``
 =================  =======================  ======================  ============================
 
 Audit records are also listed per target by the ``by_target`` index (``target``,
@@ -93,6 +95,18 @@ def block_key(ip_set_arn: str, address: str) -> Item:
 
 def block_index_key(ip_set_arn: str) -> Item:
     return {PARTITION_KEY: BLOCK_INDEX, SORT_KEY: ip_set_arn}
+
+
+APPROVALS = "approvals"
+SILENCES = "silences"
+
+
+def approval_key(approval_id: str) -> Item:
+    return {PARTITION_KEY: APPROVALS, SORT_KEY: approval_id}
+
+
+def silence_key(silence_id: str) -> Item:
+    return {PARTITION_KEY: SILENCES, SORT_KEY: silence_id}
 
 
 def idempotency_partition(env: str) -> str:

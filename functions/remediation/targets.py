@@ -25,6 +25,9 @@ _ARN = re.compile(
     r"(?P<account>\d{12}|):(?P<resource>.+)$"
 )
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
+#: services whose resources are global: their ARNs carry no region
+#: (``arn:PARTITION:cloudfront::ACCOUNT:distribution/ID``)
+GLOBAL_SERVICES = frozenset({"iam", "cloudfront"})
 #: partitions by region prefix; everything else is the commercial partition ``aws``
 _PARTITIONS = (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-iso-", "aws-iso"))
 
@@ -57,6 +60,10 @@ class Target:
       CLOUDFRONT);
     - cloudwatch ``alarm:NAME`` -> ``alarm``, NAME;
     - sqs ``QUEUE_NAME`` -> ``queue``, QUEUE_NAME;
+    - cloudfront ``distribution/ID`` -> ``distribution``, ID (global: ``region`` is "");
+    - wafv2 ``regional|global/webacl/NAME/ID`` -> ``webacl``, NAME, ID (as IP sets);
+    - rds ``cluster:NAME`` -> ``cluster``, NAME;
+    - ecs ``service/CLUSTER/SERVICE`` -> ``service``, SERVICE, CLUSTER;
     - anything else: the resource's first segment and the rest.
 
     ``member`` is what follows a ``#`` (a flag's variable), ``account_implied`` is true when
@@ -93,7 +100,10 @@ def parse(arn: str, *, default_account: str = "") -> Target:
         account, implied = default_account, True
     if not account:
         raise RejectedError(f"ARN names no account: {arn[:200]!r}")
-    if service != "iam" and not _REGION.match(region):
+    if service in GLOBAL_SERVICES:
+        if region:  # a global resource's ARN has no region: one that names one is forged
+            raise RejectedError(f"a {service} ARN names no region: {arn[:200]!r}")
+    elif not _REGION.match(region):
         raise RejectedError(f"ARN names no region: {arn[:200]!r}")
     kind, name, qualifier, scope = _resource(service, resource, arn)
     return Target(
@@ -145,6 +155,16 @@ def _resource(service: str, resource: str, arn: str) -> tuple[str, str, str | No
     if service == "sqs" and ":" not in resource and "/" not in resource:
         # arn:PARTITION:sqs:REGION:ACCOUNT:QUEUE_NAME
         return "queue", resource, None, None
+    if service == "rds" and resource.startswith("cluster:"):
+        # arn:PARTITION:rds:REGION:ACCOUNT:cluster:NAME (an Aurora or Multi-AZ DB cluster)
+        return "cluster", resource[len("cluster:") :], None, None
+    if service == "ecs" and resource.startswith("service/"):
+        # arn:PARTITION:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE; the old format without
+        # the cluster cannot say which cluster to call, so it is refused.
+        path = resource.split("/")
+        if len(path) != 3 or not all(path):
+            raise RejectedError(f"not an ECS service ARN with its cluster: {arn[:200]!r}")
+        return "service", path[2], path[1], None
     if service == "ssm" and resource.startswith("parameter/"):
         name = resource[len("parameter/") :]
         return "parameter", f"/{name}" if "/" in name else name, None, None

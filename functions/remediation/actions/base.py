@@ -209,6 +209,9 @@ class Action(ABC, Generic[P, C, S]):
     #: false when the target is not an AWS resource (revert names an audit record); such an
     #: action scope-checks the resources it reaches through ``ctx.for_target`` itself
     target_is_arn: ClassVar[bool] = True
+    #: false for an action a human must ask for (containment): the pipeline rejects an
+    #: alarm or budget request for it, and the CDK app refuses to route an alarm to it
+    automatic: ClassVar[bool] = True
 
     def __init__(self, ctx: ActionContext) -> None:
         self.ctx = ctx

@@ -8,8 +8,8 @@ kind                                      target
 ``lambda-memory``, ``lambda-timeout``,    function ARN without a qualifier (published
 ``lambda-reserved-concurrency``           versions are immutable: an alias cannot grow)
 ``lambda-provisioned-concurrency``        alias ARN (``...:function:NAME:ALIAS``)
-``dynamodb-throughput``,                  table ARN (``arn:P:dynamodb:R:A:table/NAME``)
-``dynamodb-on-demand``
+``dynamodb-throughput``,                  table ARN (``arn:P:dynamodb:R:A:table/NAME``); a
+``dynamodb-on-demand``                    GSI's (``.../index/I``) when it is auto-scaled
 ``apigateway-throttle``                   REST stage ARN (``...::/restapis/ID/stages/NAME``)
 ========================================  ============================================
 
@@ -25,8 +25,8 @@ A bump must reach the live traffic, or it is not done:
   change: memory or timeout on the unqualified function changes only ``$LATEST``. Such a
   function escalates (provisioned concurrency on the alias acts at once; a memory or timeout
   change needs a deploy).
-- A table (or one of its GSIs) under Application Auto Scaling escalates: the next scaling
-  activity would undo an UpdateTable; the scalable target's minimum is what to raise.
+- A table or GSI under Application Auto Scaling: its scalable targets' range is raised
+  instead of an UpdateTable the next scaling activity would undo (``autoscaling.py``).
 
 A table's state holds each GSI's provisioned throughput (``indexes``), so going back to
 provisioned (the revert of an on-demand switch) sends throughput for the table and for every
@@ -44,9 +44,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from remediation.actions.arns import REST_STAGE, is_stage_arn, parse_alias_arn, parse_stage_arn
 from remediation.actions.base import Action, Limit, Plan, VerifyError, register
+from remediation.actions.capacity.autoscaling import (
+    apply_scaling,
+    own_scaling,
+    plan_autoscaled,
+    scalable_targets,
+    table_resources,
+    verify_scaling,
+    wanted_units,
+)
 from remediation.actions.capacity.plans import (
+    AUTOSCALING,
     DIMENSION,
     FUNCTION_ARN,
+    INDEX_ARN,
     KINDS,
     LAMBDA_MAX_MEMORY_MB,
     LAMBDA_MAX_TIMEOUT_SECONDS,
@@ -63,10 +74,10 @@ from remediation.actions.capacity.plans import (
     CapacityCurrent,
     CapacityParams,
     CapacityState,
-    ScalableTarget,
     Units,
     check_target,
     grow,
+    index_name,
     plan_dynamodb_on_demand,
     plan_dynamodb_throughput,
     plan_memory,
@@ -131,8 +142,9 @@ class CapacityBump(Action[CapacityParams, CapacityCurrent, CapacityState]):
         "lambda:ListAliases",
         "dynamodb:DescribeTable",
         "dynamodb:UpdateTable",
-        # is the table under auto scaling (which would undo an UpdateTable)?
+        # is the table under auto scaling (which would undo an UpdateTable)? Then its range
         "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
         "apigateway:GET",
         "apigateway:PATCH",
     )
@@ -155,8 +167,10 @@ class CapacityBump(Action[CapacityParams, CapacityCurrent, CapacityState]):
 
     @classmethod
     def resources(cls, target: str, params: Mapping[str, Any] | None = None) -> list[str]:
-        if FUNCTION_ARN.match(target) or TABLE_ARN.match(target):
+        if FUNCTION_ARN.match(target):
             return [target]
+        if TABLE_ARN.match(target) or INDEX_ARN.match(target):
+            return table_resources(target, params)
         if is_stage_arn(target):
             if parse_stage_arn(target).kind != REST_STAGE:
                 raise RejectedError(f"capacity-bump takes REST API stages only: {target[:200]!r}")
@@ -173,12 +187,19 @@ class CapacityBump(Action[CapacityParams, CapacityCurrent, CapacityState]):
         if dimension in (MEMORY, TIMEOUT):
             state["aliases"] = self._aliases(target)
         elif dimension == TABLE_CAPACITY:
-            state["autoscaled"] = self._scalable_targets(target, state["indexes"])
+            scaling = self.clients("application-autoscaling")
+            state["index"] = index_name(target)
+            state["autoscaled"] = found = scalable_targets(scaling, target, state["indexes"])
+            own = own_scaling(target, found, wanted_units(params))
+            if params.kind == THROUGHPUT and own and state["billing_mode"] == "PROVISIONED":
+                return {"dimension": AUTOSCALING, "status": state["status"], "scaling": own}
         return state
 
     def plan(
         self, current: CapacityCurrent, params: CapacityParams, now: datetime
     ) -> Plan[CapacityState]:
+        if current.get("dimension") == AUTOSCALING and params.kind == THROUGHPUT:
+            return plan_autoscaled(current, params)
         if current.get("dimension") != DIMENSION[params.kind]:
             raise ValueError(
                 f"read dimension {current.get('dimension')!r} for kind {params.kind!r}"
@@ -192,6 +213,9 @@ class CapacityBump(Action[CapacityParams, CapacityCurrent, CapacityState]):
             self._apply_function(target, after)
         elif dimension == TABLE_CAPACITY:
             self._apply_table(target, plan)
+        elif dimension == AUTOSCALING:
+            scaling = self.clients("application-autoscaling")
+            apply_scaling(scaling, target, plan.before.get("scaling") or {}, after["scaling"])
         elif dimension == THROTTLE:
             stage = parse_stage_arn(target)
             self.clients("apigateway").update_stage(
@@ -232,6 +256,8 @@ class CapacityBump(Action[CapacityParams, CapacityCurrent, CapacityState]):
 
     def verify(self, target: str, plan: Plan[CapacityState]) -> CapacityState:
         dimension = plan.after["dimension"]
+        if dimension == AUTOSCALING:
+            return verify_scaling(self.clients("application-autoscaling"), target, plan)
         state = self._state(target, dimension)
         if dimension == PROVISIONED and state.get("status") == "FAILED":
             raise VerifyError(f"provisioned concurrency FAILED: {state.get('reason')}")
@@ -320,28 +346,6 @@ class CapacityBump(Action[CapacityParams, CapacityCurrent, CapacityState]):
             for page in lam.get_paginator("list_aliases").paginate(FunctionName=name)
             for alias in page.get("Aliases", [])
         )
-
-    def _scalable_targets(self, target: str, indexes: Mapping[str, Units]) -> list[ScalableTarget]:
-        """The Application Auto Scaling targets on the table and its GSIs."""
-        table = table_name(target)
-        ids = [f"table/{table}", *(f"table/{table}/index/{name}" for name in sorted(indexes))]
-        scaling = self.clients("application-autoscaling")
-        found: list[ScalableTarget] = []
-        for start in range(0, len(ids), 50):  # at most 50 resource ids per request
-            pages = scaling.get_paginator("describe_scalable_targets").paginate(
-                ServiceNamespace="dynamodb", ResourceIds=ids[start : start + 50]
-            )
-            found += [
-                {
-                    "resource": item["ResourceId"],
-                    "dimension": item["ScalableDimension"].rsplit(":", 1)[-1],
-                    "min": item["MinCapacity"],
-                    "max": item["MaxCapacity"],
-                }
-                for page in pages
-                for item in page.get("ScalableTargets", [])
-            ]
-        return sorted(found, key=lambda t: (t["resource"], t["dimension"]))
 
     def _read_throttle(self, target: str) -> CapacityCurrent:
         stage = parse_stage_arn(target)

@@ -25,6 +25,8 @@ ON_DEMAND = "dynamodb-on-demand"
 THROTTLE = "apigateway-throttle"
 KINDS = (MEMORY, TIMEOUT, RESERVED, PROVISIONED, THROUGHPUT, ON_DEMAND, THROTTLE)
 TABLE_CAPACITY = "dynamodb-capacity"
+#: the state of a table or GSI under Application Auto Scaling: its scalable targets' range
+AUTOSCALING = "dynamodb-autoscaling"
 
 #: the state a kind reads and writes (both DynamoDB kinds change the table's capacity)
 DIMENSION = {
@@ -53,6 +55,13 @@ class ScalableTarget(TypedDict):
     max: int
 
 
+class ScalingBounds(TypedDict):
+    """One scalable target's range (``MinCapacity``, ``MaxCapacity``)."""
+
+    min: int
+    max: int
+
+
 class CapacityState(TypedDict, total=False):
     """The audit's before/after: the dimension and its values (only the dimension's keys)."""
 
@@ -67,6 +76,8 @@ class CapacityState(TypedDict, total=False):
     indexes: dict[str, Units]
     rate_limit: float | None
     burst_limit: int | None
+    #: under auto scaling: "read" / "write" -> the target resource's range
+    scaling: dict[str, ScalingBounds]
 
 
 class CapacityCurrent(CapacityState, total=False):
@@ -81,6 +92,8 @@ class CapacityCurrent(CapacityState, total=False):
     reason: str | None
     #: the table's auto scaling targets (None: unknown)
     autoscaled: list[ScalableTarget] | None
+    #: the GSI a ``.../index/I`` target names (only its auto scaling range can be raised)
+    index: str | None
 
 
 @dataclass(frozen=True)
@@ -241,6 +254,12 @@ def _table_blocked(current: CapacityCurrent, before: CapacityState) -> Plan[Capa
         return Plan.escalate(f"table is {current['status']}, not ACTIVE", before)
     if current["billing_mode"] == "PAY_PER_REQUEST":
         return Plan.escalate("table is on-demand already: throttling has another cause", before)
+    if current.get("index"):
+        return Plan.escalate(
+            f"GSI {current.get('index')} is not under Application Auto Scaling for every "
+            "wanted unit: only an auto-scaled GSI's range is raised here; a human decides",
+            before,
+        )
     scaled = current.get("autoscaled")
     if scaled is None:
         return Plan.escalate("cannot tell whether auto scaling manages the table", before)
@@ -329,6 +348,10 @@ PLANNERS: dict[str, Callable[[CapacityCurrent, CapacityParams], Plan[CapacitySta
 
 FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+$")
 TABLE_ARN = re.compile(r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+$")
+#: a GSI: auto-scaled ones only (``dynamodb-throughput``), its range is what is raised
+INDEX_ARN = re.compile(
+    r"^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/[A-Za-z0-9_.-]+/index/[A-Za-z0-9_.-]+$"
+)
 
 
 # -- targets -----------------------------------------------------------------------------
@@ -344,7 +367,10 @@ def check_target(kind: str, target: str) -> None:
             )
     elif kind == PROVISIONED:
         parse_alias_arn(target)
-    elif kind in (THROUGHPUT, ON_DEMAND):
+    elif kind == THROUGHPUT:
+        if not (TABLE_ARN.match(target) or INDEX_ARN.match(target)):
+            raise RejectedError(f"{kind} needs a DynamoDB table or GSI ARN: {target[:200]!r}")
+    elif kind == ON_DEMAND:
         if not TABLE_ARN.match(target):
             raise RejectedError(f"{kind} needs a DynamoDB table ARN: {target[:200]!r}")
     elif parse_stage_arn(target).kind != REST_STAGE:
@@ -352,4 +378,16 @@ def check_target(kind: str, target: str) -> None:
 
 
 def table_name(target: str) -> str:
-    return target.rsplit("/", 1)[1]
+    """``.../table/T`` or ``.../table/T/index/I`` -> ``T``."""
+    return target.split(":table/", 1)[1].split("/", 1)[0]
+
+
+def index_name(target: str) -> str | None:
+    """The GSI a ``.../table/T/index/I`` target names, else None."""
+    _, _, index = target.partition("/index/")
+    return index or None
+
+
+def scaling_resource(target: str) -> str:
+    """Application Auto Scaling's resource id: ``table/T`` or ``table/T/index/I``."""
+    return target.split(":", 5)[5]
