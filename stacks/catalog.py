@@ -9,15 +9,19 @@ waf-block query the remediator's timeout cannot wait for fail the synth with the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from remediation import scope, targets
-from remediation.models import RejectedError
+from remediation.models import RejectedError, RouteMode
 from stacks.config import (
+    AuroraClusterService,
     Budget,
     ConfigError,
+    DistributionService,
+    EcsService,
     EnvConfig,
     HttpApiService,
     LambdaService,
@@ -37,6 +41,13 @@ ROLLBACK, CAPACITY, FLIP_FLAG, WAF_BLOCK, COST_GUARD, REVERT = (
     "waf-block",
     "cost-guard",
     "revert",
+)
+API_CACHE, CDN_INVALIDATE = "api-cache", "cdn-invalidate"
+DB_FAILOVER, ECS_RESTART, ECS_SCALE, ECS_ROLLBACK = (
+    "db-failover",
+    "ecs-restart",
+    "ecs-scale",
+    "ecs-rollback",
 )
 MINUTE = 60
 HOUR = 3600
@@ -86,23 +97,41 @@ class Catalog:
     inventory: tuple[Route, ...]
     #: default routes left out because their action is not registered (a warning at synth)
     skipped: tuple[str, ...] = ()
+    #: approvals and silences (``remediation.approvals.Policy``, the playbook's ``people``)
+    people: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def playbook(self) -> dict[str, Any]:
         """The ``playbook.json`` every remediator bundles (see remediation/playbook.py)."""
 
         def route(r: Route) -> dict[str, Any]:
-            return {"action": r.action, "target": r.target, "params": dict(r.params)}
+            found: dict[str, Any] = {
+                "action": r.action,
+                "target": r.target,
+                "params": dict(r.params),
+            }
+            if r.then:  # follow-up steps (remediation/followups.py)
+                found["then"] = [route(step) for step in r.then]
+            if r.mode != "auto":  # approve or notify (remediation/holds.py)
+                found["mode"] = str(r.mode)
+            if r.maintenance:
+                found["maintenance"] = list(r.maintenance)
+            return found
 
         return {
             "alarms": {a.name: route(a.route) for a in self.alarms},
             "budgets": {b.name: route(b.route) for b in self.budgets},
             "inventory": [route(r) for r in self.inventory],
+            **({"people": self.people} if self.people else {}),
         }
 
     def routes(self, action: str) -> list[Route]:
         """Every route of ``action``: alarms, budgets and inventory (what its role must reach)."""
         found = [a.route for a in self.alarms] + [b.route for b in self.budgets]
         return [r for r in [*found, *self.inventory] if r.action == action]
+
+    def followups(self, action: str) -> list[Route]:
+        """The follow-up steps of ``action``'s routes: they run in its remediator."""
+        return [step for route in self.routes(action) for step in route.then]
 
 
 # -- where the deployment has authority, and ARNs in it -------------------------------------
@@ -117,8 +146,11 @@ def partition(cfg: EnvConfig) -> str:
 
 def served_regions(cfg: EnvConfig) -> frozenset[str]:
     """Regions beyond ``cfg.region`` the remediators may touch: us-east-1 when a WAF service
-    uses CLOUDFRONT scope (nothing else: each action calls its own region's API)."""
+    uses CLOUDFRONT scope or the inventory names a CLOUDFRONT-scope web ACL (nothing else:
+    each action calls its own region's API)."""
     cloudfront = any(isinstance(s, WafService) and s.scope == "CLOUDFRONT" for s in cfg.services)
+    # a CLOUDFRONT-scope web ACL a manual route names (containment): "global/..." ARNs
+    cloudfront |= any(":wafv2:" in r.target and ":global/" in r.target for r in cfg.inventory)
     return frozenset({GLOBAL_WAF_REGION} - {cfg.region}) if cloudfront else frozenset()
 
 
@@ -164,6 +196,19 @@ def ip_set_arn(cfg: EnvConfig, service: WafService) -> str:
         resource = f"global/ipset/{service.ip_set_name}/{service.ip_set_id}"
         return arn(cfg, "wafv2", resource, region=GLOBAL_WAF_REGION)
     return arn(cfg, "wafv2", f"regional/ipset/{service.ip_set_name}/{service.ip_set_id}")
+
+
+def distribution_arn(cfg: EnvConfig, distribution_id: str) -> str:
+    # CloudFront is global: its ARNs carry no region
+    return arn(cfg, "cloudfront", f"distribution/{distribution_id}", region="")
+
+
+def cluster_arn(cfg: EnvConfig, name: str) -> str:
+    return arn(cfg, "rds", f"cluster:{name}")
+
+
+def ecs_service_arn(cfg: EnvConfig, cluster: str, service: str) -> str:
+    return arn(cfg, "ecs", f"service/{cluster}/{service}")
 
 
 def alarm_arn(cfg: EnvConfig, name: str) -> str:
@@ -227,6 +272,9 @@ class _Builder:
         else:
             extra = service.params.get(route.action, {})
             chosen = Route(route.action, route.target, {**route.params, **extra})
+        modes = {str(k): str(v) for k, v in service.modes.items()}
+        mode = RouteMode(modes.get(kind, "auto"))  # approve / notify: remediation/holds.py
+        chosen = dataclasses.replace(chosen, mode=mode, maintenance=service.maintenance)
         # the config checked that the window is a whole number of periods
         evaluation = max(1, (minutes * MINUTE) // period)
         yield AlarmSpec(
@@ -331,13 +379,7 @@ def _api(b: _Builder, s: RestApiService | HttpApiService) -> Iterator[AlarmSpec]
         minutes=t.latency_minutes,
         period=period,
         description=f"{label} p99 latency > {t.latency_p99_ms} ms",
-        # An API has no capacity of its own: the function behind it, when named, through
-        # the alias its Lambda service says serves it.
-        route=(
-            _latency_route(function_arn(cfg, s.function), _serving_alias(cfg, s.function))
-            if s.function
-            else None
-        ),
+        route=_api_latency_route(cfg, s, stage),
     )
     if isinstance(s, RestApiService) and s.throttle_metric is not None:
         yield from b.alarm(
@@ -348,6 +390,19 @@ def _api(b: _Builder, s: RestApiService | HttpApiService) -> Iterator[AlarmSpec]
             description=f"{label} 429s",
             route=Route(CAPACITY, stage, {"kind": "apigateway-throttle"}),
         )
+
+
+def _api_latency_route(
+    cfg: EnvConfig, s: RestApiService | HttpApiService, stage: str
+) -> Route | None:
+    """A cacheable REST stage: its cache (OMNIX "High latency": enable caching). Otherwise
+    an API has no capacity of its own: the function behind it, when named, through the
+    alias its Lambda service says serves it."""
+    if isinstance(s, RestApiService) and s.cacheable:
+        return Route(API_CACHE, stage)
+    if s.function:
+        return _latency_route(function_arn(cfg, s.function), _serving_alias(cfg, s.function))
+    return None
 
 
 def _table(b: _Builder, s: TableService) -> Iterator[AlarmSpec]:
@@ -403,7 +458,130 @@ def _waf(b: _Builder, s: WafService) -> Iterator[AlarmSpec]:
     )
 
 
+def _distribution(b: _Builder, s: DistributionService) -> Iterator[AlarmSpec]:
+    """No alarms of its own: ``_follow_ups`` adds its invalidation to its origins' rollbacks."""
+    yield from ()
+
+
+def _follow_ups(cfg: EnvConfig, alarms: list[AlarmSpec]) -> list[AlarmSpec]:
+    """Each distribution's invalidation, a follow-up step of its origins' rollback routes."""
+    steps: dict[str, list[Route]] = {}
+    names = {s.name for s in cfg.services}
+    for service in cfg.services:
+        if not isinstance(service, DistributionService):
+            continue
+        for origin in service.origins:
+            if origin not in names:
+                raise ConfigError(
+                    f"environments.{cfg.env}.services.{service.name}.origins: no service "
+                    f"{origin!r}; services: {sorted(names)}"
+                )
+            target = distribution_arn(cfg, service.distribution_id)
+            step = Route(CDN_INVALIDATE, target, {"paths": list(service.paths)})
+            steps.setdefault(origin, []).append(step)
+    return [
+        dataclasses.replace(
+            alarm, route=dataclasses.replace(alarm.route, then=tuple(steps[alarm.service]))
+        )
+        if alarm.route.action == ROLLBACK and alarm.service in steps
+        else alarm
+        for alarm in alarms
+    ]
+
+
 #: each service kind's alarms (and default routes)
+def _below(metric: str, floor: int = 1) -> str:
+    """1 while ``metric`` is below ``floor`` or missing (a stopped writer or service emits
+    nothing), else 0: every alarm here fires above its threshold."""
+    return f"IF(FILL({metric}, 0) < {floor}, 1, 0)"
+
+
+def _aurora(b: _Builder, s: AuroraClusterService) -> Iterator[AlarmSpec]:
+    t = s.thresholds
+    target = cluster_arn(b.cfg, s.cluster)
+    if s.connection_errors is not None:
+        window = t.db_minutes * MINUTE  # "more than N errors in the window": one period
+        yield from b.alarm(
+            "db-connections",
+            metrics={"m": _metric(s.connection_errors, window)},
+            threshold=t.db_connection_errors,
+            minutes=t.db_minutes,
+            period=window,
+            description=(
+                f"cluster {s.cluster} connection errors > {t.db_connection_errors} "
+                f"in {t.db_minutes} min"
+            ),
+            route=Route(DB_FAILOVER, target),
+        )
+        return
+    dims = {"DBClusterIdentifier": s.cluster, "Role": "WRITER"}
+    yield from b.alarm(
+        "db-connections",
+        metrics={"connections": MetricSpec("AWS/RDS", "DatabaseConnections", dims, "Maximum")},
+        expression=_below("connections"),
+        threshold=0,
+        minutes=t.db_minutes,
+        description=f"cluster {s.cluster} writer holds no connection for {t.db_minutes} min",
+        route=Route(DB_FAILOVER, target),
+    )
+
+
+def _ecs(b: _Builder, s: EcsService) -> Iterator[AlarmSpec]:
+    t, cfg = s.thresholds, b.cfg
+    target = ecs_service_arn(cfg, s.cluster, s.service)
+    label = f"ECS service {s.cluster}/{s.service}"
+    dims = {"ClusterName": s.cluster, "ServiceName": s.service}
+    yield from b.alarm(
+        "service-down",
+        metrics={
+            "running": MetricSpec("ECS/ContainerInsights", "RunningTaskCount", dims, "Minimum")
+        },
+        expression=_below("running"),
+        threshold=0,
+        minutes=t.service_down_minutes,
+        description=f"{label} runs no task for {t.service_down_minutes} min",
+        route=Route(ECS_RESTART, target),
+    )
+    period = t.period_seconds
+    if s.load_balancer is None or s.target_group is None:
+        yield from b.alarm(
+            "latency",
+            metrics={"m": MetricSpec("AWS/ECS", "CPUUtilization", dims, "Average", period)},
+            threshold=t.cpu_percent,
+            minutes=t.latency_minutes,
+            period=period,
+            description=f"{label} CPU > {t.cpu_percent} %",
+            route=Route(ECS_SCALE, target),
+        )
+        return
+    alb = {"LoadBalancer": s.load_balancer, "TargetGroup": s.target_group}
+    yield from b.alarm(
+        "latency",
+        metrics={"m": MetricSpec("AWS/ApplicationELB", "TargetResponseTime", alb, "p99", period)},
+        # TargetResponseTime is in seconds
+        threshold=t.latency_p99_ms / 1000,
+        minutes=t.latency_minutes,
+        period=period,
+        description=f"{label} p99 response time > {t.latency_p99_ms} ms",
+        route=Route(ECS_SCALE, target),
+    )
+    yield from b.alarm(
+        "error-rate",
+        metrics={
+            "errors": MetricSpec(
+                "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, period=period
+            ),
+            "requests": MetricSpec("AWS/ApplicationELB", "RequestCount", alb, period=period),
+        },
+        expression=_rate("FILL(errors, 0)", "requests"),
+        threshold=t.error_rate_percent,
+        minutes=t.error_rate_minutes,
+        period=period,
+        description=f"{label} 5xx rate > {t.error_rate_percent} %",
+        route=Route(ECS_ROLLBACK, target),
+    )
+
+
 _KINDS: dict[type[Service], Callable[[_Builder, Any], Iterator[AlarmSpec]]] = {
     LambdaService: _lambda,
     RestApiService: _api,
@@ -411,6 +589,9 @@ _KINDS: dict[type[Service], Callable[[_Builder, Any], Iterator[AlarmSpec]]] = {
     TableService: _table,
     WebhookService: _webhook,
     WafService: _waf,
+    DistributionService: _distribution,
+    AuroraClusterService: _aurora,
+    EcsService: _ecs,
 }
 
 
@@ -443,9 +624,16 @@ def build(cfg: EnvConfig, registry: dict[str, Any]) -> Catalog:
             skipped.append(f"budget {name} (needs action {COST_GUARD!r})")
             continue
         route = Route(COST_GUARD, every_function, {"sheddable": sheddable, **budget.params})
+        route = dataclasses.replace(route, mode=RouteMode(budget.mode))
         budgets.append(BudgetSpec(name, budget, route))
     inventory = list(cfg.inventory)
+    for service in cfg.services:  # a distribution's invalidation, by hand too
+        if isinstance(service, DistributionService) and CDN_INVALIDATE in registered:
+            target = distribution_arn(cfg, service.distribution_id)
+            inventory.append(Route(CDN_INVALIDATE, target, {"paths": list(service.paths)}))
+    alarms = _follow_ups(cfg, alarms)
     catalog = Catalog(tuple(alarms), tuple(budgets), tuple(inventory), tuple(skipped))
+    catalog = dataclasses.replace(catalog, people=_people(cfg))
     _check(cfg, catalog, registry)
     return catalog
 
@@ -458,11 +646,17 @@ def _check(cfg: EnvConfig, catalog: Catalog, registry: dict[str, Any]) -> None:
     """Every route must name a registered action, valid params and a target it accepts,
     inside this environment's account, partition and region."""
     where = f"environments.{cfg.env}"
-    named = [
+    automatic = [
         *((_alarm_key(cfg, a), a.route) for a in catalog.alarms),
         *((f"{where}.budgets.{b.budget.name}", b.route) for b in catalog.budgets),
+    ]
+    named = [
+        *automatic,
         *((f"{where}.inventory[{i}]", r) for i, r in enumerate(catalog.inventory)),
     ]
+    named += [(f"{key}.then[{i}]", step) for key, r in named for i, step in enumerate(r.then)]
+    _check_manual_only(registry, automatic)
+    _check_cacheable(cfg, named)
     names = [a.name for a in catalog.alarms]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: two alarms share a name; service names must be unique")
@@ -484,6 +678,35 @@ def _check(cfg: EnvConfig, catalog: Catalog, registry: dict[str, Any]) -> None:
             _check_authority(cfg, authority, key, route)
         if route.action == WAF_BLOCK:
             _check_query_time(cfg, key, params)
+        if hasattr(params, "verify_seconds"):
+            _check_verify_time(cfg, key, route.action, int(params.verify_seconds))
+
+
+def _check_manual_only(registry: dict[str, Any], automatic: list[tuple[str, Route]]) -> None:
+    """An action a human must ask for (``automatic = False``: containment) is never the
+    answer to an alarm or a budget: the pipeline refuses it too, this says so at synth."""
+    for key, route in automatic:
+        action = registry.get(route.action)
+        if action is not None and not getattr(action, "automatic", True):
+            raise ConfigError(
+                f"{key}: {route.action} is manual only: an alarm or budget cannot run it; "
+                "name its targets in the inventory (remediate invoke)"
+            )
+
+
+def _check_cacheable(cfg: EnvConfig, named: list[tuple[str, Route]]) -> None:
+    """api-cache acts only on the stage of a REST API service marked ``cacheable: true``."""
+    cacheable = {
+        stage_arn(cfg, s.api_id, s.stage, http=False)
+        for s in cfg.services
+        if isinstance(s, RestApiService) and s.cacheable
+    }
+    for key, route in named:
+        if route.action == API_CACHE and route.target not in cacheable:
+            raise ConfigError(
+                f"{key}: api-cache on {route.target[:200]!r}, which no rest-api service marks "
+                "cacheable: true (a cached answer may be stale: its owner decides)"
+            )
 
 
 def _alarm_key(cfg: EnvConfig, alarm: AlarmSpec) -> str:
@@ -518,6 +741,8 @@ def _check_authority(cfg: EnvConfig, authority: scope.Deployment, key: str, rout
         ) from None
     for target in found:
         global_waf = target.service == "wafv2" and target.scope == "CLOUDFRONT"
+        if target.service in targets.GLOBAL_SERVICES and not target.region:
+            continue  # a CloudFront distribution: global, no region
         if target.region != cfg.region and not (global_waf and target.region == GLOBAL_WAF_REGION):
             raise ConfigError(
                 f"{key}.target: {target.arn[:200]!r} is in {target.region}: a remediator acts "
@@ -541,6 +766,29 @@ def _check_query_time(cfg: EnvConfig, key: str, params: Any) -> None:
         )
 
 
+def _check_verify_time(cfg: EnvConfig, key: str, action: str, wait: int) -> None:
+    """An action that waits for its change to read back (a failover, a rollout) must leave
+    the rest of the pipeline time before Lambda stops the function mid-verify."""
+    timeout = cfg.remediators.timeout_seconds
+    if wait + PIPELINE_MARGIN_SECONDS >= timeout:
+        raise ConfigError(
+            f"{key}: {action} verify_seconds {wait} s + {PIPELINE_MARGIN_SECONDS} s for the "
+            f"rest of the pipeline is not below the remediator timeout {timeout} s "
+            f"(environments.{cfg.env}.remediators.timeout_seconds): raise the timeout or "
+            "lower verify_seconds"
+        )
+
+
 def declared_resources(action: Any, route: Route) -> list[str]:
     """``action.resources`` for a route (cost-guard scopes by its params' sheddable list)."""
     return list(action.resources(route.target, dict(route.params)))
+
+
+def _people(cfg: EnvConfig) -> dict[str, Any]:
+    """The playbook's ``people`` (``remediation.approvals.Policy``)."""
+    people = cfg.people
+    return {
+        "approval_seconds": people.approval_minutes * 60,
+        "approvers": list(people.approvers),
+        "max_silence_seconds": people.max_silence_hours * 3600,
+    }

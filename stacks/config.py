@@ -13,7 +13,8 @@ Shape (``cdk.json`` holds a full ``drill`` and ``prod-example``)::
      "remediators": {"reserved_concurrency": 5, "log_retention_days": 90,
                      "architecture": "x86_64", ...},
      "services": {"<name>": {"kind": "lambda" | "rest-api" | "http-api" | "dynamodb"
-                                     | "webhook" | "waf", ...}},
+                                     | "webhook" | "waf" | "distribution"
+                                     | "aurora-cluster" | "ecs-service", ...}},
      "budgets": {"<name>": {"limit_usd": 500, "threshold_percent": 100}},
      "inventory": [{"action": ..., "target": ..., "params": {...}}]}
 
@@ -47,6 +48,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -55,10 +57,22 @@ from remediation import targets
 from remediation.config import DEFAULT_MAX_EVENT_AGE_SECONDS
 from remediation.guards import GuardSettings
 from remediation.models import Route  # the playbook's own route: config writes what it reads
+from remediation.silences import parse_window
 
-AlarmKind = Literal["error-rate", "latency", "webhook-failures", "throttles", "abuse"]
+AlarmKind = Literal[
+    "error-rate",
+    "latency",
+    "webhook-failures",
+    "throttles",
+    "abuse",
+    "db-connections",
+    "service-down",
+]
 SwitchMode = Literal["on", "off", "dry-run"]
+#: how far a route acts alone (``remediation.models.RouteMode``)
+RouteModeName = Literal["auto", "approve", "notify"]
 Architecture = Literal["x86_64", "arm64"]
+Trigger = Literal["sns", "eventbridge"]
 ALARM_KINDS: tuple[str, ...] = get_args(AlarmKind)
 SWITCH_MODES: tuple[str, ...] = get_args(SwitchMode)
 ARCHITECTURES: tuple[str, ...] = get_args(Architecture)
@@ -76,12 +90,24 @@ _NAME = r"^[a-z0-9][a-z0-9-]{0,39}$"
 _SHORT = r"^[a-z][a-z0-9-]{0,19}$"
 _ACCOUNT = r"^\d{12}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# chat channel ids, as AWS::Chatbot validates them; a Secrets Manager secret's name
+_SLACK_WORKSPACE = r"^[0-9A-Z]{1,255}$"
+_SLACK_CHANNEL = r"^[A-Za-z0-9]{1,255}$"
+_UUID = r"^[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$"
+_TEAMS_CHANNEL = r"^[a-zA-Z0-9\-_=+/.,]*%3[aA][a-zA-Z0-9\-_=+/.,]*%40[a-zA-Z0-9\-_=+/.,]*$"
+_SECRET_NAME = r"^[A-Za-z0-9/_+=.@-]{1,512}$"  # noqa: S105 (a name pattern)
 #: what a pattern means, for error messages
 _PATTERNS = {
     _NAME: "lower-case letters, digits and '-', starting with a letter or digit, at most 40",
     _SHORT: "lower-case letters, digits and '-', starting with a letter, at most 20",
     _ACCOUNT: "a 12-digit AWS account id (target ARNs in the playbook are written at synth)",
     _EMAIL: "an e-mail address",
+    _SLACK_WORKSPACE: "a Slack workspace id (upper-case letters and digits, e.g. T0123ABCD)",
+    _SLACK_CHANNEL: "a Slack channel id (letters and digits, e.g. C0123ABCD)",
+    _UUID: "a Microsoft Teams team or tenant id (a UUID)",
+    _TEAMS_CHANNEL: "a Teams channel id, URL-encoded as the chat console shows it "
+    "(19%3a...%40thread.tacv2)",
+    _SECRET_NAME: "a Secrets Manager secret name (letters, digits and /_+=.@-)",
 }
 
 
@@ -305,6 +331,28 @@ class Thresholds(_Model):
     abuse_hits_per_hour: float = Field(
         default=100.0, ge=0, description="rate-limit or auth-failure hits per hour"
     )
+    db_connection_errors: float = Field(
+        default=5.0,
+        ge=0,
+        description="database connection errors above this count in the window (Nigredo: 5 "
+        "in 5 minutes); without a connection_errors metric: the writer holding no connection",
+    )
+    db_minutes: int = Field(
+        default=5, ge=1, le=1440, description="window of the database connection alarm"
+    )
+    service_down_minutes: int = Field(
+        default=1,
+        ge=1,
+        le=1440,
+        description="an ECS service running no task for this long is down (Aureus: 1 minute)",
+    )
+    cpu_percent: float = Field(
+        default=80.0,
+        gt=0,
+        lt=100,
+        description="ECS service CPU (average, percent) for its latency alarm when it has no "
+        "load balancer (Aureus HighCPUUsage)",
+    )
     period_seconds: AlarmPeriod = Field(
         default=60,
         description="period of the rate and latency alarms (error-rate, latency, "
@@ -371,6 +419,11 @@ class MetricRef(_Model):
 _AWS_RATE_ALARMS = frozenset({"error-rate", "latency"})
 
 
+def _window(value: str) -> str:
+    parse_window(value)  # ValueError: names the accepted form
+    return value
+
+
 class Service(_Named):
     """What every service kind shares."""
 
@@ -383,6 +436,15 @@ class Service(_Named):
     )
     routes: dict[AlarmKind, RouteConfig] = Field(
         default_factory=dict, description="per alarm kind: replaces the default route"
+    )
+    modes: dict[AlarmKind, RouteModeName] = Field(
+        default_factory=dict,
+        description="per alarm kind: auto (default) acts, approve waits for a human, "
+        "notify plans and tells",
+    )
+    maintenance: tuple[Annotated[str, AfterValidator(_window)], ...] = Field(
+        default=(),
+        description="weekly UTC windows holding automatic actions: '<mon..sun|daily> HH:MM-HH:MM'",
     )
     #: its alarms of ``period_seconds`` that read AWS's own metrics (one-minute resolution)
     aws_metrics: ClassVar[frozenset[str]] = frozenset()
@@ -412,6 +474,11 @@ class RestApiService(Service):
     stage: Text = Field(description="the stage name")
     function: str = Field(default="", description="the function behind it, for latency")
     throttle_metric: MetricRef | None = Field(default=None, description="a count of 429 responses")
+    cacheable: bool = Field(
+        default=False,
+        description="its answers may be cached: latency enables the stage cache (api-cache) "
+        "instead of acting on the function",
+    )
 
 
 class HttpApiService(Service):
@@ -467,6 +534,72 @@ class WafService(Service):
     metric: MetricRef = Field(description="the count of rate-limit or auth-failure hits")
 
 
+class DistributionService(Service):
+    """A CloudFront distribution in front of other services: after a rollback of one of
+    ``origins`` (service names), its ``paths`` are invalidated (a follow-up step,
+    ``cdn-invalidate``). It has no alarms of its own."""
+
+    kind: Literal["distribution"]
+    distribution_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,32}$")] = Field(
+        description="the distribution's id (E...)"
+    )
+    paths: tuple[Annotated[str, StringConstraints(pattern=r"^/[^*]*\*?$")], ...] = Field(
+        default=("/*",), min_length=1, max_length=15, description="the paths to invalidate"
+    )
+    origins: tuple[Name, ...] = Field(
+        min_length=1, description="the services it serves: their rollbacks invalidate it"
+    )
+
+
+class AuroraClusterService(Service):
+    """An Aurora DB cluster (Nigredo "Database connection failures" -> db-failover).
+
+    ``connection_errors``: the application's count of failed database connections (the
+    runbook's alarm); without it the alarm is the writer holding no connection at all
+    (AWS/RDS ``DatabaseConnections`` of the cluster's WRITER role), which suits a cluster
+    whose clients keep pooled connections open."""
+
+    kind: Literal["aurora-cluster"]
+    cluster: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{0,62}$")] = Field(
+        description="the DB cluster identifier"
+    )
+    connection_errors: MetricRef | None = Field(
+        default=None, description="a count of failed database connections"
+    )
+
+
+class EcsService(Service):
+    """An ECS service (Aureus Sentinel "ServiceDown" -> ecs-restart, "HighLatency" ->
+    ecs-scale, "HighErrorRate" -> ecs-rollback). ``load_balancer`` and ``target_group`` (the
+    ALB's CloudWatch dimensions, ``app/NAME/ID`` and ``targetgroup/NAME/ID``) give the 5xx
+    rate and the response time; without them latency reads the service's CPU. ``service
+    down`` reads Container Insights' ``RunningTaskCount``."""
+
+    kind: Literal["ecs-service"]
+    aws_metrics: ClassVar[frozenset[str]] = _AWS_RATE_ALARMS
+    cluster: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,255}$")] = Field(
+        description="the ECS cluster's name"
+    )
+    service: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,255}$")] = Field(
+        description="the ECS service's name"
+    )
+    load_balancer: Annotated[str, StringConstraints(pattern=r"^app/[^/]+/[0-9a-f]+$")] | None = (
+        Field(default=None, description="the ALB's LoadBalancer dimension: app/NAME/ID")
+    )
+    target_group: Annotated[str, StringConstraints(pattern=r"^targetgroup/[^/]+/[0-9a-f]+$")] | (
+        None
+    ) = Field(default=None, description="the service's TargetGroup dimension")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> EcsService:
+        if (self.load_balancer is None) != (self.target_group is None):
+            raise _error(
+                "ecs_load_balancer",
+                "load_balancer and target_group go together (the ALB metrics need both)",
+            )
+        return self
+
+
 ServiceConfig = Annotated[
     Union[  # noqa: UP007 (a discriminated union reads best spelled out)
         LambdaService,
@@ -475,6 +608,9 @@ ServiceConfig = Annotated[
         TableService,
         WebhookService,
         WafService,
+        DistributionService,
+        AuroraClusterService,
+        EcsService,
     ],
     Field(discriminator="kind"),
 ]
@@ -493,6 +629,70 @@ class Budget(_Named):
     threshold_percent: float = Field(default=100.0, gt=0, le=1_000_000, description="of limit_usd")
     notification: Literal["ACTUAL", "FORECASTED"] = "ACTUAL"
     params: dict[str, Any] = Field(default_factory=dict, description="cost-guard's parameters")
+    mode: RouteModeName = Field(default="auto", description="auto, approve or notify")
+
+
+class SlackChannel(_Model):
+    """A Slack channel for notices (its workspace authorised once in the chat console)."""
+
+    workspace_id: Annotated[str, StringConstraints(pattern=_SLACK_WORKSPACE)]
+    channel_id: Annotated[str, StringConstraints(pattern=_SLACK_CHANNEL)]
+
+
+class TeamsChannel(_Model):
+    """A Microsoft Teams channel for notices (its tenant authorised once in the console)."""
+
+    team_id: Annotated[str, StringConstraints(pattern=_UUID)]
+    channel_id: Annotated[str, StringConstraints(pattern=_TEAMS_CHANNEL, max_length=255)]
+    tenant_id: Annotated[str, StringConstraints(pattern=_UUID)]
+
+
+class Chat(_Model):
+    """Chat channels the notices go to (Amazon Q Developer in chat applications)."""
+
+    slack: SlackChannel | None = None
+    teams: TeamsChannel | None = None
+
+
+#: a PagerDuty Events API v2 routing (integration) key: what must never be in cdk.json
+_ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
+
+
+class Paging(_Model):
+    """PagerDuty paging: the routing key is read from a Secrets Manager secret at run time."""
+
+    pagerduty_secret: Annotated[str, StringConstraints(pattern=_SECRET_NAME)] = Field(
+        description="the NAME of the Secrets Manager secret holding the PagerDuty Events API "
+        "v2 routing key (never the key itself)"
+    )
+    pagerduty_secret_field: str = Field(
+        default="", description="the JSON field holding the key, if the secret is JSON"
+    )
+
+    @field_validator("pagerduty_secret")
+    @classmethod
+    def _not_the_key(cls, value: str) -> str:
+        if _ROUTING_KEY.match(value):
+            raise _error(
+                "secret_value",
+                "looks like a routing key itself: store it in Secrets Manager and name the "
+                "secret here",
+            )
+        return value
+
+
+class People(_Model):
+    """Approvals and silences (``remediation.approvals``, ``remediation.silences``)."""
+
+    approval_minutes: int = Field(
+        default=15, ge=1, le=1440, description="how long an approval request stays open"
+    )
+    approvers: tuple[Annotated[str, StringConstraints(min_length=1, max_length=256)], ...] = Field(
+        default=(), description="who may approve or reject: fnmatch patterns of IAM ARNs"
+    )
+    max_silence_hours: int = Field(
+        default=24, ge=1, le=168, description="the longest `remediate silence`"
+    )
 
 
 class Environment(_Model):
@@ -504,7 +704,17 @@ class Environment(_Model):
     )
     region: Region
     switch: SwitchMode = Field(default="dry-run", description="the switch's initial mode")
+    trigger: Trigger = Field(
+        default="sns",
+        description=(
+            "how alarm state changes reach the remediators: sns (alarm actions to one topic "
+            "per action) or eventbridge (rules on the default bus matching the "
+            "environment's alarm names; no alarm actions)"
+        ),
+    )
     notice_emails: tuple[Annotated[str, StringConstraints(pattern=_EMAIL)], ...] = ()
+    chat: Chat = Field(default_factory=Chat, description="Slack and/or Teams channels")
+    paging: Paging | None = Field(default=None, description="PagerDuty paging")
     thresholds: Thresholds = Field(default_factory=Thresholds)
     guards: Guards = Field(default_factory=Guards)
     remediators: RemediatorSettings = Field(default_factory=RemediatorSettings)
@@ -513,6 +723,7 @@ class Environment(_Model):
     inventory: tuple[RouteConfig, ...] = Field(
         default=(), description="extra routes for manual requests (remediate invoke)"
     )
+    people: People = Field(default_factory=People, description="approvals and silences")
 
 
 @dataclass(frozen=True)
@@ -524,13 +735,18 @@ class EnvConfig:
     account: str
     region: str
     switch: str = "dry-run"
+    #: ``sns`` or ``eventbridge`` (``stacks.constructs.trigger``)
+    trigger: str = "sns"
     notice_emails: tuple[str, ...] = ()
+    chat: Chat = dataclasses.field(default_factory=Chat)
+    paging: Paging | None = None
     thresholds: Thresholds = dataclasses.field(default_factory=Thresholds)
     guards: Guards = dataclasses.field(default_factory=Guards)
     remediators: RemediatorSettings = dataclasses.field(default_factory=RemediatorSettings)
     services: tuple[Service, ...] = ()
     budgets: tuple[Budget, ...] = ()
     inventory: tuple[Route, ...] = ()
+    people: People = dataclasses.field(default_factory=People)
 
     @property
     def prefix(self) -> str:
@@ -604,19 +820,30 @@ def parse_env(app: str, env: str, raw: Any) -> EnvConfig:
                 "resolution: a shorter period never gets data; allowed: a multiple of 60"
             )
         services.append(service.named(name, thresholds=merged))
+    asks = [f"services.{n}" for n, s in model.services.items() if "approve" in s.modes.values()]
+    asks += [f"budgets.{n}" for n, b in model.budgets.items() if b.mode == "approve"]
+    if asks and not model.people.approvers:
+        raise ConfigError(
+            f"{where}.people.approvers: {', '.join(asks)} wait for approval, but nobody may "
+            "approve: list approvers (IAM ARN patterns, e.g. an on-call role's sessions)"
+        )
     return EnvConfig(
         app=app,
         env=env,
         account=model.account,
         region=model.region,
         switch=model.switch,
+        trigger=model.trigger,
         notice_emails=model.notice_emails,
+        chat=model.chat,
+        paging=model.paging,
         thresholds=model.thresholds,
         guards=model.guards,
         remediators=model.remediators,
         services=tuple(services),
         budgets=tuple(budget.named(name) for name, budget in model.budgets.items()),
         inventory=tuple(route.route() for route in model.inventory),
+        people=model.people,
     )
 
 

@@ -43,7 +43,9 @@ class AlarmsStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.alarms = ServiceAlarms(self, "Alarms", specs=specs, topic_arn=core.suite.topic_arn)
+        self.alarms = ServiceAlarms(
+            self, "Alarms", specs=specs, topic_arn=core.suite.alarm_topic_arn
+        )
         # The alarms name the core stack's topics by ARN (no export): deploy the core first.
         self.add_stack_dependency(core)
 

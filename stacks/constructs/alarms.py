@@ -42,7 +42,9 @@ def alarm_metric(spec: AlarmSpec) -> cw.IMetric:
 
 
 class ServiceAlarms(Construct):
-    """The alarms in ``specs``; ``topic_arn(action)`` says where each one's route sends it."""
+    """The alarms in ``specs``; ``topic_arn(action)`` says where each one's route sends it.
+    ``topic_arn=None`` (``trigger: eventbridge``): no alarm actions, EventBridge rules
+    deliver the state changes (``stacks.constructs.trigger``)."""
 
     def __init__(
         self,
@@ -50,14 +52,14 @@ class ServiceAlarms(Construct):
         construct_id: str,
         *,
         specs: Sequence[AlarmSpec],
-        topic_arn: Callable[[str], str],
+        topic_arn: Callable[[str], str] | None,
     ) -> None:
         super().__init__(scope, construct_id)
         topics: dict[str, sns.ITopic] = {}
         self.alarms: list[cw.Alarm] = []
         for spec in specs:
             action = spec.route.action
-            if action not in topics:
+            if topic_arn is not None and action not in topics:
                 topics[action] = sns.Topic.from_topic_arn(
                     self, f"Topic-{action}", topic_arn(action)
                 )
@@ -74,9 +76,10 @@ class ServiceAlarms(Construct):
                 # No traffic is not an incident; a remediation needs evidence.
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             )
-            notify = cw_actions.SnsAction(topics[action])
-            alarm.add_alarm_action(notify)
-            alarm.add_ok_action(notify)
+            if topic_arn is not None:
+                notify = cw_actions.SnsAction(topics[action])
+                alarm.add_alarm_action(notify)
+                alarm.add_ok_action(notify)
             self.alarms.append(alarm)
 
 

@@ -10,9 +10,11 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
 
+from remediation.models import Outcome
 from remediation.pipeline import METRICS_NAMESPACE
 
-OUTCOMES = ("executed", "dry-run", "skipped", "escalated", "failed", "rejected")
+#: every outcome a record closes with (``pending`` is only the open record's)
+OUTCOMES = tuple(str(o) for o in Outcome if o is not Outcome.PENDING)
 #: CloudWatch's limit of alarms in one alarm-status widget
 ALARMS_PER_WIDGET = 100
 #: the dimension set of the pipeline's ``Remediations`` metric: a query matches only the

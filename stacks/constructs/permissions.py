@@ -30,6 +30,8 @@ UNSCOPABLE = frozenset(
         "logs:StopQuery",
         "logs:DescribeQueries",
         "application-autoscaling:DescribeScalableTargets",
+        "ecs:DescribeTaskDefinition",
+        "ecs:ListTaskDefinitions",
     }
 )
 #: IAM counts at most 6,144 characters per managed policy (whitespace excluded); keep room
@@ -120,7 +122,7 @@ def route_statements(
             continue  # no configured target of that service: the permission is not needed
         statements.append(
             iam.PolicyStatement(
-                sid=f"{_sid(action)}{service.capitalize()}", actions=scoped, resources=matching
+                sid=f"{_sid(action)}{_sid(service)}", actions=scoped, resources=matching
             )
         )
     unscoped = sorted(p for p in action_cls.permissions if p in UNSCOPABLE)
@@ -149,6 +151,13 @@ def grants(
         )
         for name in names
     }
+    for name in names:  # follow-up steps run in the remediator of the route that names them
+        steps = catalog.followups(name)
+        for step in sorted({s.action for s in steps}):
+            mine = [s for s in steps if s.action == step]
+            found[name] += route_statements(
+                actions[step], step, mine, stack=stack, deployment=deployment
+            )
     if REVERT in found:
         found[REVERT] = [
             *found[REVERT],

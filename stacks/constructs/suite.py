@@ -7,12 +7,14 @@ A team adds it to its own CDK app::
 
     cfg = config.parse_env("myapp", "prod", {...})     # or config.load(context, "prod")
     suite = AutoRemediation(core_stack, "Remediation", config=cfg)
-    ServiceAlarms(alarms_stack, "Alarms", specs=suite.catalog.alarms, topic_arn=suite.topic_arn)
+    ServiceAlarms(
+        alarms_stack, "Alarms", specs=suite.catalog.alarms, topic_arn=suite.alarm_topic_arn
+    )
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_cdk import Annotations, Stack
@@ -23,11 +25,15 @@ from stacks.config import EnvConfig
 from stacks.constructs import permissions
 from stacks.constructs.alarms import CostBudgets
 from stacks.constructs.audit_store import AuditStore
+from stacks.constructs.chat import ChatChannels
 from stacks.constructs.dashboard import Dashboard
 from stacks.constructs.health import SuiteHealth
 from stacks.constructs.notices import Notices, Sources, alarm_topic_name
+from stacks.constructs.outputs import SuiteOutputs
+from stacks.constructs.paging import Paging
 from stacks.constructs.remediators import Remediators, Wiring
 from stacks.constructs.switch import Switch
+from stacks.constructs.trigger import AlarmEventRules, alarms_by_action
 
 
 def registry() -> dict[str, Any]:
@@ -57,12 +63,16 @@ class AutoRemediation(Construct):
             self.catalog, self.actions, stack=stack, deployment=self.deployment
         )
         names = sorted(grants)
+        # An alarm topic only for actions an alarm or budget notifies (not revert); with
+        # trigger eventbridge, alarms reach their remediators through rules: budgets only.
+        topics = permissions.alarmed_actions(self.catalog)
+        if cfg.trigger == "eventbridge":
+            topics = sorted({budget.route.action for budget in self.catalog.budgets})
         self.notices = Notices(
             self,
             "Notices",
             prefix=cfg.prefix,
-            # An alarm topic only for actions an alarm or budget notifies (not revert).
-            actions=permissions.alarmed_actions(self.catalog),
+            actions=topics,
             emails=cfg.notice_emails,
             budget_action=catalog_.COST_GUARD,
             sources=Sources(
@@ -120,6 +130,19 @@ class AutoRemediation(Construct):
                 "autorem:unregistered-action", f"alarm left out: {skipped}"
             )
         CostBudgets(self, "Budgets", specs=self.catalog.budgets, topic_arn=self.topic_arn)
+        self.alarm_rules: AlarmEventRules | None = None
+        if cfg.trigger == "eventbridge":
+            self.alarm_rules = AlarmEventRules(
+                self,
+                "AlarmRules",
+                prefix=cfg.prefix,
+                alarms_by_action=alarms_by_action(self.catalog.alarms),
+                functions=self.remediators.functions,
+                dead_letters=self.remediators.dead_letters,
+                dead_letter_key=self.notices.key,
+                rule_arn=lambda name: catalog_.arn(cfg, "events", f"rule/{name}"),
+                max_event_age_seconds=cfg.guards.max_event_age_seconds,
+            )
         functions = dict(self.remediators.functions)
         if self.remediators.sweeper is not None:
             functions["waf-sweeper"] = self.remediators.sweeper
@@ -131,6 +154,17 @@ class AutoRemediation(Construct):
             dead_letters=self.remediators.dead_letters,
             functions=functions,
         )
+        self._add_people(cfg)
+        SuiteOutputs(
+            self,
+            "Outputs",
+            env=cfg.env,
+            switch_parameter=self.switch.name,
+            override_prefix=self.switch.override_prefix,
+            table_name=self.audit.table.table_name,
+            notice_topic=self.notices.notice_topic,
+            functions=self.remediators.functions,
+        )
         self.dashboard = Dashboard(
             self,
             "Dashboard",
@@ -139,6 +173,41 @@ class AutoRemediation(Construct):
             actions=names,
             alarm_arns=[self.alarm_arn(a.name) for a in self.catalog.alarms],
         )
+
+    def _add_people(self, cfg: EnvConfig) -> None:
+        """Chat channels for the notices and PagerDuty paging, where cdk.json names them
+        (``chat``, ``paging``): ``self.chat`` and ``self.paging``, else None."""
+        self.chat: ChatChannels | None = None
+        if cfg.chat.slack is not None or cfg.chat.teams is not None:
+            revert = self.remediators.functions.get(catalog_.REVERT)
+            self.chat = ChatChannels(
+                self,
+                "Chat",
+                prefix=cfg.prefix,
+                chat=cfg.chat,
+                notice_topic=self.notices.notice_topic,
+                invokable=[revert] if revert is not None else [],
+            )
+        self.paging: Paging | None = None
+        if cfg.paging is not None:
+            self.paging = Paging(
+                self,
+                "Paging",
+                prefix=cfg.prefix,
+                env=cfg.env,
+                config=cfg.paging,
+                publishers=self.remediators.functions,
+                default_bus_arn=catalog_.arn(cfg, "events", "event-bus/default"),
+                notice_topic=self.notices.notice_topic,
+                key=self.notices.key,
+                rule_arn=lambda name: catalog_.arn(cfg, "events", f"rule/{name}"),
+            )
+
+    @property
+    def alarm_topic_arn(self) -> Callable[[str], str] | None:
+        """What ``ServiceAlarms`` notifies: each action's alarm topic, or nothing when
+        EventBridge rules deliver the alarms' state changes (``trigger: eventbridge``)."""
+        return self.topic_arn if self.config.trigger == "sns" else None
 
     def topic_arn(self, action: str) -> str:
         """The alarm topic for ``action`` as a plain ARN: other stacks use it without an export."""
