@@ -3,7 +3,10 @@ history, revert and the plan of what an environment deploys.
 
 Names (remediator functions, audit table, switch parameter) come from the synthesized
 template of ``--env``; a name CloudFormation generates is looked up in the deployed stack.
-``--endpoint-url`` points any command at an AWS-compatible endpoint.
+``history``, ``gate`` and ``revert`` can read them from the deployed core stack's outputs
+instead (``--from-stack``, and always outside a checkout): no synth, no Node.
+``--endpoint-url`` points any command at an AWS-compatible endpoint. The project (cdk.json,
+app.py) is found from any subdirectory, or named by ``REMEDIATE_PROJECT``.
 
 Commands that write to AWS (``invoke`` without ``--local``, ``gate on|off|dry-run``,
 ``revert``) name their environment (``--env`` has no default there), check that the shell's
@@ -90,9 +93,23 @@ console = Console(width=None if sys.stdout.isatty() else 400, highlight=False)
 # The drill's timeline fills the width it is given: a log gets 180 columns.
 drill_console = Console(width=None if sys.stdout.isatty() else 180)
 
-ROOT = Path.cwd()
+
+def find_project(start: Path | None = None) -> Path | None:
+    """The checkout this CLI works in: ``REMEDIATE_PROJECT``, else the nearest directory
+    from ``start`` (the working directory) upwards holding app.py and cdk.json."""
+    named = os.environ.get("REMEDIATE_PROJECT")
+    if named:
+        return Path(named).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "cdk.json").is_file() and (folder / "app.py").is_file():
+            return folder
+    return None
+
+
+ROOT = find_project()
 #: where ``--local --keep`` keeps its emulator (cdk.out/ is ignored by git)
-STATE_DIR = Path("cdk.out") / "local"
+STATE_DIR = (ROOT / "cdk.out" / "local") if ROOT else Path("cdk.out") / "local"
 
 
 class Output(StrEnum):
@@ -113,6 +130,14 @@ Region = Annotated[str | None, typer.Option("--region", help="AWS region (defaul
 CdkOut = Annotated[
     Path | None,
     typer.Option("--cdk-out", help="A synthesized cloud assembly to read instead of synthesizing."),
+]
+FromStack = Annotated[
+    bool,
+    typer.Option(
+        "--from-stack",
+        help="Read the names from the deployed core stack's outputs (DescribeStacks): no "
+        "synth, no Node. The default outside a checkout.",
+    ),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 OutputOpt = Annotated[
@@ -143,6 +168,9 @@ OUTCOME_CODES = {
     "escalated": Code.ESCALATED,
     "rejected": Code.REJECTED,
     "skipped": Code.NOT_DONE,
+    # held for a person: nothing changed yet (remediate approve / silence)
+    "awaiting-approval": Code.NOT_DONE,
+    "silenced": Code.NOT_DONE,
     "dry-run": Code.OK,  # NOT_DONE when the dry run was not asked for (the switch's)
     "executed": Code.OK,
 }
@@ -151,6 +179,30 @@ SEVERITY = (Code.FAILED, Code.ESCALATED, Code.REJECTED, Code.SETUP, Code.NOT_DON
 
 def main() -> None:
     app()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("serverless-remediation")
+        except PackageNotFoundError:
+            found = "unknown (not installed: pip install .)"
+        console.print(f"remediate {found}")
+        raise typer.Exit(Code.OK)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Alert-driven auto-remediation for AWS serverless: drill, invoke, switch, history."""
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -220,20 +272,74 @@ def aws(doing: str, missing: str | None = None) -> Iterator[None]:
 # -- the environment --------------------------------------------------------------------------
 
 
-def _environments() -> list[str]:
+def _context() -> dict[str, Any]:
+    if ROOT is None:
+        return {}
     try:
         context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
-        return sorted(context["environments"])
     except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return context if isinstance(context, dict) else {}
+
+
+def _environments() -> list[str]:
+    try:
+        return sorted(_context()["environments"])
+    except (KeyError, TypeError):
         return []
 
 
-def _deployment(env: str, cdk_out: Path | None) -> tpl.Deployment:
+def _project() -> Path:
+    if ROOT is None:
+        _die(
+            f"no project here ({Path.cwd()}): run inside the checkout (where cdk.json and "
+            "app.py are) or set REMEDIATE_PROJECT to it",
+            Code.SETUP,
+        )
+    return ROOT
+
+
+def _deployed(env: str, endpoint: str | None, region: str | None) -> tpl.Deployment:
+    """The environment's names from its core stack's outputs (no synth)."""
+    import boto3
+
+    from remediate import deployed
+
+    stack_name = deployed.core_stack_name(
+        env, str(_context().get("app_name") or deployed.DEFAULT_APP)
+    )
+    with aws("load the AWS configuration"):
+        cfn = boto3.session.Session(region_name=region).client(
+            "cloudformation", endpoint_url=endpoint
+        )
+    where = cfn.meta.region_name
+    with aws(
+        f"read stack {stack_name} (cloudformation:DescribeStacks)",
+        missing=f"stack {stack_name} is not deployed in {where} for these credentials: "
+        f"deploy {env} (npx cdk deploy --all -c env={env}) or check --region",
+    ):
+        (stack,) = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    try:
+        return deployed.from_stack(env, dict(stack))
+    except tpl.TemplateError as exc:
+        _die(str(exc), Code.SETUP)
+
+
+def _deployment(
+    env: str,
+    cdk_out: Path | None,
+    *,
+    from_stack: bool = False,
+    endpoint: str | None = None,
+    region: str | None = None,
+) -> tpl.Deployment:
+    if from_stack or (ROOT is None and cdk_out is None):
+        return _deployed(env, endpoint, region)
     known = _environments()
     if cdk_out is None and known and env not in known:
         _die(f"no environment {env!r} in cdk.json; environments: {', '.join(known)}")
     try:
-        assembly = cdk_out or tpl.synth(ROOT, env)
+        assembly = cdk_out or tpl.synth(_project(), env)
         deployment = tpl.load(assembly, env)
     except tpl.TemplateError as exc:
         _die(str(exc), Code.SETUP)
@@ -546,7 +652,7 @@ def drill(
     try:
         runs = drill_mod.run(
             path,
-            root=ROOT,
+            root=_project(),
             console=drill_console,
             report_path=report,
             assembly=cdk_out,
@@ -571,6 +677,8 @@ def plan(
     cdk_out: CdkOut = None,
 ) -> None:
     """Every alarm -> action -> target the environment would deploy."""
+    if cdk_out is None:
+        _project()  # the plan is the synthesized template's, not a deployed stack's
     deployment = _deployment(env, cdk_out)
     playbook = deployment.playbook()
     if _output(output, as_json) is Output.JSON:
@@ -648,6 +756,7 @@ def invoke(
     yes: Yes = False,
     output: OutputOpt = Output.TABLE,
     cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
     endpoint_url: Endpoint = None,
     region: Region = None,
     state_dir: StateDir = STATE_DIR,
@@ -656,7 +765,16 @@ def invoke(
     if keep and not local:
         _die("--keep is for --local")
     env = (env or "drill") if local else _write_env(env, "invoke without --local")
-    deployment = _deployment(env, cdk_out)
+    if (from_stack or ROOT is None) and action != REVERT:
+        _die(
+            f"invoke {action} checks the request against the inventory in the synthesized "
+            "template: run it in the checkout (revert, history and gate work from the stack)"
+        )
+    if from_stack and local:
+        _die("--from-stack reads a deployed stack; --local runs on the emulator: pick one")
+    deployment = _deployment(
+        env, cdk_out, from_stack=from_stack, endpoint=endpoint_url, region=region
+    )
     params = check_request(deployment, action, target, _parse_params(param or []), kind)
     remediator = deployment.remediator_for(action)
     if local:
@@ -791,6 +909,7 @@ def revert(
     yes: Yes = False,
     output: OutputOpt = Output.TABLE,
     cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
     endpoint_url: Endpoint = None,
     region: Region = None,
     state_dir: StateDir = STATE_DIR,
@@ -815,6 +934,7 @@ def revert(
         yes=yes,
         output=output,
         cdk_out=cdk_out,
+        from_stack=from_stack,
         endpoint_url=endpoint_url,
         region=region,
         state_dir=state_dir,
@@ -991,8 +1111,14 @@ def emulator_stop(state_dir: StateDir = STATE_DIR) -> None:
 # -- gate -------------------------------------------------------------------------------------
 
 
-def _gate_names(env: str, cdk_out: Path | None) -> tuple[tpl.Deployment, str, str | None]:
-    deployment = _deployment(env, cdk_out)
+def _gate_names(
+    env: str,
+    cdk_out: Path | None,
+    from_stack: bool = False,
+    endpoint: str | None = None,
+    region: str | None = None,
+) -> tuple[tpl.Deployment, str, str | None]:
+    deployment = _deployment(env, cdk_out, from_stack=from_stack, endpoint=endpoint, region=region)
     parameter = _setting(deployment, "SWITCH_PARAMETER")
     prefixes = {r.environment.get("SWITCH_OVERRIDE_PREFIX") for r in deployment.remediators}
     prefixes.discard(None)
@@ -1001,10 +1127,14 @@ def _gate_names(env: str, cdk_out: Path | None) -> tuple[tpl.Deployment, str, st
 
 @gate_app.command("show")
 def gate_show(
-    env: Env = "drill", cdk_out: CdkOut = None, endpoint_url: Endpoint = None, region: Region = None
+    env: Env = "drill",
+    cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
 ) -> None:
     """Print the switch and any per-action overrides."""
-    deployment, parameter, prefix = _gate_names(env, cdk_out)
+    deployment, parameter, prefix = _gate_names(env, cdk_out, from_stack, endpoint_url, region)
     ssm = _client(deployment, "ssm", endpoint_url, region)
     with aws(f"read the switch {parameter}"):
         try:
@@ -1020,9 +1150,9 @@ def gate_show(
         console.print(f"  override {escape(item['Name'])} = {escape(item['Value'])}")
 
 
-def _gate_set(mode: str, env, yes, cdk_out, endpoint_url, region) -> None:
+def _gate_set(mode: str, env, yes, cdk_out, endpoint_url, region, from_stack=False) -> None:
     env = _write_env(env, f"gate {mode}")
-    deployment, parameter, _ = _gate_names(env, cdk_out)
+    deployment, parameter, _ = _gate_names(env, cdk_out, from_stack, endpoint_url, region)
     who = check_identity(deployment, endpoint_url, region)
     confirm(
         f"switch {parameter} to {mode} in {env} (account {deployment.account}, "
@@ -1040,11 +1170,12 @@ def gate_on(
     env: WriteEnv = None,
     yes: Yes = False,
     cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
     endpoint_url: Endpoint = None,
     region: Region = None,
 ) -> None:
     """Let remediators act."""
-    _gate_set("on", env, yes, cdk_out, endpoint_url, region)
+    _gate_set("on", env, yes, cdk_out, endpoint_url, region, from_stack)
 
 
 @gate_app.command("off")
@@ -1052,11 +1183,12 @@ def gate_off(
     env: WriteEnv = None,
     yes: Yes = False,
     cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
     endpoint_url: Endpoint = None,
     region: Region = None,
 ) -> None:
     """Kill switch: remediators record events and change nothing."""
-    _gate_set("off", env, yes, cdk_out, endpoint_url, region)
+    _gate_set("off", env, yes, cdk_out, endpoint_url, region, from_stack)
 
 
 @gate_app.command("dry-run")
@@ -1064,11 +1196,12 @@ def gate_dry_run(
     env: WriteEnv = None,
     yes: Yes = False,
     cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
     endpoint_url: Endpoint = None,
     region: Region = None,
 ) -> None:
     """Remediators plan and record what they would do, and change nothing."""
-    _gate_set("dry-run", env, yes, cdk_out, endpoint_url, region)
+    _gate_set("dry-run", env, yes, cdk_out, endpoint_url, region, from_stack)
 
 
 # -- history ----------------------------------------------------------------------------------
@@ -1090,6 +1223,7 @@ def history(
         ),
     ] = False,
     cdk_out: CdkOut = None,
+    from_stack: FromStack = False,
     endpoint_url: Endpoint = None,
     region: Region = None,
     state_dir: StateDir = STATE_DIR,
@@ -1097,7 +1231,11 @@ def history(
     """Audit records from the environment's audit table."""
     from remediation.audit import AuditLog, parse_item
 
-    deployment = _deployment(env, cdk_out)
+    if from_stack and local:
+        _die("--from-stack reads a deployed stack; --local reads the emulator: pick one")
+    deployment = _deployment(
+        env, cdk_out, from_stack=from_stack, endpoint=endpoint_url, region=region
+    )
     if local:
         if endpoint_url is None:
             state = _kept(state_dir)
@@ -1152,3 +1290,66 @@ def history(
             escape(_arn_cell(record.get("requested_by", ""))),
         )
     console.print(table)
+
+
+@app.command()
+def status(
+    env: Env = "drill",
+    output: OutputOpt = Output.TABLE,
+    as_json: AsJson = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="The emulator (kept by `invoke --local --keep`, or the one at --endpoint-url), "
+            "with the names the drill gives the template's resources.",
+        ),
+    ] = False,
+    cdk_out: CdkOut = None,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    state_dir: StateDir = STATE_DIR,
+) -> None:
+    """Where the environment stands: open incidents, guards, WAF blocks, DLQ, the switch."""
+    from remediate import status as status_
+
+    deployment, parameter, prefix = _gate_names(env, cdk_out)
+    if local:
+        if endpoint_url is None:
+            state = _kept(state_dir)
+            if state is None:
+                _die(f"no kept emulator in {state_dir}: run `remediate invoke ... --local --keep`")
+            endpoint_url = state["endpoint_url"]
+        from remediate.emulator import FAKE_CREDENTIALS
+
+        for name, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+    queues = [
+        r.physical
+        for r in deployment.by_type("AWS::SQS::Queue")
+        if str(r.physical).endswith("-remediator-dlq")
+    ]
+    if local:  # the drill's world names what CloudFormation would name: no stack to ask
+        table_name = _setting(deployment, "AUDIT_TABLE")
+    else:
+        table_name = _table_name(deployment, endpoint_url, region)
+    with aws(f"read the state of {env}"):
+        found = status_.collect(
+            env,
+            db=_client(deployment, "dynamodb", endpoint_url, region),
+            table=table_name,
+            ssm=_client(deployment, "ssm", endpoint_url, region),
+            switch_name=parameter,
+            override_prefix=prefix,
+            sqs=_client(deployment, "sqs", endpoint_url, region),
+            dead_letter_queue=str(queues[0]) if queues else f"{env}-remediator-dlq",
+            breaker_max=int(_setting(deployment, "BREAKER_MAX_PER_HOUR")),
+        )
+    if _output(output, as_json) is Output.JSON:
+        _json_line(found.as_json())
+        return
+    status_.render(found, console, cell=_arn_cell)
+
+
+# approve, reject, silence: remediate/people.py registers them on ``app`` when loaded
+import remediate.people  # noqa: E402, F401

@@ -36,6 +36,17 @@ FAKE_CREDENTIALS = {
 }
 
 
+#: endpoints of the moto servers running in this process. The drill's stand-ins for what moto
+#: lacks (a pinned id, an unhealthy reader, a registeredAt) edit moto's in-process models:
+#: they reach only these, not a moto server in another process (``--local --keep``'s).
+_IN_PROCESS: set[str] = set()
+
+
+def in_process(clients: Clients) -> bool:
+    """Whether ``clients`` talk to a moto server running in this process."""
+    return str(clients("sts").meta.endpoint_url).rstrip("/") in _IN_PROCESS
+
+
 class Emulator:
     """Start moto on 127.0.0.1 on a free port; ``clients()`` are pointed at it."""
 
@@ -50,9 +61,11 @@ class Emulator:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        _IN_PROCESS.add(self.endpoint_url)
         return self
 
     def stop(self) -> None:
+        _IN_PROCESS.discard(self.endpoint_url)
         self._server.stop()
 
     def reset(self) -> None:
@@ -208,7 +221,7 @@ def create_ip_set(
 
     Returns the ``Summary`` (Name, Id, ARN, LockToken).
     """
-    if ip_set_id is None:
+    if ip_set_id is None or not in_process(clients):
         return _create_ip_set(clients, name, scope, addresses, version)
     from moto.wafv2.models import WAFV2Backend
 

@@ -5,7 +5,9 @@ deliver a sample event "now". The remediator refuses an alarm transition older t
 ``MAX_EVENT_AGE_SECONDS``, so a replay moves the event's own times to ``when``:
 
 - SNS records: ``Sns.Timestamp``, and inside a CloudWatch alarm message ``StateChangeTime``;
-- the direct Lambda alarm-action payload: ``time`` and ``alarmData.state.timestamp``.
+- the direct Lambda alarm-action payload: ``time`` and ``alarmData.state.timestamp``;
+- the EventBridge "CloudWatch Alarm State Change" event: ``time`` (EventBridge's whole
+  seconds, ``Z``) and ``detail.state.timestamp``.
 
 The idempotency key (alarm ARN + state time + state) changes with it, as it would for a new
 transition. Anything that is not one of these shapes is returned unchanged.
@@ -37,9 +39,16 @@ def retime(event: Any, when: datetime) -> Any:
     if isinstance(moved, dict) and isinstance(moved.get("Records"), list):
         for record in moved["Records"]:
             _retime_sns(record, when)
+    elif isinstance(moved, dict) and "detail-type" in moved:
+        _retime_eventbridge(moved, when)
     elif isinstance(moved, dict) and moved.get("source") == "aws.cloudwatch":
         _retime_direct(moved, when)
     return moved
+
+
+def eventbridge_time(when: datetime) -> str:
+    """The time format of an EventBridge envelope: ``2026-11-23T10:29:36Z``."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _retime_sns(record: Any, when: datetime) -> None:
@@ -61,5 +70,14 @@ def _retime_direct(payload: dict, when: datetime) -> None:
     if "time" in payload:
         payload["time"] = cloudwatch_time(when)
     state = (payload.get("alarmData") or {}).get("state")
+    if isinstance(state, dict) and "timestamp" in state:
+        state["timestamp"] = cloudwatch_time(when)
+
+
+def _retime_eventbridge(event: dict, when: datetime) -> None:
+    if "time" in event:
+        event["time"] = eventbridge_time(when)
+    detail = event.get("detail")
+    state = detail.get("state") if isinstance(detail, dict) else None
     if isinstance(state, dict) and "timestamp" in state:
         state["timestamp"] = cloudwatch_time(when)

@@ -1,4 +1,5 @@
-"""What CloudWatch and AWS Budgets send to SNS, and the envelope SNS hands to Lambda.
+"""What CloudWatch and AWS Budgets send to SNS, the envelope SNS hands to Lambda, and the
+alarm state-change event CloudWatch puts on EventBridge.
 
 Pure builders. moto 5.2 never fires alarm actions, so the drill builds the exact message
 CloudWatch would publish for an alarm from the alarm's own (synthesized) definition.
@@ -148,6 +149,78 @@ def state_reason(alarm: dict[str, Any], new_state: str, when: datetime) -> str:
 
 def alarm_subject(name: str, state: str, region: str) -> str:
     return f'{state}: "{name}" in {REGION_NAMES.get(region, region)}'[:SUBJECT_LIMIT]
+
+
+def eventbridge_time(when: datetime) -> str:
+    """EventBridge's envelope ``time``: ``2026-11-23T10:29:36Z`` (whole seconds)."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_configuration(alarm: dict[str, Any]) -> dict[str, Any]:
+    """``detail.configuration`` of the EventBridge event for an alarm's (resolved)
+    CloudFormation properties: ``metrics[]`` with ``metricStat`` or ``expression``."""
+
+    def stat(metric: dict[str, Any], period: Any, statistic: Any) -> dict[str, Any]:
+        dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions") or []}
+        watched = {"namespace": metric["Namespace"], "name": metric["MetricName"]}
+        metric_ = {**watched, "dimensions": dimensions}
+        return {"metric": metric_, "period": period, "stat": statistic}
+
+    metrics: list[dict[str, Any]] = []
+    if "Metrics" in alarm:
+        for metric in alarm["Metrics"]:
+            item: dict[str, Any] = {"id": metric["Id"]}
+            if "Expression" in metric:
+                item["expression"] = metric["Expression"]
+            if "Label" in metric:
+                item["label"] = metric["Label"]
+            if "MetricStat" in metric:
+                given = metric["MetricStat"]
+                item["metricStat"] = stat(given["Metric"], given["Period"], given["Stat"])
+            item["returnData"] = metric.get("ReturnData", True)
+            metrics.append(item)
+    else:
+        statistic = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
+        metrics.append(
+            {
+                "id": str(uuid.uuid4()),
+                "metricStat": stat(alarm, alarm.get("Period"), statistic),
+                "returnData": True,
+            }
+        )
+    return {"description": alarm.get("AlarmDescription"), "metrics": metrics}
+
+
+def alarm_event(
+    alarm: dict[str, Any],
+    *,
+    arn: str,
+    region: str,
+    account: str,
+    new_state: str,
+    old_state: str,
+    reason: str,
+    when: datetime,
+) -> dict[str, Any]:
+    """The "CloudWatch Alarm State Change" event CloudWatch puts on the default bus of the
+    alarm's account and region, as an EventBridge rule hands it to a Lambda target."""
+    state = {"value": new_state, "reason": reason, "timestamp": cloudwatch_time(when)}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": account,
+        "time": eventbridge_time(when),
+        "region": region,
+        "resources": [arn],
+        "detail": {
+            "alarmName": alarm["AlarmName"],
+            "state": state,
+            "previousState": {"value": old_state, "reason": "drill: the state before"},
+            "configuration": event_configuration(alarm),
+        },
+    }
 
 
 def budget_notice(

@@ -19,6 +19,8 @@ STYLE = {
     "escalated": "magenta",
     "failed": "bold red",
     "rejected": "red",
+    "awaiting-approval": "blue",
+    "silenced": "yellow",
 }
 
 

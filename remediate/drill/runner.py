@@ -6,11 +6,11 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from remediate.drill import messages
-from remediate.drill.scenario import AGREE, Expect, Scenario, Step
+from remediate.drill.scenario import AGREE, VIAS, Expect, Scenario, Step
 from remediate.drill.template import Remediator, TemplateError
 from remediate.drill.world import Delivery, World, target_specs
 from remediate.replay import retime
@@ -63,6 +63,9 @@ class Runner:
         self.scenario = scenario
         self.run = Run(scenario)
         self._last: list[tuple[Any, Any]] = []  # (remediator, event) of the last delivery
+        #: the last alarm step's (alarm, state, old state, reason, time): `duplicate: <via>`
+        #: delivers that transition again by another path
+        self._transition: tuple[Any, str, str, str, datetime] | None = None
 
     def execute(self) -> Run:
         world, scenario = self.world, self.scenario
@@ -114,6 +117,7 @@ class Runner:
                     routes.extend(self._routes(self._event(step)))
             except TemplateError:
                 pass  # reported when the step runs
+            routes += [s for r in filter(None, routes) for s in r.get("then", [])]  # follow-ups
             for route in filter(None, routes):
                 specs = target_specs(route.get("target", ""), route.get("params") or {})
                 watched |= {(kind, name) for kind, name, _ in specs}
@@ -130,34 +134,15 @@ class Runner:
             reason = messages.state_reason(alarm.properties, state, when)
             old = step.options.get("old_state", world.alarm_states.get(alarm.name, "OK"))
             world.alarm_states[alarm.name] = state
-            message = messages.alarm_message(
-                alarm.properties,
-                arn=alarm.arn,
-                region=deployment.region,
-                account=deployment.account,
-                new_state=state,
-                old_state=old,
-                reason=reason,
-                when=when,
-            )
-            topics = {
-                "ALARM": alarm.alarm_topics,
-                "OK": alarm.ok_topics,
-                "INSUFFICIENT_DATA": [
-                    a for a in alarm.properties.get("InsufficientDataActions") or [] if ":sns:" in a
-                ],
-            }[state]
-            self._last = []
-            for topic in topics:
-                envelope = messages.alarm_envelope(topic, message, when)
-                for function in deployment.subscribers(topic):
-                    self._last.append((function, envelope))
+            self._transition = (alarm, state, old, reason, when)
             shown = world.show_alarm(alarm.arn, state, when, step.options.get("cloudwatch", AGREE))
-            event.note = shown
-            if not self._last:
-                event.note = f"alarm {alarm.name} has no SNS action for {state}: nothing delivered"
+            event.note = self._alarm_deliveries(step.options.get("via", "sns")) or shown
             self._deliver_last(event)
         elif step.kind == "duplicate":
+            if step.value in VIAS:  # the same transition, by another path
+                if self._transition is None:
+                    raise TemplateError(f"duplicate: {step.value}: no earlier alarm transition")
+                event.note = self._alarm_deliveries(step.value)
             if not self._last:
                 raise TemplateError("duplicate: no earlier delivery to repeat")
             self._deliver_last(event)
@@ -202,6 +187,55 @@ class Runner:
             self._deliver_last(event)
         elif step.kind == "fault":
             world.faults.arm(step.value, step.options["error"], step.options["times"])
+        elif step.kind in ("approve", "reject", "silence"):
+            from remediate.people import drill_step  # people in the loop
+
+            drill_step(self, step, event)
+
+    def _alarm_deliveries(self, via: str) -> str:
+        """Set ``_last`` to the deliveries of the last alarm transition by ``via``: SNS, to
+        the remediators subscribed to the alarm's action topic for that state; EventBridge,
+        to the targets of the rules matching the alarm (else to its route's remediator, as
+        ``trigger: eventbridge`` would deploy that rule). A note when that is not plain."""
+        assert self._transition is not None
+        deployment = self.world.deployment
+        alarm, state, old, reason, when = self._transition
+        shape = messages.alarm_event if via == "eventbridge" else messages.alarm_message
+        message = shape(
+            alarm.properties,
+            arn=alarm.arn,
+            region=deployment.region,
+            account=deployment.account,
+            new_state=state,
+            old_state=old,
+            reason=reason,
+            when=when,
+        )
+        self._last = []
+        if via == "eventbridge":
+            targets = deployment.rule_targets(alarm.name)
+            if targets:
+                self._last = [(function, message) for function in targets]
+                return ""
+            route = deployment.playbook()["alarms"].get(alarm.name)
+            if route is None:
+                return f"no rule or route for {alarm.name}: nothing delivered"
+            self._last = [(deployment.remediator_for(route["action"]), message)]
+            return f"by EventBridge, as the rule for {route['action']} would (none in the template)"
+        topics = {
+            "ALARM": alarm.alarm_topics,
+            "OK": alarm.ok_topics,
+            "INSUFFICIENT_DATA": [
+                a for a in alarm.properties.get("InsufficientDataActions") or [] if ":sns:" in a
+            ],
+        }[state]
+        for topic in topics:
+            envelope = messages.alarm_envelope(topic, message, when)
+            for function in deployment.subscribers(topic):
+                self._last.append((function, envelope))
+        if not self._last:
+            return f"alarm {alarm.name} has no SNS action for {state}: nothing delivered"
+        return ""
 
     def _event(self, step: Step) -> Any:
         """A deliver or replay step's event: placeholders filled, and with ``at`` its

@@ -29,6 +29,8 @@ AS_IS = "as-is"  # left as the scenario left it: the event is forged
 ABSENT = "absent"  # no such alarm
 CLOUDWATCH_MODES = (AGREE, AS_IS, ABSENT)
 CLOUDWATCH_KEYS = ("state", "since")
+#: how an alarm step delivers its transition (``via:``), and what ``duplicate:`` may name
+VIAS = ("sns", "eventbridge")
 
 #: keys of each resource kind's spec (``resources.KIND.NAME``)
 RESOURCE_SPECS: dict[str, tuple[str, ...]] = {
@@ -79,10 +81,14 @@ STEP_KINDS = (
     "replay",
     "sweep",
     "fault",
+    # people in the loop (remediate/people.py)
+    "approve",
+    "reject",
+    "silence",
 )
 #: keys a step may have besides its kind, by kind
 STEP_OPTIONS: dict[str, tuple[str, ...]] = {
-    "alarm": ("state", "old_state", "at", "cloudwatch"),
+    "alarm": ("state", "old_state", "at", "cloudwatch", "via"),
     "duplicate": (),
     "invoke": (),
     "switch": (),
@@ -92,6 +98,9 @@ STEP_OPTIONS: dict[str, tuple[str, ...]] = {
     "replay": ("to", "at", "cloudwatch"),
     "sweep": (),
     "fault": ("error", "times"),
+    "approve": ("requested_by", "reason", "via"),
+    "reject": ("requested_by", "reason", "via"),
+    "silence": ("for", "reason", "requested_by"),
 }
 COMMON_STEP_KEYS = ("expect", "title")
 INVOKE_KEYS = ("action", "target", "params", "dry_run", "reason", "requested_by")
@@ -257,6 +266,14 @@ def _step(data: Any, where: str, path: Path) -> Step:
             raise ScenarioError(f"{where}: state must be one of {ALARM_STATES}")
         if "old_state" in options and options["old_state"] not in ALARM_STATES:
             raise ScenarioError(f"{where}: old_state must be one of {ALARM_STATES}")
+        if options.setdefault("via", "sns") not in VIAS:
+            raise ScenarioError(f"{where}: via must be one of {VIAS}")
+    elif kind == "duplicate":
+        if value is not True and value not in VIAS:
+            raise ScenarioError(
+                f"{where}: duplicate is true (the same delivery again) or one of {VIAS} "
+                "(the same transition, delivered that way)"
+            )
     elif kind == "switch":
         value = _switch(value, f"{where}: switch")
     elif kind == "advance":
@@ -277,6 +294,10 @@ def _step(data: Any, where: str, path: Path) -> Step:
         times = options.setdefault("times", 1)
         if not isinstance(times, int) or isinstance(times, bool) or times < 1:
             raise ScenarioError(f"{where}: times must be a whole number of calls, at least 1")
+    elif kind in ("approve", "reject") and (isinstance(value, bool) or not value):
+        raise ScenarioError(f"{where}: {kind} names the step that asked (a number) or an id")
+    elif kind == "silence" and "for" in options:
+        options["for"] = duration(options["for"], where)
     elif kind == "budget":
         for key in ("actual", "limit"):
             if key in options and not isinstance(options[key], int | float):
@@ -338,9 +359,12 @@ def _capture(value: Any, where: str, path: Path) -> dict[str, Any]:
 
 def _title(kind: str, value: Any, options: dict) -> str:
     if kind == "alarm":
-        return f"alarm {value} -> {options['state']}"
+        via = " (by EventBridge)" if options.get("via") == "eventbridge" else ""
+        return f"alarm {value} -> {options['state']}{via}"
     if kind == "duplicate":
-        return "the same delivery again (SNS at-least-once)"
+        if value in VIAS:
+            return f"the same transition again, delivered by {value}"
+        return "the same delivery again (at-least-once delivery)"
     if kind == "invoke":
         dry = " --dry-run" if value.get("dry_run") else ""
         return f"invoke {value['action']} {value['target']}{dry}"
@@ -352,6 +376,14 @@ def _title(kind: str, value: Any, options: dict) -> str:
         return f"budget {value} over threshold"
     if kind == "sweep":
         return "scheduled WAF sweeper run"
+    if kind in ("approve", "reject"):
+        return (
+            f"{kind} the approval step {value} asked for"
+            if isinstance(value, int)
+            else (f"{kind} approval {value}")
+        )
+    if kind == "silence":
+        return f"silence {value} for {options.get('for', '1h')}"
     if kind == "fault":
         times = options["times"]
         return f"{value} fails {'once' if times == 1 else f'{times} times'} ({options['error']})"

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,8 @@ class Remediator:
     environment: dict[str, str]
     asset_dir: Path | None
     topics: list[str] = field(default_factory=list)  # topic ARNs it subscribes to
+    #: alarm names an EventBridge rule delivers to it (``trigger: eventbridge``)
+    rule_alarms: set[str] = field(default_factory=set)
     #: where its stack deploys it: Lambda sets ``AWS_REGION`` to this region
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
@@ -117,6 +121,10 @@ class Deployment:
     def subscribers(self, topic_arn: str) -> list[Remediator]:
         return [r for r in self.remediators if topic_arn in r.topics]
 
+    def rule_targets(self, alarm_name: str) -> list[Remediator]:
+        """The remediators an EventBridge rule delivers ``alarm_name``'s state changes to."""
+        return [r for r in self.remediators if alarm_name in r.rule_alarms]
+
     def alarm(self, name: str) -> Alarm:
         """An alarm by its full name, or by the unique full name ending in ``-<name>``."""
         if name in self.alarms:
@@ -182,7 +190,10 @@ def synth(root: Path, env: str, *, force: bool = False) -> Path:
     if not force and current and (current / "manifest.json").stat().st_mtime >= _newest(root):
         return current
     out = root / "cdk.out" / f"drill-{env}-{time.time_ns()}-{os.getpid()}"
-    command = ["npx", "cdk", "synth", "--quiet", "-c", f"env={env}", "-o", str(out)]
+    # The app runs on this CLI's own Python (a `pip install .` venv, or the checkout's .venv),
+    # not on the interpreter cdk.json names for `make synth`.
+    app = f"{shlex.quote(sys.executable)} app.py"
+    command = ["npx", "cdk", "synth", "--quiet", "-a", app, "-c", f"env={env}", "-o", str(out)]
     environ = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     done = subprocess.run(  # noqa: S603 (fixed command)
         command, cwd=root, env=environ, capture_output=True, text=True, check=False
@@ -417,6 +428,16 @@ class Resolver:
                 topic = self.resolve(r.properties.get("TopicArn"), r.stack)
                 if endpoint in by_arn:
                     by_arn[endpoint].topics.append(topic)
+        for r in resources:
+            if r.type == "AWS::Events::Rule":
+                props = self.resolve(r.properties, r.stack)
+                pattern = props.get("EventPattern") or {}
+                if pattern.get("source") != ["aws.cloudwatch"]:
+                    continue
+                names = (pattern.get("detail") or {}).get("alarmName") or []
+                for target in props.get("Targets") or []:
+                    if target.get("Arn") in by_arn:
+                        by_arn[target["Arn"]].rule_alarms.update(names)
         alarms = {}
         for r in resources:
             if r.type == "AWS::CloudWatch::Alarm":

@@ -26,7 +26,11 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 
 from remediate import emulator as emu
-from remediate.drill import kinds
+from remediate.drill import (
+    kinds,
+    resources_data,  # noqa: F401 (registers its resource kinds)
+    resources_edge,  # noqa: F401 (registers its resource kinds)
+)
 from remediate.drill.faults import Faults
 from remediate.drill.gaps import Gaps
 from remediate.drill.scenario import ABSENT, AGREE, AS_DEPLOYED, AS_IS, MISSING
@@ -615,6 +619,7 @@ def default_targets(playbook: dict[str, Any]) -> dict[str, dict[str, dict[str, A
         *playbook.get("budgets", {}).values(),
         *playbook.get("inventory", []),
     ]
+    routes += [step for route in routes for step in route.get("then", [])]  # follow-ups
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for route in routes:
         for kind, name, spec in target_specs(route.get("target", ""), route.get("params", {})):
