@@ -134,6 +134,7 @@ def test_exit_codes_of_a_manual_invoke(
             f"{FUNCTION}:nope is not in drill's inventory for rollback; accepted: "
             "arn:aws:apigateway:eu-west-1::/apis/f6g7h8i9j0/stages/prod "
             "arn:aws:apigateway:eu-west-1::/restapis/a1b2c3d4e5/stages/prod "
+            "arn:aws:apigateway:eu-west-1::/restapis/c5d6e7f8g9/stages/prod "
             "arn:aws:lambda:eu-west-1:123456789012:function:orders-api:live",
         ),
         (["invoke", "rollback", ALIAS, "--keep"], Code.USAGE, "--keep is for --local"),

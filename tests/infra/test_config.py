@@ -47,7 +47,7 @@ WEBHOOK = {
     "success": {"namespace": "N", "name": "S"},
     "failure": {"namespace": "N", "name": "F"},
 }
-REGISTERED = "['capacity-bump', 'cost-guard', 'flip-flag', 'revert', 'rollback', 'waf-block']"
+REGISTERED = str(sorted(REGISTRY))
 STATISTICS = (
     "SampleCount, Average, Sum, Minimum, Maximum, pNN, tmNN, wmNN, tcNN, tsNN (NN 0..100, "
     "e.g. p99, tm90), IQM, TM(X%:Y%), WM(X%:Y%), TC(X%:Y%), TS(X%:Y%) (10 <= X < Y <= 90), "
@@ -118,22 +118,24 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "misspelt top-level key",
         env(treshold={}),
-        "environments.test.treshold: unknown key; allowed here: account, budgets, description, "
-        "guards, inventory, notice_emails, region, remediators, services, switch, thresholds",
+        "environments.test.treshold: unknown key; allowed here: account, budgets, chat, "
+        "description, guards, inventory, notice_emails, paging, people, region, remediators, "
+        "services, switch, thresholds, trigger",
     ),
     (
         "misspelt threshold",
         env(thresholds={"latency_p99": 900}),
         "environments.test.thresholds.latency_p99: unknown key; allowed here: "
-        "abuse_hits_per_hour, error_rate_minutes, error_rate_percent, latency_minutes, "
-        "latency_p99_ms, period_seconds, throttle_count, throttle_minutes, "
+        "abuse_hits_per_hour, cpu_percent, db_connection_errors, db_minutes, "
+        "error_rate_minutes, error_rate_percent, latency_minutes, latency_p99_ms, "
+        "period_seconds, service_down_minutes, throttle_count, throttle_minutes, "
         "webhook_failure_percent, webhook_minutes",
     ),
     (
         "misspelt service key",
         env(**orders(aliass="live")),
         "environments.test.services.orders.aliass: unknown key; allowed here: alias, disable, "
-        "function, kind, params, routes, sheddable, thresholds",
+        "function, kind, maintenance, modes, params, routes, sheddable, thresholds",
     ),
     (
         "wrong type",
@@ -254,14 +256,15 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "unknown service kind",
         env(services={"x": {"kind": "ec2"}}),
-        "environments.test.services.x.kind: 'ec2' is not a service kind; allowed: dynamodb, "
-        "http-api, lambda, rest-api, waf, webhook",
+        "environments.test.services.x.kind: 'ec2' is not a service kind; allowed: "
+        "aurora-cluster, distribution, dynamodb, ecs-service, http-api, lambda, rest-api, waf, "
+        "webhook",
     ),
     (
         "service without a kind",
         env(services={"x": {"function": "f"}}),
-        "environments.test.services.x.kind: required; allowed: dynamodb, http-api, lambda, "
-        "rest-api, waf, webhook",
+        "environments.test.services.x.kind: required; allowed: aurora-cluster, distribution, "
+        "dynamodb, ecs-service, http-api, lambda, rest-api, waf, webhook",
     ),
     (
         "required key of a kind",
@@ -283,13 +286,14 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
         "misspelt alarm kind",
         env(services={"x": {"kind": "dynamodb", "table": "t", "disable": ["latencyy"]}}),
         "environments.test.services.x.disable[0]: 'latencyy' is not allowed; allowed: "
-        "error-rate, latency, webhook-failures, throttles, abuse",
+        "error-rate, latency, webhook-failures, throttles, abuse, db-connections, service-down",
     ),
     (
         "route for a misspelt alarm kind",
         env(**orders(routes={"latencyy": {"action": "rollback", "target": "x"}})),
         "environments.test.services.orders.routes.latencyy: 'latencyy' is not allowed; "
-        "allowed: error-rate, latency, webhook-failures, throttles, abuse",
+        "allowed: error-rate, latency, webhook-failures, throttles, abuse, db-connections, "
+        "service-down",
     ),
     (
         "webhook with no flag",

@@ -19,7 +19,7 @@ from remediation.audit import (
 )
 from remediation.config import Settings
 from stacks.catalog import REVERT, declared_resources
-from stacks.constructs.permissions import UNSCOPABLE, param_resources
+from stacks.constructs.permissions import UNSCOPABLE, alarmed_actions, param_resources
 from stacks.constructs.remediators import CONFIRM_ACTIONS, KEY_ACTIONS, TABLE_ACTIONS
 from tests.infra.conftest import Synth
 
@@ -237,6 +237,9 @@ def test_each_role_allows_only_its_declared_actions_on_its_configured_targets(
         # revert re-applies any other action, so it holds theirs; every other role its own
         served = set(REGISTRY) if action == REVERT else {action}
         permitted = {p for name in served for p in REGISTRY[name].permissions}
+        # follow-up steps run in the remediator of the route that names them
+        steps = [step for name in served for step in catalog.followups(name)]
+        permitted |= {p for step in steps for p in REGISTRY[step.action].permissions}
         allowed = {
             arn
             for name in served
@@ -246,6 +249,7 @@ def test_each_role_allows_only_its_declared_actions_on_its_configured_targets(
                 *param_resources(route, drill.core, drill.core.suite.deployment),
             ]
         }
+        allowed |= {a for step in steps for a in declared_resources(REGISTRY[step.action], step)}
         granted: set[str] = set()
         for statement in managed:
             actions = set(_list(statement["Action"]))
@@ -312,8 +316,10 @@ def test_topics_are_encrypted_and_only_alarm_services_of_this_account_publish(
     drill: Synth,
 ) -> None:
     topics = drill.resources("AWS::SNS::Topic")
-    # one per action an alarm or budget notifies (every one but revert) + notices
-    assert len(topics) == len(REGISTRY) - 1 + 1
+    # one per action an alarm or budget notifies (not revert, nor the manual-only
+    # containment, nor cdn-invalidate, a follow-up step and manual) + notices
+    assert len(topics) == len(alarmed_actions(drill.core.suite.catalog)) + 1
+    assert len(alarmed_actions(drill.core.suite.catalog)) == len(REGISTRY) - 3
     assert all("KmsMasterKeyId" in t["Properties"] for t in topics.values())
     sources = {
         "cloudwatch.amazonaws.com": {

@@ -113,7 +113,17 @@ class TestTargets:
 
     def test_iam_resources(self):
         assert CapacityBump.resources(ALIAS) == [FUNCTION, ALIAS]
-        assert CapacityBump.resources(TABLE) == [TABLE]
+        scalable = "arn:aws:application-autoscaling:eu-west-1:123456789012:scalable-target/*"
+        # a throughput route may meet an auto-scaled table: its range is then raised
+        assert CapacityBump.resources(TABLE) == [TABLE, scalable]
+        assert CapacityBump.resources(TABLE, {"kind": "dynamodb-throughput"}) == [TABLE, scalable]
+        assert CapacityBump.resources(TABLE, {"kind": "dynamodb-on-demand"}) == [TABLE]
+        index = f"{TABLE}/index/by-customer"
+        assert CapacityBump.resources(index, {"kind": "dynamodb-throughput"}) == [
+            TABLE,
+            index,
+            scalable,
+        ]
         with pytest.raises(RejectedError):
             CapacityBump.resources(HTTP)
 

@@ -19,7 +19,21 @@ from remediation.models import RejectedError, Result
 from remediation.notify import build_notice
 
 TESTS = Path(__file__).resolve().parents[1]
-EXPECTED = {"rollback", "capacity-bump", "flip-flag", "waf-block", "cost-guard", "revert"}
+EXPECTED = {
+    "rollback",
+    "capacity-bump",
+    "flip-flag",
+    "waf-block",
+    "cost-guard",
+    "revert",
+    "db-failover",
+    "ecs-restart",
+    "ecs-scale",
+    "ecs-rollback",
+    "api-cache",
+    "containment",
+    "cdn-invalidate",
+}
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z]+$")
 
 
