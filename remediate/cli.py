@@ -765,10 +765,11 @@ def invoke(
     if keep and not local:
         _die("--keep is for --local")
     env = (env or "drill") if local else _write_env(env, "invoke without --local")
-    if (from_stack or ROOT is None) and action != REVERT:
+    if (from_stack or (ROOT is None and cdk_out is None)) and action != REVERT:
         _die(
             f"invoke {action} checks the request against the inventory in the synthesized "
-            "template: run it in the checkout (revert, history and gate work from the stack)"
+            "template: run it in the checkout or give --cdk-out (revert, history and gate "
+            "work from the stack)"
         )
     if from_stack and local:
         _die("--from-stack reads a deployed stack; --local runs on the emulator: pick one")

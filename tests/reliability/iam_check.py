@@ -25,22 +25,16 @@ from remediation.actions import REGISTRY
 from remediation.audit import TARGET_INDEX
 from remediation.targets import build, partition_of
 
+# IAM actions with no resource-level permission ("*" only): an AWS fact from the service
+# authorization reference, not a CDK choice, so the app's one list is used here too
+from stacks.constructs.permissions import UNSCOPABLE
+
 #: the pipeline's own calls (audit, guards and idempotency in one table; switch; notices)
 TABLE_ACTIONS = frozenset(
     f"dynamodb:{op}" for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
 )
 LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
 KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
-#: IAM offers no resource-level permission for these (AWS service authorization reference:
-#: no resource type listed, so the statement must name "*")
-UNSCOPABLE = frozenset(
-    {
-        "logs:GetQueryResults",
-        "logs:StopQuery",
-        "logs:DescribeQueries",
-        "application-autoscaling:DescribeScalableTargets",
-    }
-)
 #: the pipeline reads each alarm back before acting (remediation.confirm)
 CONFIRM_ACTION = "cloudwatch:DescribeAlarms"
 #: the AWS services that may publish alarms and budget notices into the suite
@@ -103,17 +97,24 @@ def log_group_arn(target: str, name: str) -> str:
     return build(parts[1], "logs", parts[3], parts[4], f"log-group:{name}")
 
 
-def routes(playbook: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    yield from playbook.get("alarms", {}).values()
-    yield from playbook.get("budgets", {}).values()
-    yield from playbook.get("inventory", [])
+def routes(playbook: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """(the action whose remediator runs it, route): each alarm, budget and inventory route,
+    and each follow-up step (``then``), which runs in its main route's remediator."""
+    for route in (
+        *playbook.get("alarms", {}).values(),
+        *playbook.get("budgets", {}).values(),
+        *playbook.get("inventory", []),
+    ):
+        yield route["action"], route
+        for step in route.get("then") or ():
+            yield route["action"], step
 
 
 def allowed_for(actions: set[str], playbook: Mapping[str, Any]) -> dict[str, set[str]]:
     """IAM action -> resources allowed, from the declared permissions and the playbook."""
     allowed: dict[str, set[str]] = {}
-    for route in routes(playbook):
-        if route["action"] not in actions:
+    for runner, route in routes(playbook):
+        if runner not in actions:
             continue
         resources = declared_resources(route["action"], route)
         for permission in REGISTRY[route["action"]].permissions:
@@ -131,14 +132,24 @@ def alarm_arns(
     playbook: Mapping[str, Any], account: str, region: str, prefix: str | None
 ) -> set[str]:
     """The environment's own alarms: each playbook alarm, and ``PREFIX-*`` when the
-    environment's name prefix is given (every alarm the app makes carries it)."""
+    environment's name prefix is given (every alarm the app makes carries it), in the
+    environment's region and in each region a target of the playbook lives in (a
+    CLOUDFRONT-scope web ACL's ``global`` ARN names us-east-1, where its alarm is)."""
     partition = partition_of(region)
-    found = {
-        build(partition, "cloudwatch", region, account, f"alarm:{name}")
-        for name in playbook.get("alarms", {})
+    regions = {region} | {
+        arn.split(":")[3]
+        for _, route in routes(playbook)
+        for arn in [str(route.get("target", ""))]
+        if arn.startswith("arn:") and arn.split(":")[3]
     }
-    if prefix:
-        found.add(build(partition, "cloudwatch", region, account, f"alarm:{prefix}-*"))
+    found = set()
+    for where in regions:
+        found |= {
+            build(partition, "cloudwatch", where, account, f"alarm:{name}")
+            for name in playbook.get("alarms", {})
+        }
+        if prefix:
+            found.add(build(partition, "cloudwatch", where, account, f"alarm:{prefix}-*"))
     return found
 
 
