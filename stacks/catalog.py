@@ -654,6 +654,8 @@ def _check(cfg: EnvConfig, catalog: Catalog, registry: dict[str, Any]) -> None:
         *automatic,
         *((f"{where}.inventory[{i}]", r) for i, r in enumerate(catalog.inventory)),
     ]
+    # an alarm's or budget's follow-up steps run automatically too
+    automatic += [(f"{k}.then[{i}]", step) for k, r in automatic for i, step in enumerate(r.then)]
     named += [(f"{key}.then[{i}]", step) for key, r in named for i, step in enumerate(r.then)]
     _check_manual_only(registry, automatic)
     _check_cacheable(cfg, named)

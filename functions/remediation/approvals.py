@@ -171,6 +171,9 @@ class Approval:
     decided_at: str = ""
     #: the approval this one replaces (the target changed before that one was approved)
     replaces: str = ""
+    #: the ARN of the alarm that asked (empty for a budget): an approval applies only while
+    #: that alarm is still in ALARM
+    origin_alarm: str = ""
 
     def left(self, now: datetime) -> timedelta:
         return max(self.deadline - now, timedelta(0))
@@ -187,6 +190,7 @@ def build_approval(
     origin_audit_id: str,
     origin_key: str,
     replaces: str = "",
+    origin_alarm: str = "",
 ) -> Approval:
     return Approval(
         approval_id=uuid.uuid4().hex,
@@ -199,6 +203,7 @@ def build_approval(
         origin_audit_id=origin_audit_id,
         origin_key=origin_key,
         replaces=replaces,
+        origin_alarm=origin_alarm,
     )
 
 
@@ -229,6 +234,7 @@ def approval_item(approval: Approval) -> Item:
         "origin_audit_id": approval.origin_audit_id,
         "origin_key": approval.origin_key,
         "replaces": approval.replaces or None,
+        "origin_alarm": approval.origin_alarm or None,
         TTL_ATTRIBUTE: int((approval.deadline + KEPT_AFTER_DEADLINE).timestamp()),
     }
 
@@ -253,7 +259,8 @@ def parse_approval(item: Mapping[str, Any]) -> Approval:
         decided_by=str(item.get("decided_by", "")),
         decided_via=str(item.get("decided_via", "")),
         decided_at=str(item.get("decided_at", "")),
-        replaces=str(item.get("replaces", "")),
+        replaces=str(item.get("replaces") or ""),
+        origin_alarm=str(item.get("origin_alarm") or ""),
     )
 
 

@@ -12,9 +12,13 @@ its record was closed, each step runs in order, in the same remediator:
   nothing to do is recorded skipped, one that says a human decides is recorded escalated;
 - a step's failure never undoes the main action: it is recorded failed and noticed (the
   recorder's notice), and the steps after it still run;
-- steps pass no gate, confirmation or guard of their own: they are part of the action that
-  passed them (its switch was on, its alarm confirmed, its cooldown taken); a dry-run
-  executes nothing, so it has no follow-ups.
+- a step passes no confirmation or guard of its own (its main action's alarm was confirmed,
+  its cooldown taken), but it is held like any action (``hold``, from the pipeline): its
+  own action's switch (a per-action ``off`` skips it, ``dry-run`` plans it and says what it
+  would do), a manual-only action never follows an automatic request, and an automatic
+  request's step on a silenced target (or in its maintenance window) is held; a dry-run of
+  the main action executes nothing, so it has no follow-ups, and an OK that restored a
+  temporary change runs none either (they follow an alarm's action).
 
 Without a written record a step does not run ("never act without a record").
 """
@@ -41,6 +45,9 @@ logger = Logger(child=True)
 
 #: how the pipeline builds an action's context: the target is scope-checked on the way
 ContextFor = Callable[[Route, "type[AnyAction]"], "ActionContext"]
+#: why a step must not change anything now: (outcome, reason), or None when it may act;
+#: ``Outcome.DRY_RUN`` plans the step and records what it would do
+HoldFor = Callable[[Route], "tuple[Outcome, str] | None"]
 
 
 def step_entry(parent: Entry, step: Route, now: datetime) -> Entry:
@@ -67,6 +74,7 @@ def run(
     recorder: Recorder,
     context_for: ContextFor,
     clock: Callable[[], datetime],
+    hold: HoldFor,
 ) -> list[Result]:
     """Run ``steps`` after ``parent``'s action executed; one closed record each."""
     results = []
@@ -78,7 +86,7 @@ def run(
             logger.exception("follow-up not recorded: not run", extra={"parent": parent.audit_id})
             continue
         try:
-            result = _run_step(step, entry.audit_id, context_for, clock)
+            result = _run_step(step, entry.audit_id, context_for, clock, hold(step))
         except Exception as exc:  # recorded failed, and noticed; the main action stands
             logger.exception("follow-up failed", extra={"audit_id": entry.audit_id})
             reason = f"{error_code(exc)}: {str(exc)[:500]}"
@@ -92,8 +100,14 @@ def run(
 
 
 def _run_step(
-    step: Route, audit_id: str, context_for: ContextFor, clock: Callable[[], datetime]
+    step: Route,
+    audit_id: str,
+    context_for: ContextFor,
+    clock: Callable[[], datetime],
+    held: tuple[Outcome, str] | None,
 ) -> Result:
+    if held is not None and held[0] is not Outcome.DRY_RUN:
+        return Result(audit_id, held[0], held[1], step.action, step.target)
     action_cls = get_action(step.action)
     params = action_cls.Params.from_dict(step.params)
     action = action_cls(context_for(step, action_cls))
@@ -107,6 +121,8 @@ def _run_step(
         return result(Outcome.SKIPPED, plan.summary)
     if plan.verdict is Verdict.ESCALATE:
         return result(Outcome.ESCALATED, plan.summary)
+    if held is not None:
+        return result(Outcome.DRY_RUN, f"would {plan.summary} ({held[1]})")
     action.apply(step.target, plan)
     seen = action.verify(step.target, plan)
     return result(Outcome.EXECUTED, plan.summary, dict(seen))

@@ -10,8 +10,10 @@ Three steps the pipeline calls (``pipeline.py`` keeps one line for each):
   the guards, the plan, apply and verify like any alarm.
 - ``hold``: after the plan, before the guards are claimed:
 
-  * an approved plan goes ahead only if the target still reads as the approval's
-    before-state and the plan is the same; otherwise it asks again (a new approval);
+  * an approved plan goes ahead only while the alarm that asked is still in ALARM (the
+    pipeline's confirm step reads it: ``Approval.origin_alarm``) and only if the target
+    still reads as the approval's before-state and the plan is the same; otherwise it
+    asks again (a new approval, answering the same alarm);
   * an automatic ALARM on a silenced target, or in its service's maintenance window, is
     held (outcome ``silenced``, noticed); a manual request is not held, but its summary says
     the target is silenced;
@@ -37,6 +39,7 @@ from remediation.approvals import (
     check_decision,
     same_state,
 )
+from remediation.clients import error_code
 from remediation.errors import RejectedError, SkippedError
 from remediation.models import Outcome, Request, Result, Route, RouteMode, Source
 from remediation.notify import FIELD_LIMIT, build_chat_notice, command, one_line
@@ -77,9 +80,7 @@ class Holds:
         """The stored approval's route for a decision request; None for any other."""
         if request.source is not Source.APPROVAL:
             return None
-        approval = check_decision(
-            self.approvals.get(request.key), request, self.clock(), self.policy
-        )
+        approval = check_decision(self._stored(request.key), request, self.clock(), self.policy)
         asked = approval.route
         # the route as configured now (its follow-up steps too); changed since: refused
         configured = self.playbook.routes.get((asked.action, asked.target), ())
@@ -96,13 +97,25 @@ class Holds:
             )
         return route
 
-    def admit(self, run: Run) -> None:
-        """Use a decision's approval once; a rejection stops here."""
+    def _stored(self, approval_id: str) -> Approval | None:
+        """The stored approval; one that cannot be read is a refusal with a record (this
+        runs before the decision's audit record is written), never a crash."""
+        try:
+            return self.approvals.get(approval_id)
+        except Exception as exc:
+            raise RejectedError(
+                f"approval {approval_id}: the stored approval cannot be read "
+                f"({error_code(exc)}: {str(exc)[:200]}); nothing changed, try again"
+            ) from None
+
+    def admit(self, run: Run) -> Approval | None:
+        """Use a decision's approval once; a rejection stops here. The approval used, for a
+        decision request (its alarm is confirmed still in ALARM next); else None."""
         request = run.request
         if request.source is not Source.APPROVAL:
-            return
+            return None
         now = self.clock()
-        approval = check_decision(self.approvals.get(request.key), request, now, self.policy)
+        approval = check_decision(self._stored(request.key), request, now, self.policy)
         decision = str(request.details.get("decision"))
         via = str(request.details.get("via", "unknown"))
         decided = self.approvals.decide(
@@ -116,6 +129,7 @@ class Holds:
             what = f"rejected {run.route.action} on {run.route.target}"
             self._tell(what, reason, decided, run, Outcome.SKIPPED)
             raise SkippedError(reason)
+        return decided
 
     # -- after the plan ----------------------------------------------------------------------
 
@@ -168,7 +182,7 @@ class Holds:
                 f"{approval.approval_id})",
             )
         was = approval.before if approval else None
-        asked = self._ask(run, plan, now, replaces=run.request.key)
+        asked = self._ask(run, plan, now, replaces=approval)
         return run.result(
             Outcome.AWAITING_APPROVAL,
             f"the target changed since approval {run.request.key} was asked (before was "
@@ -177,7 +191,12 @@ class Holds:
             f"{asked.deadline.isoformat()}: {plan.summary}",
         )
 
-    def _ask(self, run: Run, plan: Plan[Any], now: datetime, replaces: str = "") -> Approval:
+    def _ask(
+        self, run: Run, plan: Plan[Any], now: datetime, replaces: Approval | None = None
+    ) -> Approval:
+        """A new pending approval; one that replaces another answers the same alarm."""
+        request = run.request
+        alarm = request.requested_by if request.source is Source.ALARM else ""
         asked = build_approval(
             run.route,
             before=plan.before,
@@ -186,8 +205,9 @@ class Holds:
             now=now,
             expiry=self.policy.expiry,
             origin_audit_id=run.audit_id,
-            origin_key=run.request.key,
-            replaces=replaces,
+            origin_key=replaces.origin_key if replaces else request.key,
+            replaces=replaces.approval_id if replaces else "",
+            origin_alarm=replaces.origin_alarm if replaces else alarm,
         )
         self.approvals.ask(asked)
         self._tell(

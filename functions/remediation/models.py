@@ -136,6 +136,9 @@ class Result:
     target: str | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    #: an OK transition CloudWatch confirmed, gone through without failure: the incident
+    #: its ALARM paged may be resolved (``notify.build_outcome_event``)
+    resolves: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -146,4 +149,5 @@ class Result:
             "target": self.target,
             "before": self.before,
             "after": self.after,
+            "resolves": self.resolves,
         }

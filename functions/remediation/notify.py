@@ -295,13 +295,18 @@ def build_outcome_event(
     """The ``detail`` of the outcome event, or None when nothing pages or resolves.
 
     ``trigger`` for an escalated or failed automatic delivery (a breaker opening is an
-    escalation, marked ``breaker``); ``resolve`` when an alarm's OK transition went through
-    without a failure: the incident the ALARM opened closes (PagerDuty ignores a resolve
-    for a key it never saw)."""
+    escalation, marked ``breaker``); ``resolve`` when an alarm's OK transition, confirmed by
+    CloudWatch (``result.resolves``), went through without a failure or a refusal: the
+    incident the ALARM opened closes (PagerDuty ignores a resolve for a key it never saw)."""
     automatic = source != "manual"
     if result.outcome in PAGE and automatic:
         action = "trigger"
-    elif source == "alarm" and state == "OK":
+    elif (
+        result.resolves
+        and source == "alarm"
+        and state == "OK"
+        and result.outcome is not Outcome.REJECTED
+    ):
         action = "resolve"
     else:
         return None

@@ -28,6 +28,7 @@ from aws_lambda_powertools import Logger
 from remediation import confirm, followups, intake
 from remediation.actions import get_action
 from remediation.actions.base import ActionContext, ActionParams, AnyAction, Plan
+from remediation.approvals import Approval
 from remediation.audit import AuditLog, AuditRecord, Entry
 from remediation.clients import Clients, error_code
 from remediation.config import Settings
@@ -72,6 +73,10 @@ class Run:
     now: datetime | None = None
     plan: Plan[Any] | None = None
     claimed: bool = False
+    #: the approval a decision request used (``holds.admit``)
+    approval: Approval | None = None
+    #: CloudWatch confirmed this OK transition: the incident it ends may be resolved
+    resolves: bool = False
 
     @property
     def recovery(self) -> bool:
@@ -96,6 +101,7 @@ class Run:
             self.route.target,
             before=dict(plan.before) if plan else None,
             after=after if after is not None else (dict(plan.after) if plan else None),
+            resolves=self.resolves,
         )
 
     def failed(self, exc: BaseException) -> Result:
@@ -168,9 +174,13 @@ class Pipeline:
         except Exception as exc:  # the record must be completed whatever went wrong
             logger.exception("remediation failed unexpectedly", extra={"audit_id": run.audit_id})
             result = run.failed(exc)
-        self.recorder.close(entry, result)
-        if result.outcome is Outcome.EXECUTED and route.then:  # the route's follow-up steps
-            followups.run(route.then, entry, self.recorder, self._context, self.clock)
+        try:
+            self.recorder.close(entry, result)
+        finally:  # what the action changed is done: its follow-ups too, even if telling failed
+            if result.outcome is Outcome.EXECUTED and route.then and not run.recovery:
+                followups.run(
+                    route.then, entry, self.recorder, self._context, self.clock, self._hold(run)
+                )
         return result
 
     # -- before the record: what is asked, and may it be -----------------------------------
@@ -245,12 +255,12 @@ class Pipeline:
     def _act(self, run: Run) -> Result:
         """Gate, confirm, guards, plan, (dry-run stops here), claim, apply, verify."""
         try:
-            self.holds.admit(run)  # an approve or reject uses its approval once
+            run.approval = self.holds.admit(run)  # an approve or reject uses its approval once
             self._only_alarms_act(run)
             switch = self._gate(run)
             run.now = self.clock()
             self._check_fresh(run)
-            self._confirm(run.request)
+            self._confirm(run)
         except (RejectedError, SkippedError, EscalatedError) as exc:
             return run.result(_outcome(exc), exc.reason)
         try:
@@ -281,8 +291,12 @@ class Pipeline:
         return run.result(Outcome.EXECUTED, summary, after=seen)
 
     def _only_alarms_act(self, run: Run) -> None:
-        """ALARM acts; OK only restores a temporary change; anything else is skipped."""
+        """ALARM acts; OK only restores a temporary change; anything else is skipped. Where
+        outcomes page, an OK is confirmed first: only CloudWatch's own OK resolves a page
+        (a late OK of an alarm that fired again, or a forged one, is refused instead)."""
         if not run.request.is_alarm and not run.recovery:
+            if self.recorder.outcomes is not None:
+                self._confirm(run)
             raise SkippedError(f"{run.request.state} transition: only ALARM acts")
 
     def _gate(self, run: Run) -> Switch:
@@ -304,15 +318,44 @@ class Pipeline:
         if not run.recovery:
             confirm.check_fresh(run.request, self._now(run), self.settings.max_event_age_seconds)
 
-    def _confirm(self, request: Request) -> None:
-        """An alarm is acted on only if CloudWatch shows it as the event says."""
+    def _confirm(self, run: Run) -> None:
+        """An alarm is acted on only if CloudWatch shows it as the event says; an approved
+        change only while the alarm that asked is still in ALARM."""
+        request = run.request
         if request.source is Source.ALARM:
             region = request.details["region"]  # the alarm ARN's, inside the scope
-            cloudwatch = self.clients("cloudwatch")
-            if cloudwatch.meta.region_name != region:
-                cloudwatch = self.clients("cloudwatch", region=region)
-            alarm = confirm.describe_alarm(cloudwatch, request.key)
-            confirm.check_alarm(request, alarm)
+            confirm.check_alarm(request, self._describe_alarm(request.key, region))
+            run.resolves = request.state == "OK"
+        elif run.approval is not None and run.approval.origin_alarm:
+            arn = run.approval.origin_alarm  # checked for scope when the alarm asked
+            alarm = self._describe_alarm(confirm.alarm_name(arn), confirm.alarm_region(arn))
+            confirm.check_still_alarming(arn, alarm)
+
+    def _describe_alarm(self, name: str, region: str) -> dict[str, Any] | None:
+        cloudwatch = self.clients("cloudwatch")
+        if cloudwatch.meta.region_name != region:
+            cloudwatch = self.clients("cloudwatch", region=region)
+        return confirm.describe_alarm(cloudwatch, name)
+
+    def _hold(self, run: Run) -> followups.HoldFor:
+        """What holds a follow-up step of ``run``'s action (``followups.py``): its own
+        action's switch, manual-only actions, and silences for an automatic request."""
+
+        def hold(step: Route) -> tuple[Outcome, str] | None:
+            if run.request.automatic and not get_action(step.action).automatic:
+                return Outcome.REJECTED, f"{step.action} is manual only: no alarm runs it"
+            switch = self.gate.mode(step.action)
+            if switch.mode is Mode.OFF:
+                return (Outcome.ESCALATED if switch.faulty else Outcome.SKIPPED), switch.why
+            if run.request.automatic:
+                held = self.holds.silences.holding(step.target, step.maintenance, self.clock())
+                if held:
+                    return Outcome.SILENCED, f"held by {held}"
+            if switch.mode is Mode.DRY_RUN or run.request.dry_run:
+                return Outcome.DRY_RUN, switch.why if switch.mode is Mode.DRY_RUN else "dry-run"
+            return None
+
+        return hold
 
     def _dry_run(self, run: Run, switch: Switch) -> bool:
         return not run.recovery and (switch.mode is Mode.DRY_RUN or run.request.dry_run)

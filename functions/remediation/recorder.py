@@ -8,7 +8,8 @@ for a delivery refused before it reached an action.
 
 If the outcome cannot be written, the notice still goes out (naming the failure, with what
 changed) and the error is raised, so the delivery fails and is retried or reaches the
-dead-letter queue.
+dead-letter queue. If the notice cannot be sent, the page still is, then the error is raised
+the same way.
 """
 
 from __future__ import annotations
@@ -111,11 +112,15 @@ class Recorder:
         metric.add_dimension(name="Outcome", value=str(result.outcome))
         metric.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
         metric.flush_metrics()
-        if result.outcome in NOTIFY:
-            subject, message = build_notice(self.env, result, key=entry.key, reason=entry.reason)
-            chat = build_chat_notice(self.env, result, key=entry.key, reason=entry.reason)
-            self.notifier.publish(subject, message, chat)
-        self.page(result, entry)
+        try:
+            if result.outcome in NOTIFY:
+                subject, message = build_notice(
+                    self.env, result, key=entry.key, reason=entry.reason
+                )
+                chat = build_chat_notice(self.env, result, key=entry.key, reason=entry.reason)
+                self.notifier.publish(subject, message, chat)
+        finally:  # a notice that could not be sent never costs the page: it goes out first
+            self.page(result, entry)
 
     def page(self, result: Result, entry: Entry) -> None:
         """The outcome event paging (or resolving) the incident, when it pages. Never raises:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediate.emulator import create_function
+from remediate.emulator import agree_alarm, create_function
 from remediation.approvals import Approvals, Status
 from remediation.models import Outcome
 
@@ -205,3 +205,47 @@ def test_a_route_changed_by_a_redeploy_since_asked_is_refused(stack, orders):
     assert refused.outcome is Outcome.REJECTED
     assert "no longer configured" in refused.reason
     assert live_version(stack) == "3"
+
+
+def test_an_approval_after_the_alarm_cleared_changes_nothing(stack, orders):
+    pipeline, _, pending = ask(stack, orders)
+    assert pending.origin_alarm.endswith(f":alarm:{ALARM}")
+    # The alarm went back to OK before anyone answered: the change is no longer needed.
+    agree_alarm(stack.clients, pending.origin_alarm, "OK", stack.now + timedelta(minutes=2))
+    (late,) = pipeline.handle(decision("approve", pending.approval_id))
+    assert late.outcome is Outcome.SKIPPED, late.reason
+    assert "no longer ALARM" in late.reason
+    assert live_version(stack) == "3"
+    stored = Approvals(stack.clients("dynamodb"), stack.table).get(pending.approval_id)
+    assert stored.status is Status.APPROVED  # used: the next ALARM asks again
+
+
+def test_a_replacing_approval_answers_the_same_alarm(stack, orders):
+    pipeline, _, pending = ask(stack, orders)
+    stack.clients("lambda").update_alias(FunctionName="orders", Name="live", FunctionVersion="2")
+    pipeline.handle(decision("approve", pending.approval_id))
+    (new,) = Approvals(stack.clients("dynamodb"), stack.table).pending(stack.now)
+    assert (new.origin_alarm, new.origin_key) == (pending.origin_alarm, pending.origin_key)
+
+
+def test_an_unreadable_stored_approval_is_refused_with_a_record(stack, orders):
+    pipeline, _, pending = ask(stack, orders)
+    dynamodb = stack.clients("dynamodb")
+    dynamodb.update_item(  # a damaged record: its deadline is no number
+        TableName=stack.table,
+        Key=approval_key_attrs(pending.approval_id),
+        UpdateExpression="SET deadline = :d",
+        ExpressionAttributeValues={":d": {"S": "soon"}},
+    )
+    (refused,) = pipeline.handle(decision("approve", pending.approval_id))
+    assert refused.outcome is Outcome.REJECTED
+    assert "cannot be read" in refused.reason
+    assert live_version(stack) == "3"
+    record = next(r for r in stack.audit_items() if r["audit_id"] == refused.audit_id)
+    assert (record["outcome"], record["source"]) == ("rejected", "approval")
+
+
+def approval_key_attrs(approval_id: str) -> dict:
+    from remediation.store import approval_key, to_wire
+
+    return to_wire(approval_key(approval_id))

@@ -93,3 +93,49 @@ def test_too_many_invalidations_in_progress_escalates_the_step(stack):
     assert step["outcome"] == "escalated"
     assert "2 invalidations of the distribution are in progress (cap 2)" in step["detail"]
     assert len(invalidations(stack, "E4TESTCDN")) == 2  # only the busy ones
+
+
+def step_record(stack) -> dict:
+    return next(r for r in stack.audit_items() if r["action"] == "cdn-invalidate")
+
+
+def test_a_step_whose_own_switch_is_off_is_skipped_and_recorded(stack):
+    target, api, (_first, second, _third) = make_api(stack, [300, 120, 10])
+    distribution = create_distribution(stack.clients, "E4TESTCDN")
+    stack.set_switch("off", stack.override_prefix + "cdn-invalidate")
+    (result,) = alarm(stack, target, distribution)
+
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert live(stack, api) == second
+    assert invalidations(stack, "E4TESTCDN") == []
+    step = step_record(stack)
+    assert step["outcome"] == "skipped"
+    assert "off" in step["detail"]
+
+
+def test_a_step_whose_own_switch_is_dry_run_says_what_it_would_do(stack):
+    target, _api, _ids = make_api(stack, [300, 120, 10])
+    distribution = create_distribution(stack.clients, "E5TESTCDN")
+    stack.set_switch("dry-run", stack.override_prefix + "cdn-invalidate")
+    (result,) = alarm(stack, target, distribution, paths=["/api/*"])
+
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert invalidations(stack, "E5TESTCDN") == []
+    step = step_record(stack)
+    assert step["outcome"] == "dry-run"
+    assert step["detail"].startswith("would ")
+
+
+def test_a_step_on_a_silenced_target_is_held(stack):
+    from tests.functional.test_silences import silence
+
+    target, _api, _ids = make_api(stack, [300, 120, 10])
+    distribution = create_distribution(stack.clients, "E6TESTCDN")
+    silence(stack, distribution)
+    (result,) = alarm(stack, target, distribution)
+
+    assert result.outcome is Outcome.EXECUTED, result.reason
+    assert invalidations(stack, "E6TESTCDN") == []
+    step = step_record(stack)
+    assert step["outcome"] == "silenced"
+    assert "planned migration" in step["detail"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 
 from remediate.emulator import create_function
 from remediation.models import Outcome
 from remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE, incident_id
 from remediation.pipeline import Pipeline
-from tests.conftest import AgreeingPipeline, sns_alarm
+from tests.conftest import AgreeingPipeline, cloudwatch_time, sns_alarm
 
 ALARM = "test-orders-error-rate"
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
@@ -75,3 +76,28 @@ def test_without_paging_nothing_is_put_on_the_bus(stack):
     (result,) = paging_pipeline(stack, on=False).handle(sns_alarm(stack.alarm_message()))
     assert result.outcome is Outcome.ESCALATED
     assert pages(stack, url) == []
+
+
+def test_a_late_ok_of_an_alarm_that_fired_again_resolves_nothing(stack):
+    create_function(stack.clients, "orders", versions=3)
+    url = pages_queue(stack)
+    stack.clients("ssm").delete_parameter(Name=stack.switch)
+    pipeline = paging_pipeline(stack)
+    (escalated,) = pipeline.handle(sns_alarm(stack.alarm_message()))
+    assert escalated.outcome is Outcome.ESCALATED
+    assert [p["detail"]["eventAction"] for p in pages(stack, url)] == ["trigger"]
+
+    # An OK from before the alarm fired again arrives late: CloudWatch shows ALARM now.
+    earlier = stack.now - timedelta(minutes=3)
+    ok = stack.alarm_message(
+        NewStateValue="OK", OldStateValue="ALARM", StateChangeTime=cloudwatch_time(earlier)
+    )
+    plain = Pipeline(
+        dataclasses.replace(stack.settings(PLAYBOOK), outcome_events=True),
+        stack.clients,
+        clock=lambda: stack.now,
+    )  # CloudWatch as it is: ALARM
+    (late,) = plain.handle(sns_alarm(ok, message_id="7a6c0f7e-0000-4000-8000-00000000000c"))
+    assert late.outcome is Outcome.REJECTED, late.reason
+    assert "ALARM now" in late.reason
+    assert pages(stack, url) == []  # the live incident stays open

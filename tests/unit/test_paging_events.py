@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from remediation.audit import Entry
@@ -29,13 +30,23 @@ BREAKER = (
 )
 
 
-def res(outcome: Outcome, reason: str = "why") -> Result:
-    return Result("a1", outcome, reason, "rollback", ALIAS, {"v": "3"}, {"v": "2"})
+def res(outcome: Outcome, reason: str = "why", resolves: bool = False) -> Result:
+    return Result(
+        "a1", outcome, reason, "rollback", ALIAS, {"v": "3"}, {"v": "2"}, resolves=resolves
+    )
 
 
-def event(outcome: Outcome, *, source: str = "alarm", state: str = "ALARM", reason: str = "why"):
+def event(
+    outcome: Outcome,
+    *,
+    source: str = "alarm",
+    state: str = "ALARM",
+    reason: str = "why",
+    resolves: bool | None = None,
+):
+    confirmed = state == "OK" if resolves is None else resolves  # the pipeline's confirmation
     return build_outcome_event(
-        "prod", res(outcome, reason), key="orders-errors", source=source, state=state
+        "prod", res(outcome, reason, confirmed), key="orders-errors", source=source, state=state
     )
 
 
@@ -79,6 +90,15 @@ def test_the_alarm_back_to_ok_resolves_the_same_incident(outcome):
     assert resolve["dedupKey"] == trigger["dedupKey"]
 
 
+@pytest.mark.parametrize("outcome", [Outcome.SKIPPED, Outcome.EXECUTED, Outcome.REJECTED])
+def test_an_ok_cloudwatch_did_not_confirm_resolves_nothing(outcome):
+    assert event(outcome, state="OK", resolves=False) is None
+
+
+def test_a_refused_ok_resolves_nothing_even_if_marked():
+    assert event(Outcome.REJECTED, state="OK", resolves=True) is None
+
+
 def test_a_failed_recovery_on_ok_triggers_rather_than_resolves():
     detail = event(Outcome.FAILED, state="OK")
     assert detail is not None
@@ -107,10 +127,13 @@ def entry(state: str = "ALARM", source: Source = Source.ALARM) -> Entry:
     )
 
 
-def recorder(events) -> Recorder:
+def recorder(events, *, sns_fails: bool = False) -> Recorder:
     sns = boto3.client("sns", region_name="eu-west-1")
     sns_stub = Stubber(sns)
-    sns_stub.add_response("publish", {"MessageId": "m"})
+    if sns_fails:
+        sns_stub.add_client_error("publish", "KMSAccessDeniedException")
+    else:
+        sns_stub.add_response("publish", {"MessageId": "m"})
     sns_stub.activate()
     return Recorder(
         None,  # type: ignore[arg-type]
@@ -138,6 +161,15 @@ def test_the_recorder_puts_one_outcome_event_on_the_default_bus():
     detail = json.loads(one["Detail"])
     assert detail["eventAction"] == "trigger"
     assert detail["breaker"] is True
+
+
+def test_a_notice_that_cannot_be_sent_still_pages_then_fails_the_delivery():
+    events = boto3.client("events", region_name="eu-west-1")
+    with Stubber(events) as stub:
+        stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
+        with pytest.raises(ClientError, match="KMSAccessDenied"):
+            recorder(events, sns_fails=True).announce(res(Outcome.FAILED), entry())
+        stub.assert_no_pending_responses()  # the page went out
 
 
 def test_a_page_that_cannot_be_sent_does_not_fail_the_delivery(caplog):
