@@ -175,11 +175,15 @@ class Holds:
             and same_state(approval.before, plan.before)
             and same_state(approval.after, plan.after)
         ):
+            # a person decided on purpose: a silence is told, not obeyed (as for a manual
+            # request)
+            held = self.silences.holding(run.route.target, run.route.maintenance, now)
+            silenced = f"; target silenced: {held}" if held else ""
             return replace(
                 plan,
                 summary=f"{plan.summary} (approved by {approval.decided_by} via "
                 f"{approval.decided_via} at {approval.decided_at}, approval "
-                f"{approval.approval_id})",
+                f"{approval.approval_id}{silenced})",
             )
         was = approval.before if approval else None
         asked = self._ask(run, plan, now, replaces=approval)

@@ -249,3 +249,14 @@ def approval_key_attrs(approval_id: str) -> dict:
     from remediation.store import approval_key, to_wire
 
     return to_wire(approval_key(approval_id))
+
+
+def test_an_approval_on_a_silenced_target_applies_and_says_so(stack, orders):
+    from tests.functional.test_silences import silence
+
+    pipeline, _, pending = ask(stack, orders)
+    silence(stack, pending.route.target)
+    (done,) = pipeline.handle(decision("approve", pending.approval_id))
+    assert done.outcome is Outcome.EXECUTED, done.reason
+    assert "target silenced: " in done.reason
+    assert "planned migration" in done.reason
