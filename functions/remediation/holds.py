@@ -1,6 +1,6 @@
 """People in the loop: what holds a planned change for a human, as pipeline steps.
 
-Three steps the pipeline calls (``pipeline.py`` keeps one line for each):
+Four steps the pipeline calls (``pipeline.py`` keeps one line for each):
 
 - ``route``: a decision request (approve / reject, ``approvals.py``) takes its route from the
   stored approval, after the pure checks (known id, an allowed caller, still pending, not
@@ -20,6 +20,9 @@ Three steps the pipeline calls (``pipeline.py`` keeps one line for each):
   * route mode ``notify`` plans and tells (outcome ``dry-run``); ``approve`` checks the
     guards read-only, stores a pending approval and notices how to decide (outcome
     ``awaiting-approval``). An OK that restores a temporary change is never held.
+
+- ``step``: what holds a follow-up step of an executed action (its own action's switch,
+  manual-only actions, silences), so a step is held by the same rules as any action.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from remediation.actions.base import get_action
 from remediation.approvals import (
     APPROVE,
     Approval,
@@ -41,7 +45,7 @@ from remediation.approvals import (
 )
 from remediation.clients import error_code
 from remediation.errors import RejectedError, SkippedError
-from remediation.models import Outcome, Request, Result, Route, RouteMode, Source
+from remediation.models import Mode, Outcome, Request, Result, Route, RouteMode, Source
 from remediation.notify import FIELD_LIMIT, build_chat_notice, command, one_line
 from remediation.silences import Silences
 
@@ -50,9 +54,10 @@ if TYPE_CHECKING:
 
     from remediation.actions.base import Plan
     from remediation.config import Settings
+    from remediation.gate import Switch
     from remediation.guards import Guards
     from remediation.notify import Notifier
-    from remediation.pipeline import Run
+    from remediation.run import Run
 
 
 class Holds:
@@ -218,6 +223,25 @@ class Holds:
             f"approval needed: {run.route.action} on {run.route.target}", plan.summary, asked, run
         )
         return asked
+
+    # -- a follow-up step --------------------------------------------------------------------
+
+    def step(self, run: Run, step: Route, switch: Switch) -> tuple[Outcome, str] | None:
+        """What holds a follow-up step of ``run``'s executed action (``followups.py``), or
+        None: a manual-only action never follows an automatic request; the step's own
+        action switch (``switch``: off skips, a faulty one escalates, dry-run plans and
+        says); a silence or maintenance window on its target, for an automatic request."""
+        if run.request.automatic and not get_action(step.action).automatic:
+            return Outcome.REJECTED, f"{step.action} is manual only: no alarm runs it"
+        if switch.mode is Mode.OFF:
+            return (Outcome.ESCALATED if switch.faulty else Outcome.SKIPPED), switch.why
+        if run.request.automatic:
+            held = self.silences.holding(step.target, step.maintenance, self.clock())
+            if held:
+                return Outcome.SILENCED, f"held by {held}"
+        if switch.mode is Mode.DRY_RUN:
+            return Outcome.DRY_RUN, switch.why
+        return None
 
     # -- notices -----------------------------------------------------------------------------
 

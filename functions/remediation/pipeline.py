@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +27,8 @@ from aws_lambda_powertools import Logger
 from remediation import confirm, followups, intake
 from remediation.actions import get_action
 from remediation.actions.base import ActionContext, ActionParams, AnyAction, Plan
-from remediation.approvals import Approval
 from remediation.audit import AuditLog, AuditRecord, Entry
-from remediation.clients import Clients, error_code
+from remediation.clients import Clients
 from remediation.config import Settings
 from remediation.errors import (
     ConfigurationError,
@@ -46,6 +44,7 @@ from remediation.models import Mode, Outcome, Request, Result, Route, Source, Ve
 from remediation.notify import Notifier, OutcomeEvents
 from remediation.once import IDEMPOTENCY_TTL_SECONDS, Once
 from remediation.recorder import METRICS_NAMESPACE, Recorder
+from remediation.run import Run
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "METRICS_NAMESPACE", "Pipeline", "RemediationFailed"]
 
@@ -58,54 +57,6 @@ def utcnow() -> datetime:
 
 class RemediationFailed(DeliveryFailed):
     """Raised by the handler after recording a failure, so the event reaches the DLQ."""
-
-
-@dataclass
-class Run:
-    """One delivery past its opened record: what it asks, and how far it got."""
-
-    request: Request
-    route: Route
-    action: AnyAction
-    params: ActionParams
-    audit_id: str
-    #: when the action looks at the guards, plans and claims (one time for all three)
-    now: datetime | None = None
-    plan: Plan[Any] | None = None
-    claimed: bool = False
-    #: the approval a decision request used (``holds.admit``)
-    approval: Approval | None = None
-    #: CloudWatch confirmed this OK transition: the incident it ends may be resolved
-    resolves: bool = False
-
-    @property
-    def recovery(self) -> bool:
-        """An OK transition that undoes a temporary change (a flag flipped on ALARM)."""
-        return self.request.state == "OK" and self.action.recovers_on_ok
-
-    @property
-    def guarded(self) -> bool:
-        """Guards limit the changes alarms make. A recovery on OK only puts back what an
-        executed ALARM change replaced: the cooldown that change took must not block it."""
-        return self.request.automatic and self.request.is_alarm
-
-    def result(self, outcome: Outcome, reason: str, after: Any = None) -> Result:
-        """The result so far: a failure still carries the plan, so the audit shows what was
-        attempted."""
-        plan = self.plan
-        return Result(
-            self.audit_id,
-            outcome,
-            reason,
-            self.route.action,
-            self.route.target,
-            before=dict(plan.before) if plan else None,
-            after=after if after is not None else (dict(plan.after) if plan else None),
-            resolves=self.resolves,
-        )
-
-    def failed(self, exc: BaseException) -> Result:
-        return self.result(Outcome.FAILED, f"{error_code(exc)}: {str(exc)[:500]}")
 
 
 class Pipeline:
@@ -338,24 +289,8 @@ class Pipeline:
         return confirm.describe_alarm(cloudwatch, name)
 
     def _hold(self, run: Run) -> followups.HoldFor:
-        """What holds a follow-up step of ``run``'s action (``followups.py``): its own
-        action's switch, manual-only actions, and silences for an automatic request."""
-
-        def hold(step: Route) -> tuple[Outcome, str] | None:
-            if run.request.automatic and not get_action(step.action).automatic:
-                return Outcome.REJECTED, f"{step.action} is manual only: no alarm runs it"
-            switch = self.gate.mode(step.action)
-            if switch.mode is Mode.OFF:
-                return (Outcome.ESCALATED if switch.faulty else Outcome.SKIPPED), switch.why
-            if run.request.automatic:
-                held = self.holds.silences.holding(step.target, step.maintenance, self.clock())
-                if held:
-                    return Outcome.SILENCED, f"held by {held}"
-            if switch.mode is Mode.DRY_RUN or run.request.dry_run:
-                return Outcome.DRY_RUN, switch.why if switch.mode is Mode.DRY_RUN else "dry-run"
-            return None
-
-        return hold
+        """What holds each follow-up step of ``run``'s action (``Holds.step``)."""
+        return lambda step: self.holds.step(run, step, self.gate.mode(step.action))
 
     def _dry_run(self, run: Run, switch: Switch) -> bool:
         return not run.recovery and (switch.mode is Mode.DRY_RUN or run.request.dry_run)
