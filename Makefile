@@ -39,7 +39,7 @@ format: $(BIN)/.installed ## Apply ruff's fixes and formatting
 # The coverage floor for the Lambda package is [tool.coverage.report] fail_under.
 test: install lint typecheck ## Lint, types, then every test tier with coverage (ends with the reliability figures)
 	rm -f reports/reliability.json
-	$(BIN)/pytest --cov=remediation --cov-report=term:skip-covered
+	$(BIN)/pytest --cov=serverless_remediation.remediation --cov-report=term:skip-covered
 	$(BIN)/python tests/reliability/report.py
 
 drill: install ## The whole suite against the local emulator (moto server on loopback)

@@ -14,8 +14,8 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 from pydantic import ValidationError
 
-from stacks.config import ConfigError, load, load_all
-from stacks.stacks import add_environment
+from serverless_remediation.stacks.config import ConfigError, load, load_all
+from serverless_remediation.stacks.stacks import add_environment
 
 #: exit status of a configuration error (argparse's usage-error convention)
 CONFIG_ERROR = 2

@@ -57,7 +57,7 @@ def run_events(server: Server, what: list[str], runs: int, work: Path) -> dict:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from remediation.actions import REGISTRY
+    from serverless_remediation.remediation.actions import REGISTRY
 
     figures: dict[str, Any] = {
         "when": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",

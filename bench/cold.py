@@ -24,8 +24,8 @@ import tempfile
 from pathlib import Path
 
 from bench.stats import median
-from remediate.emulator import ACCOUNT, REGION
-from remediation.targets import build, partition_of
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+from serverless_remediation.remediation.targets import build, partition_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer_c7n.py"
@@ -131,6 +131,8 @@ def measure(
                 **REMEDIATOR_ENV,
                 "REMEDIATION_ACTIONS": action,
                 "PLAYBOOK_PATH": str(path),
+                # Lambda's view: the asset's top-level ``remediation`` package
+                "PYTHONPATH": str(ROOT / "functions"),
             }
             kinds[f"ours:{action}"] = (main_python, ["-c", OURS], ours_env)
         if peer_python:

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from remediate.emulator import create_audit_table
-from remediation.clients import Clients
+from serverless_remediation.remediate.emulator import create_audit_table
+from serverless_remediation.remediation.clients import Clients
 
 SERVE = """
 import sys
-from remediate.emulator import Emulator
+from serverless_remediation.remediate.emulator import Emulator
 emulator = Emulator().start()
 print(emulator.endpoint_url, flush=True)
 sys.stdin.read()  # until the bench closes our stdin (or dies)

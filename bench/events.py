@@ -42,17 +42,17 @@ from bench.cold import REMEDIATOR_ENV
 from bench.emulated import cpu_seconds, create_core, reset
 from bench.scenarios import SCENARIOS, Scenario, alarm_delivery, available, confirm_alarms
 from bench.stats import median
-from remediate.emulator import ACCOUNT, REGION
-from remediation.targets import build, partition_of
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+from serverless_remediation.remediation.targets import build, partition_of
 
 # Who made a call: the innermost frame in one of these modules decides.
 CALLERS = (
-    ("remediation.actions", "action"),
-    ("remediation.audit", "audit"),
-    ("remediation.confirm", "confirm"),
-    ("remediation.notify", "notice"),
-    ("remediation.guards", "guards"),
-    ("remediation.gate", "switch"),
+    ("serverless_remediation.remediation.actions", "action"),
+    ("serverless_remediation.remediation.audit", "audit"),
+    ("serverless_remediation.remediation.confirm", "confirm"),
+    ("serverless_remediation.remediation.notify", "notice"),
+    ("serverless_remediation.remediation.guards", "guards"),
+    ("serverless_remediation.remediation.gate", "switch"),
     ("aws_lambda_powertools.utilities.parameters", "switch"),
     ("aws_lambda_powertools.utilities.idempotency", "idempotency"),
 )
@@ -125,9 +125,9 @@ class BenchWorld:
     the drill's stand-ins for the APIs moto lacks (provisioned concurrency, Logs Insights)."""
 
     def __init__(self) -> None:
-        from remediate.drill.gaps import Gaps
-        from remediate.emulator import ACCOUNT, REGION
-        from remediation.clients import Clients
+        from serverless_remediation.remediate.drill.gaps import Gaps
+        from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+        from serverless_remediation.remediation.clients import Clients
 
         self.session = boto3.session.Session(region_name=REGION)
         self.gaps = Gaps(REGION, ACCOUNT)
@@ -145,17 +145,17 @@ class BenchWorld:
         os.environ.update(REMEDIATOR_ENV)
         os.environ["REMEDIATION_ACTIONS"] = ",".join(sorted(set(actions)))
         os.environ["PLAYBOOK_PATH"] = str(path)
-        import remediation.handler as handler
-        from remediation.clients import Clients
-        from remediation.config import Settings
-        from remediation.pipeline import Pipeline
+        import serverless_remediation.remediation.handler as handler
+        from serverless_remediation.remediation.clients import Clients
+        from serverless_remediation.remediation.config import Settings
+        from serverless_remediation.remediation.pipeline import Pipeline
 
         handler._pipeline = Pipeline(Settings.from_env(), Clients(self.session))
         self.handler = handler
 
     def deliver(self, event: dict) -> list[dict]:
         """Through ``lambda_handler``; a failure (which Lambda would retry) is a result too."""
-        from remediation.pipeline import RemediationFailed
+        from serverless_remediation.remediation.pipeline import RemediationFailed
 
         try:
             return self.handler.lambda_handler(event, Context())["results"]
@@ -182,7 +182,7 @@ class BenchWorld:
 
 
 def warm(switch: str, runs: int, workdir: Path) -> dict:
-    from remediation.actions import REGISTRY
+    from serverless_remediation.remediation.actions import REGISTRY
 
     # A revert needs an executed record to undo: with the switch at dry-run there is none.
     scenarios = [s for s in available(set(REGISTRY)) if switch == "on" or s.event is None]

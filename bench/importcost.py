@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             **REMEDIATOR_ENV,
             "REMEDIATION_ACTIONS": "rollback",
             "PLAYBOOK_PATH": str(book),
+            "PYTHONPATH": str(ROOT / "functions"),  # Lambda's view of the package
         }
         stages = measure(STAGES, args.runs, env)
         actions = measure(ACTIONS_ONE_BY_ONE, args.runs, env)

@@ -75,7 +75,7 @@ SCENARIOS = [
 
 def detection_windows(assembly: Path, env: str) -> dict[tuple[str, str], int]:
     """(action, alarm kind) -> the longest detection window in seconds among its alarms."""
-    from remediate.drill.template import load
+    from serverless_remediation.remediate.drill.template import load
 
     deployment = load(assembly, env)
     routes = deployment.playbook()["alarms"]

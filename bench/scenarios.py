@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from remediate.drill.world import alarm_transitions
-from remediate.emulator import (
+from serverless_remediation.remediate.drill.world import alarm_transitions
+from serverless_remediation.remediate.emulator import (
     ACCOUNT,
     REGION,
     create_function,
@@ -25,8 +25,8 @@ from remediate.emulator import (
     put_parameter,
     put_plain_alarm,
 )
-from remediation.clients import Clients
-from remediation.targets import build, partition_of
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.targets import build, partition_of
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.literals import StateValueType

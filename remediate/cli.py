@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from remediate.drill import template as tpl
+from serverless_remediation.remediate.drill import template as tpl
 
 
 class Code(IntEnum):
@@ -303,7 +303,7 @@ def _deployed(env: str, endpoint: str | None, region: str | None) -> tpl.Deploym
     """The environment's names from its core stack's outputs (no synth)."""
     import boto3
 
-    from remediate import deployed
+    from serverless_remediation.remediate import deployed
 
     stack_name = deployed.core_stack_name(
         env, str(_context().get("app_name") or deployed.DEFAULT_APP)
@@ -621,7 +621,7 @@ def print_results(results: list[dict[str, Any]], output: Output = Output.TABLE) 
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of cdk.json's environments (point your editor at it)."""
-    from stacks.config import json_schema
+    from serverless_remediation.stacks.config import json_schema
 
     sys.stdout.write(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
 
@@ -641,9 +641,9 @@ def drill(
 
     Exits 1 when any expectation fails, naming it and what was seen.
     """
-    from remediate import drill as drill_mod
-    from remediate.drill.scenario import ScenarioError
-    from remediate.emulator import Emulator
+    from serverless_remediation.remediate import drill as drill_mod
+    from serverless_remediation.remediate.drill.scenario import ScenarioError
+    from serverless_remediation.remediate.emulator import Emulator
 
     emulator = None
     if endpoint_url:
@@ -865,7 +865,7 @@ def _invoke_local(
     state_dir: Path,
     output: Output,
 ) -> NoReturn:
-    from remediate.drill.runner import diff
+    from serverless_remediation.remediate.drill.runner import diff
 
     with _local_world(deployment, switch, endpoint_url, keep, state_dir) as world:
         identity = world.clients("sts").get_caller_identity()["Arn"]
@@ -1004,8 +1004,8 @@ def _local_world(
 ) -> Iterator[Any]:
     """A built World on an emulator: a private one (stopped after), the one at
     ``endpoint_url`` (reset and built), or with ``keep`` the kept one, built once."""
-    from remediate.drill.world import World, default_targets, merge_targets
-    from remediate.emulator import FAKE_CREDENTIALS, Emulator
+    from serverless_remediation.remediate.drill.world import World, default_targets, merge_targets
+    from serverless_remediation.remediate.emulator import FAKE_CREDENTIALS, Emulator
 
     for name, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(name, value)
@@ -1230,7 +1230,7 @@ def history(
     state_dir: StateDir = STATE_DIR,
 ) -> None:
     """Audit records from the environment's audit table."""
-    from remediation.audit import AuditLog, parse_item
+    from serverless_remediation.remediation.audit import AuditLog, parse_item
 
     if from_stack and local:
         _die("--from-stack reads a deployed stack; --local reads the emulator: pick one")
@@ -1243,7 +1243,7 @@ def history(
             if state is None:
                 _die(f"no kept emulator in {state_dir}: run `remediate invoke ... --local --keep`")
             endpoint_url = state["endpoint_url"]
-        from remediate.emulator import FAKE_CREDENTIALS
+        from serverless_remediation.remediate.emulator import FAKE_CREDENTIALS
 
         for name, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(name, value)
@@ -1312,7 +1312,7 @@ def status(
     state_dir: StateDir = STATE_DIR,
 ) -> None:
     """Where the environment stands: open incidents, guards, WAF blocks, DLQ, the switch."""
-    from remediate import status as status_
+    from serverless_remediation.remediate import status as status_
 
     deployment, parameter, prefix = _gate_names(env, cdk_out)
     if local:
@@ -1321,7 +1321,7 @@ def status(
             if state is None:
                 _die(f"no kept emulator in {state_dir}: run `remediate invoke ... --local --keep`")
             endpoint_url = state["endpoint_url"]
-        from remediate.emulator import FAKE_CREDENTIALS
+        from serverless_remediation.remediate.emulator import FAKE_CREDENTIALS
 
         for name, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(name, value)
@@ -1353,4 +1353,4 @@ def status(
 
 
 # approve, reject, silence: remediate/people.py registers them on ``app`` when loaded
-import remediate.people  # noqa: E402, F401
+import serverless_remediation.remediate.people  # noqa: E402, F401

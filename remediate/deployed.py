@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from remediate.drill import template as tpl
-from stacks.constructs import outputs as keys
+from serverless_remediation.remediate.drill import template as tpl
+from serverless_remediation.stacks.constructs import outputs as keys
 
 #: the core stack of an environment is ``<app>-<env>-core`` (stacks/stacks.py)
 DEFAULT_APP = "autorem"

@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from moto.server import ThreadedMotoServer
 
-from remediation.audit import PARTITION_KEY, SORT_KEY, TARGET_INDEX, TARGET_INDEX_KEYS
-from remediation.clients import Clients
-from remediation.targets import build, parse, partition_of
+from serverless_remediation.remediation.audit import (
+    PARTITION_KEY,
+    SORT_KEY,
+    TARGET_INDEX,
+    TARGET_INDEX_KEYS,
+)
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.targets import build, parse, partition_of
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef
@@ -369,8 +374,8 @@ def agree_alarm(clients: Clients, arn: str, state: StateValueType, at: datetime)
 
 def agree_alarms(clients: Clients, event: Any) -> None:
     """``agree_alarm`` for every CloudWatch alarm message in ``event`` (others are left)."""
-    import remediation.intake as intake
-    from remediation.models import RejectedError, Source
+    import serverless_remediation.remediation.intake as intake
+    from serverless_remediation.remediation.models import RejectedError, Source
 
     try:
         messages = intake.split(event)

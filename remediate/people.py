@@ -26,23 +26,29 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from remediate import cli
-from remediate import status as status_
-from remediation.approvals import Approval, Approvals, Policy, Status, parse_approval
-from remediation.audit import AuditLog, Entry
-from remediation.errors import RejectedError
-from remediation.models import Outcome, Source
-from remediation.silences import (
+from serverless_remediation.remediate import cli
+from serverless_remediation.remediate import status as status_
+from serverless_remediation.remediation.approvals import (
+    Approval,
+    Approvals,
+    Policy,
+    Status,
+    parse_approval,
+)
+from serverless_remediation.remediation.audit import AuditLog, Entry
+from serverless_remediation.remediation.errors import RejectedError
+from serverless_remediation.remediation.models import Outcome, Source
+from serverless_remediation.remediation.silences import (
     Silence,
     Silences,
     build_silence,
     describe_all,
     parse_silence,
 )
-from remediation.store import APPROVALS, PARTITION_KEY, SILENCES
+from serverless_remediation.remediation.store import APPROVALS, PARTITION_KEY, SILENCES
 
 if TYPE_CHECKING:
-    from remediate.drill import template as tpl
+    from serverless_remediation.remediate.drill import template as tpl
 
 _LENGTH = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 #: a decision the CLI sends says it came from here

@@ -25,8 +25,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from remediation.guards import recent
-from remediation.store import BLOCK_INDEX, PARTITION_KEY, SORT_KEY, GuardKind, Item, from_wire
+from serverless_remediation.remediation.guards import recent
+from serverless_remediation.remediation.store import (
+    BLOCK_INDEX,
+    PARTITION_KEY,
+    SORT_KEY,
+    GuardKind,
+    Item,
+    from_wire,
+)
 
 #: a section other item kinds add: (scanned items, now) -> rows (plain, JSON-able dicts)
 SectionReader = Callable[[list[Item], datetime], list[dict[str, Any]]]

@@ -14,11 +14,11 @@ __all__ = ["AutoRemediation", "ServiceAlarms"]
 
 def __getattr__(name: str) -> Any:
     if name == "AutoRemediation":
-        from stacks.constructs.suite import AutoRemediation
+        from serverless_remediation.stacks.constructs.suite import AutoRemediation
 
         return AutoRemediation
     if name == "ServiceAlarms":
-        from stacks.constructs.alarms import ServiceAlarms
+        from serverless_remediation.stacks.constructs.alarms import ServiceAlarms
 
         return ServiceAlarms
     raise AttributeError(name)

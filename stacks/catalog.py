@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from remediation import scope, targets
-from remediation.models import RejectedError, RouteMode
-from stacks.config import (
+from serverless_remediation.remediation import scope, targets
+from serverless_remediation.remediation.models import RejectedError, RouteMode
+from serverless_remediation.stacks.config import (
     AuroraClusterService,
     Budget,
     ConfigError,

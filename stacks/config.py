@@ -53,11 +53,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from remediation import targets
-from remediation.config import DEFAULT_MAX_EVENT_AGE_SECONDS
-from remediation.guards import GuardSettings
-from remediation.models import Route  # the playbook's own route: config writes what it reads
-from remediation.silences import parse_window
+from serverless_remediation.remediation import targets
+from serverless_remediation.remediation.config import DEFAULT_MAX_EVENT_AGE_SECONDS
+from serverless_remediation.remediation.guards import GuardSettings
+from serverless_remediation.remediation.models import (
+    Route,  # the playbook's own route: config writes what it reads
+)
+from serverless_remediation.remediation.silences import parse_window
 
 AlarmKind = Literal[
     "error-rate",

@@ -9,10 +9,10 @@ from typing import Any
 from aws_cdk import App, Environment, Stack, Tags
 from constructs import Construct
 
-from stacks.catalog import AlarmSpec
-from stacks.config import EnvConfig
-from stacks.constructs.alarms import ServiceAlarms
-from stacks.constructs.suite import AutoRemediation
+from serverless_remediation.stacks.catalog import AlarmSpec
+from serverless_remediation.stacks.config import EnvConfig
+from serverless_remediation.stacks.constructs.alarms import ServiceAlarms
+from serverless_remediation.stacks.constructs.suite import AutoRemediation
 
 #: alarms per alarm stack: one resource each, well under 500 with room for growth
 MAX_ALARMS_PER_STACK = 400

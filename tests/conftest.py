@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from remediate.emulator import (
+from serverless_remediation.remediate.emulator import (
     ACCOUNT,
     FAKE_CREDENTIALS,
     REGION,
@@ -21,14 +21,14 @@ from remediate.emulator import (
     agree_alarms,
     create_audit_table,
 )
-from remediate.replay import cloudwatch_time, retime
-from remediation.clients import Clients
-from remediation.config import Settings
-from remediation.guards import GuardSettings
-from remediation.models import Result
-from remediation.pipeline import Pipeline
-from remediation.playbook import Playbook
-from remediation.scope import Deployment
+from serverless_remediation.remediate.replay import cloudwatch_time, retime
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.config import Settings
+from serverless_remediation.remediation.guards import GuardSettings
+from serverless_remediation.remediation.models import Result
+from serverless_remediation.remediation.pipeline import Pipeline
+from serverless_remediation.remediation.playbook import Playbook
+from serverless_remediation.remediation.scope import Deployment
 
 #: the deployment every test pipeline serves: the emulator's account and region
 DEPLOYMENT = Deployment(account=ACCOUNT, region=REGION)
@@ -105,7 +105,7 @@ class Stack:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def audit_items(self) -> list[dict]:
-        from remediation.audit import parse_item
+        from serverless_remediation.remediation.audit import parse_item
 
         items = self.clients("dynamodb").scan(TableName=self.table)["Items"]
         return [parse_item(i) for i in items if i["pk"]["S"].startswith("audit#")]

@@ -36,9 +36,9 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from remediation.errors import RejectedError
-from remediation.models import Request, Route, RouteMode, Source
-from remediation.store import (
+from .errors import RejectedError
+from .models import Request, Route, RouteMode, Source
+from .store import (
     APPROVALS,
     PARTITION_KEY,
     TTL_ATTRIBUTE,

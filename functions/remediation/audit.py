@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from remediation.models import Outcome, Source
-from remediation.store import (
+from .models import Outcome, Source
+from .store import (
     PARTITION_KEY,
     SORT_KEY,
     TARGET_INDEX,

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from remediation.errors import ConfigurationError
-from remediation.guards import GuardSettings
-from remediation.playbook import Playbook
-from remediation.scope import Deployment
-from remediation.targets import partition_of
+from .errors import ConfigurationError
+from .guards import GuardSettings
+from .playbook import Playbook
+from .scope import Deployment
+from .targets import partition_of
 
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbook.json"
 

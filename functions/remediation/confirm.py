@@ -20,8 +20,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from remediation.errors import RejectedError, SkippedError
-from remediation.models import Request, Source
+from .errors import RejectedError, SkippedError
+from .models import Request, Source
 
 #: CloudWatch's message and its API round times differently (ms vs. s): allow this much
 CLOCK_SLACK = timedelta(seconds=1)

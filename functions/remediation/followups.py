@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from remediation.actions.base import get_action
-from remediation.audit import Entry
-from remediation.clients import error_code
-from remediation.models import Outcome, Result, Route, Verdict
+from .actions.base import get_action
+from .audit import Entry
+from .clients import error_code
+from .models import Outcome, Result, Route, Verdict
 
 if TYPE_CHECKING:
-    from remediation.actions.base import ActionContext, AnyAction
-    from remediation.recorder import Recorder
+    from .actions.base import ActionContext, AnyAction
+    from .recorder import Recorder
 
 logger = Logger(child=True)
 

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from remediation.clients import error_code
-from remediation.models import Mode
+from .clients import error_code
+from .models import Mode
 
 # Powertools caches parameters for 300 s by default; a flip must take effect within ~30 s.
 SWITCH_MAX_AGE_SECONDS = 30

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from remediation.errors import EscalatedError
-from remediation.store import (
+from .errors import EscalatedError
+from .store import (
     PARTITION_KEY,
     TTL_ATTRIBUTE,
     ConditionFailed,

@@ -11,10 +11,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from remediation.clients import Clients
-from remediation.config import Settings
-from remediation.models import Outcome
-from remediation.pipeline import Pipeline, RemediationFailed
+from .clients import Clients
+from .config import Settings
+from .models import Outcome
+from .pipeline import Pipeline, RemediationFailed
 
 logger = Logger(service="auto-remediation")
 _pipeline: Pipeline | None = None

@@ -32,8 +32,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from remediation.actions.base import get_action
-from remediation.approvals import (
+from .actions.base import get_action
+from .approvals import (
     APPROVE,
     Approval,
     Approvals,
@@ -43,21 +43,21 @@ from remediation.approvals import (
     check_decision,
     same_state,
 )
-from remediation.clients import error_code
-from remediation.errors import RejectedError, SkippedError
-from remediation.models import Mode, Outcome, Request, Result, Route, RouteMode, Source
-from remediation.notify import FIELD_LIMIT, build_chat_notice, command, one_line
-from remediation.silences import Silences
+from .clients import error_code
+from .errors import RejectedError, SkippedError
+from .models import Mode, Outcome, Request, Result, Route, RouteMode, Source
+from .notify import FIELD_LIMIT, build_chat_notice, command, one_line
+from .silences import Silences
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from remediation.actions.base import Plan
-    from remediation.config import Settings
-    from remediation.gate import Switch
-    from remediation.guards import Guards
-    from remediation.notify import Notifier
-    from remediation.run import Run
+    from .actions.base import Plan
+    from .config import Settings
+    from .gate import Switch
+    from .guards import Guards
+    from .notify import Notifier
+    from .run import Run
 
 
 class Holds:

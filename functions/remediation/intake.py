@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from remediation.errors import RejectedError
-from remediation.models import ALARM_STATES, Request, Source
+from .errors import RejectedError
+from .models import ALARM_STATES, Request, Source
 
 RAW_EXCERPT = 2048
 MAX_REASON = 1024
@@ -81,13 +81,13 @@ def parse(message: Any) -> Request:
         return _parse_sns(message)
     if isinstance(message, dict) and "detail-type" in message:
         # Imported here: the EventBridge parser reuses this module's field checks.
-        from remediation.intake_eventbridge import parse_alarm_event
+        from .intake_eventbridge import parse_alarm_event
 
         return parse_alarm_event(message)
     if isinstance(message, dict) and message.get("source") == "aws.cloudwatch":
         return _parse_direct_alarm(message)
     if isinstance(message, dict) and ("approve" in message or "reject" in message):
-        from remediation.approvals import parse_decision  # a human's approve / reject
+        from .approvals import parse_decision  # a human's approve / reject
 
         return parse_decision(message, excerpt(message))
     if isinstance(message, dict) and "action" in message:

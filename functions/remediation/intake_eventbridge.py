@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediation.intake import (
+from .intake import (
     alarm_arn,
     bounded,
     excerpt,
@@ -34,7 +34,7 @@ from remediation.intake import (
     require_time,
     transition_key,
 )
-from remediation.models import RejectedError, Request, Source
+from .models import RejectedError, Request, Source
 
 DETAIL_TYPE = "CloudWatch Alarm State Change"
 #: alarm tags kept in the request (the alarm's own tags: at most 50 per resource)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from remediation.errors import MAX_REASON, RejectedError
+from .errors import MAX_REASON, RejectedError
 
 __all__ = [
     "ALARM_STATES",

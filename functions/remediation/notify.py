@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from remediation.models import Outcome, Result
+from .models import Outcome, Result
 
 SUBJECT_LIMIT = 100
 #: longest value shown for one field (the audit record keeps the whole of it)

@@ -23,10 +23,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
-from remediation.clients import error_code
-from remediation.errors import FailedError
-from remediation.models import Outcome, Result
-from remediation.store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, idempotency_partition
+from .clients import error_code
+from .errors import FailedError
+from .models import Outcome, Result
+from .store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, idempotency_partition
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord

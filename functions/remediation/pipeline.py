@@ -24,27 +24,27 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from remediation import confirm, followups, intake
-from remediation.actions import get_action
-from remediation.actions.base import ActionContext, ActionParams, AnyAction, Plan
-from remediation.audit import AuditLog, AuditRecord, Entry
-from remediation.clients import Clients
-from remediation.config import Settings
-from remediation.errors import (
+from . import confirm, followups, intake
+from .actions import get_action
+from .actions.base import ActionContext, ActionParams, AnyAction, Plan
+from .audit import AuditLog, AuditRecord, Entry
+from .clients import Clients
+from .config import Settings
+from .errors import (
     ConfigurationError,
     DeliveryFailed,
     EscalatedError,
     RejectedError,
     SkippedError,
 )
-from remediation.gate import Gate, Switch
-from remediation.guards import Guards
-from remediation.holds import Holds
-from remediation.models import Mode, Outcome, Request, Result, Route, Source, Verdict
-from remediation.notify import Notifier, OutcomeEvents
-from remediation.once import IDEMPOTENCY_TTL_SECONDS, Once
-from remediation.recorder import METRICS_NAMESPACE, Recorder
-from remediation.run import Run
+from .gate import Gate, Switch
+from .guards import Guards
+from .holds import Holds
+from .models import Mode, Outcome, Request, Result, Route, Source, Verdict
+from .notify import Notifier, OutcomeEvents
+from .once import IDEMPOTENCY_TTL_SECONDS, Once
+from .recorder import METRICS_NAMESPACE, Recorder
+from .run import Run
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "METRICS_NAMESPACE", "Pipeline", "RemediationFailed"]
 

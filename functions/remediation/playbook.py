@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediation.approvals import Policy
-from remediation.models import RejectedError, Request, Route, RouteMode, Source
-from remediation.silences import parse_window
+from .approvals import Policy
+from .models import RejectedError, Request, Route, RouteMode, Source
+from .silences import parse_window
 
 REVERT = "revert"  # manual only; its target is an audit id (see actions/revert.py)
 

@@ -24,10 +24,10 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
     AmazonCloudWatchEMFProvider,
 )
 
-from remediation.audit import AuditLog, Entry
-from remediation.clients import error_code
-from remediation.models import Outcome, Result
-from remediation.notify import (
+from .audit import AuditLog, Entry
+from .clients import error_code
+from .models import Outcome, Result
+from .notify import (
     NOTIFY,
     Notifier,
     OutcomeEvents,

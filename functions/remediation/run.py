@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from remediation.actions.base import ActionParams, AnyAction, Plan
-from remediation.approvals import Approval
-from remediation.clients import error_code
-from remediation.models import Outcome, Request, Result, Route
+from .actions.base import ActionParams, AnyAction, Plan
+from .approvals import Approval
+from .clients import error_code
+from .models import Outcome, Request, Result, Route
 
 
 @dataclass

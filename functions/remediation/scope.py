@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from remediation.models import RejectedError, Request, Source
-from remediation.targets import GLOBAL_SERVICES, Target, parse, parse_all
+from .models import RejectedError, Request, Source
+from .targets import GLOBAL_SERVICES, Target, parse, parse_all
 
 _BUDGET_ACCOUNT = re.compile(r"^\s*AWS Account:?\s*(?P<account>\d{12})\s*$", re.MULTILINE)
 

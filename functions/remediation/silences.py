@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from remediation.errors import RejectedError
-from remediation.store import PARTITION_KEY, SILENCES, TTL_ATTRIBUTE, Item, Table, silence_key
+from .errors import RejectedError
+from .store import PARTITION_KEY, SILENCES, TTL_ATTRIBUTE, Item, Table, silence_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

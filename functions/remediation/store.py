@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from remediation.clients import error_code
-from remediation.errors import FailedError
+from .clients import error_code
+from .errors import FailedError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from remediation.actions.base import VerifyError
-from remediation.actions.waf_block import (
+from .actions.base import VerifyError
+from .actions.waf_block import (
     BlockRecords,
     IPSetRef,
     change_ip_set,
@@ -43,15 +43,15 @@ from remediation.actions.waf_block import (
     sort_cidrs,
     waf_client,
 )
-from remediation.actions.waf_block.expiries import Expired
-from remediation.audit import AuditLog, Entry
-from remediation.clients import Clients, error_code
-from remediation.config import deployment_from_env, required
-from remediation.errors import DeliveryFailed, EscalatedError, RejectedError
-from remediation.models import Outcome, Result, Source
-from remediation.notify import Notifier
-from remediation.recorder import Recorder
-from remediation.scope import Deployment
+from .actions.waf_block.expiries import Expired
+from .audit import AuditLog, Entry
+from .clients import Clients, error_code
+from .config import deployment_from_env, required
+from .errors import DeliveryFailed, EscalatedError, RejectedError
+from .models import Outcome, Result, Source
+from .notify import Notifier
+from .recorder import Recorder
+from .scope import Deployment
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

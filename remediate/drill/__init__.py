@@ -13,10 +13,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from remediate.drill import report, scenario, template
-from remediate.drill.runner import Failure, Run, Runner
-from remediate.drill.world import World
-from remediate.emulator import Emulator
+from serverless_remediation.remediate.drill import report, scenario, template
+from serverless_remediation.remediate.drill.runner import Failure, Run, Runner
+from serverless_remediation.remediate.drill.world import World
+from serverless_remediation.remediate.emulator import Emulator
 
 __all__ = ["Failure", "Run", "run"]
 

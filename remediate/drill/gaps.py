@@ -19,7 +19,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from remediation.targets import build, partition_of
+from serverless_remediation.remediation.targets import build, partition_of
 
 
 def _ok(body: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:

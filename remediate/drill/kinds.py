@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from remediate.drill import scenario
-from remediation.clients import Clients
-from remediation.targets import Target
+from serverless_remediation.remediate.drill import scenario
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.targets import Target
 
 Spec = dict[str, Any]
 

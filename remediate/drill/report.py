@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from remediate.drill.runner import Event, Run
-from remediate.drill.world import Delivery, count_calls
+from serverless_remediation.remediate.drill.runner import Event, Run
+from serverless_remediation.remediate.drill.world import Delivery, count_calls
 
 STYLE = {
     "executed": "bold green",

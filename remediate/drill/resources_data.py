@@ -32,10 +32,10 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from remediate import emulator as emu
-from remediate.drill import kinds
-from remediation.clients import Clients
-from remediation.targets import Target
+from serverless_remediation.remediate import emulator as emu
+from serverless_remediation.remediate.drill import kinds
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.targets import Target
 
 Spec = dict[str, Any]
 ENGINE = "aurora-postgresql"

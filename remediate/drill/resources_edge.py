@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediate import emulator as emu
-from remediate.drill import kinds
-from remediation.clients import Clients
-from remediation.targets import Target
+from serverless_remediation.remediate import emulator as emu
+from serverless_remediation.remediate.drill import kinds
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.targets import Target
 
 Spec = dict[str, Any]
 

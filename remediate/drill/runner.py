@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from remediate.drill import messages
-from remediate.drill.scenario import AGREE, VIAS, Expect, Scenario, Step
-from remediate.drill.template import Remediator, TemplateError
-from remediate.drill.world import Delivery, World, target_specs
-from remediate.replay import retime
+from serverless_remediation.remediate.drill import messages
+from serverless_remediation.remediate.drill.scenario import AGREE, VIAS, Expect, Scenario, Step
+from serverless_remediation.remediate.drill.template import Remediator, TemplateError
+from serverless_remediation.remediate.drill.world import Delivery, World, target_specs
+from serverless_remediation.remediate.replay import retime
 
 
 @dataclass
@@ -188,7 +188,7 @@ class Runner:
         elif step.kind == "fault":
             world.faults.arm(step.value, step.options["error"], step.options["times"])
         elif step.kind in ("approve", "reject", "silence"):
-            from remediate.people import drill_step  # people in the loop
+            from serverless_remediation.remediate.people import drill_step  # people in the loop
 
             drill_step(self, step, event)
 
@@ -249,8 +249,8 @@ class Runner:
     def _routes(self, raw: Any) -> list[dict]:
         """The playbook routes of the alarms and budgets in ``raw`` (as the remediator would
         read them), and the manual request it is."""
-        from remediation import intake
-        from remediation.models import RejectedError, Source
+        from serverless_remediation.remediation import intake
+        from serverless_remediation.remediation.models import RejectedError, Source
 
         playbook = self.world.deployment.playbook()
         routes = []

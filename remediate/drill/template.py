@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediation.targets import build, partition_of
+from serverless_remediation.remediation.targets import build, partition_of
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's account
 DEFAULT_REGION = "eu-west-1"

@@ -25,21 +25,27 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from remediate import emulator as emu
-from remediate.drill import (
+from serverless_remediation.remediate import emulator as emu
+from serverless_remediation.remediate.drill import (
     kinds,
     resources_data,  # noqa: F401 (registers its resource kinds)
     resources_edge,  # noqa: F401 (registers its resource kinds)
 )
-from remediate.drill.faults import Faults
-from remediate.drill.gaps import Gaps
-from remediate.drill.scenario import ABSENT, AGREE, AS_DEPLOYED, AS_IS, MISSING
-from remediate.drill.template import Deployment, Remediator
-from remediation.audit import parse_item
-from remediation.clients import Clients
-from remediation.models import RejectedError
-from remediation.store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
-from remediation.targets import build, parse
+from serverless_remediation.remediate.drill.faults import Faults
+from serverless_remediation.remediate.drill.gaps import Gaps
+from serverless_remediation.remediate.drill.scenario import (
+    ABSENT,
+    AGREE,
+    AS_DEPLOYED,
+    AS_IS,
+    MISSING,
+)
+from serverless_remediation.remediate.drill.template import Deployment, Remediator
+from serverless_remediation.remediation.audit import parse_item
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.models import RejectedError
+from serverless_remediation.remediation.store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from serverless_remediation.remediation.targets import build, parse
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -475,7 +481,7 @@ class World:
 
     def deliver(self, function: Remediator, event: Any) -> Delivery:
         """Run ``function``'s Lambda handler on ``event`` in this process."""
-        import remediation.handler as handler  # the Lambda code, imported as Lambda would
+        import serverless_remediation.remediation.handler as handler  # the Lambda code
 
         delivery = Delivery(function=function.name, event=event)
         logs = io.StringIO()
@@ -496,7 +502,7 @@ class World:
     def sweep(self, function: Remediator) -> Delivery:
         """One scheduled run of the WAF sweeper at the drill's time (its handler reads the
         wall clock; the drill calls the ``Sweeper`` it builds with the clock instead)."""
-        from remediation.sweeper import Sweeper, SweeperSettings
+        from serverless_remediation.remediation.sweeper import Sweeper, SweeperSettings
 
         delivery = Delivery(function=function.name, event={"source": "aws.events"})
         logs = io.StringIO()
@@ -521,8 +527,8 @@ class World:
 
     def _pipeline_for(self, function: Remediator) -> Any:
         """The function's warm container (its Pipeline), or a cold start."""
-        from remediation.config import Settings
-        from remediation.pipeline import Pipeline
+        from serverless_remediation.remediation.config import Settings
+        from serverless_remediation.remediation.pipeline import Pipeline
 
         warm = self._warm.get(function.name)
         if warm is None:
@@ -722,8 +728,8 @@ def access_log_lines(spec: dict[str, Any]) -> list[str]:
 def alarm_transitions(event: Any) -> list[tuple[str, StateValueType, datetime]]:
     """(alarm ARN, state, state change time) of every CloudWatch alarm message in ``event``,
     read the way the remediators read it (events they would refuse are left out)."""
-    import remediation.intake as intake
-    from remediation.models import Source
+    import serverless_remediation.remediation.intake as intake
+    from serverless_remediation.remediation.models import Source
 
     try:
         messages = intake.split(event)
@@ -796,7 +802,9 @@ def _capture(buffer: io.StringIO) -> Iterator[None]:
     """Powertools logs (and EMF lines) into ``buffer``, not the drill's terminal; stderr
     too (a record no handler takes goes to Python's last-resort handler, on stderr, as it
     does in Lambda, where stderr is logged as well)."""
-    loggers = [logging.getLogger(n) for n in ("auto-remediation", "remediation")]
+    loggers = [
+        logging.getLogger(n) for n in ("auto-remediation", "remediation", "serverless_remediation")
+    ]
     handlers = [h for lg in loggers for h in lg.handlers if isinstance(h, logging.StreamHandler)]
     # Swapped, not ``setStream``: that flushes the old stream first, and a handler made under
     # a CLI test runner may hold the runner's stdout, closed since.

@@ -16,7 +16,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.catalog import AlarmSpec, BudgetSpec, MetricSpec
+from serverless_remediation.stacks.catalog import AlarmSpec, BudgetSpec, MetricSpec
 
 
 def _metric(spec: MetricSpec) -> cw.Metric:

@@ -12,7 +12,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from remediation.audit import (
+from serverless_remediation.remediation.audit import (
     PARTITION_KEY,
     SORT_KEY,
     TARGET_INDEX,

@@ -30,8 +30,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.config import Chat
-from stacks.constructs.nag import acknowledge
+from serverless_remediation.stacks.config import Chat
+from serverless_remediation.stacks.constructs.nag import acknowledge
 
 CHATBOT = "chatbot.amazonaws.com"
 #: what a notice links to: alarms and their metrics (no resource-level permissions exist for

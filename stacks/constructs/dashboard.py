@@ -10,8 +10,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
 
-from remediation.models import Outcome
-from remediation.pipeline import METRICS_NAMESPACE
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.pipeline import METRICS_NAMESPACE
 
 #: every outcome a record closes with (``pending`` is only the open record's)
 OUTCOMES = tuple(str(o) for o in Outcome if o is not Outcome.PENDING)

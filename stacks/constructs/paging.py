@@ -38,9 +38,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
-from stacks.config import Paging as PagingConfig
-from stacks.constructs.nag import acknowledge
+from serverless_remediation.remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
+from serverless_remediation.stacks.config import Paging as PagingConfig
+from serverless_remediation.stacks.constructs.nag import acknowledge
 
 PAGERDUTY_ENQUEUE = "https://events.pagerduty.com/v2/enqueue"
 #: the header the connection's API key goes in (PagerDuty reads the body's routing_key)

@@ -17,10 +17,10 @@ from aws_cdk import Arn, ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from remediation.scope import Deployment
-from stacks.catalog import REVERT, WAF_BLOCK, Catalog, declared_resources
-from stacks.config import ConfigError, Route
-from stacks.constructs.nag import acknowledge
+from serverless_remediation.remediation.scope import Deployment
+from serverless_remediation.stacks.catalog import REVERT, WAF_BLOCK, Catalog, declared_resources
+from serverless_remediation.stacks.config import ConfigError, Route
+from serverless_remediation.stacks.constructs.nag import acknowledge
 
 #: IAM actions AWS offers no resource-level scoping for: "*" is the only valid resource
 #: (service authorization reference: no resource type listed for them)

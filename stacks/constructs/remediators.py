@@ -38,10 +38,10 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-import remediation
-from stacks.config import ConfigError
-from stacks.constructs.nag import acknowledge
-from stacks.constructs.permissions import grant
+from serverless_remediation import remediation
+from serverless_remediation.stacks.config import ConfigError
+from serverless_remediation.stacks.constructs.nag import acknowledge
+from serverless_remediation.stacks.constructs.permissions import grant
 
 HANDLER = "remediation.handler.lambda_handler"
 #: the Powertools service name of every remediator and the sweeper (handler.py's Logger)

@@ -3,7 +3,7 @@ alarms, which ``ServiceAlarms`` adds in as many stacks as they need).
 
 A team adds it to its own CDK app::
 
-    from stacks import AutoRemediation, ServiceAlarms, config
+    from serverless_remediation.stacks import AutoRemediation, ServiceAlarms, config
 
     cfg = config.parse_env("myapp", "prod", {...})     # or config.load(context, "prod")
     suite = AutoRemediation(core_stack, "Remediation", config=cfg)
@@ -20,25 +20,25 @@ from typing import Any
 from aws_cdk import Annotations, Stack
 from constructs import Construct
 
-from stacks import catalog as catalog_
-from stacks.config import EnvConfig
-from stacks.constructs import permissions
-from stacks.constructs.alarms import CostBudgets
-from stacks.constructs.audit_store import AuditStore
-from stacks.constructs.chat import ChatChannels
-from stacks.constructs.dashboard import Dashboard
-from stacks.constructs.health import SuiteHealth
-from stacks.constructs.notices import Notices, Sources, alarm_topic_name
-from stacks.constructs.outputs import SuiteOutputs
-from stacks.constructs.paging import Paging
-from stacks.constructs.remediators import Remediators, Wiring
-from stacks.constructs.switch import Switch
-from stacks.constructs.trigger import AlarmEventRules, alarms_by_action
+from serverless_remediation.stacks import catalog as catalog_
+from serverless_remediation.stacks.config import EnvConfig
+from serverless_remediation.stacks.constructs import permissions
+from serverless_remediation.stacks.constructs.alarms import CostBudgets
+from serverless_remediation.stacks.constructs.audit_store import AuditStore
+from serverless_remediation.stacks.constructs.chat import ChatChannels
+from serverless_remediation.stacks.constructs.dashboard import Dashboard
+from serverless_remediation.stacks.constructs.health import SuiteHealth
+from serverless_remediation.stacks.constructs.notices import Notices, Sources, alarm_topic_name
+from serverless_remediation.stacks.constructs.outputs import SuiteOutputs
+from serverless_remediation.stacks.constructs.paging import Paging
+from serverless_remediation.stacks.constructs.remediators import Remediators, Wiring
+from serverless_remediation.stacks.constructs.switch import Switch
+from serverless_remediation.stacks.constructs.trigger import AlarmEventRules, alarms_by_action
 
 
 def registry() -> dict[str, Any]:
     """The registered actions, imported at synth (``functions/`` is on the path)."""
-    from remediation.actions import REGISTRY
+    from serverless_remediation.remediation.actions import REGISTRY
 
     return dict(REGISTRY)
 

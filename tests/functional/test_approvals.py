@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediate.emulator import agree_alarm, create_function
-from remediation.approvals import Approvals, Status
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import agree_alarm, create_function
+from serverless_remediation.remediation.approvals import Approvals, Status
+from serverless_remediation.remediation.models import Outcome
 
 ALARM = "test-orders-error-rate"
 APPROVER = "arn:aws:sts::123456789012:assumed-role/OnCall/alice"
@@ -246,7 +246,7 @@ def test_an_unreadable_stored_approval_is_refused_with_a_record(stack, orders):
 
 
 def approval_key_attrs(approval_id: str) -> dict:
-    from remediation.store import approval_key, to_wire
+    from serverless_remediation.remediation.store import approval_key, to_wire
 
     return to_wire(approval_key(approval_id))
 

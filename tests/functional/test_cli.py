@@ -10,9 +10,9 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from remediate import cli
-from remediate.drill import template
-from remediation.audit import parse_item
+from serverless_remediation.remediate import cli
+from serverless_remediation.remediate.drill import template
+from serverless_remediation.remediation.audit import parse_item
 from tests.functional.test_drill import ALIAS, ROOT
 
 runner = CliRunner()

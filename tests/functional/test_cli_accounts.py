@@ -18,8 +18,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from remediate import cli
-from remediate.drill import template
+from serverless_remediation.remediate import cli
+from serverless_remediation.remediate.drill import template
 from tests.functional.test_drill import ALIAS, ROOT
 
 OTHER_ACCOUNT = "210987654321"

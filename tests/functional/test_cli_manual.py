@@ -17,8 +17,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
-from remediate import cli
-from remediate.drill import template
+from serverless_remediation.remediate import cli
+from serverless_remediation.remediate.drill import template
 from tests.functional.test_drill import ALIAS, ROOT
 
 WORKER = "arn:aws:lambda:eu-west-1:123456789012:function:reports-worker"

@@ -13,11 +13,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from remediate import cli
-from remediate.drill import report, template
-from remediate.drill.runner import Event, Run
-from remediate.drill.scenario import Scenario
-from remediate.drill.world import Delivery
+from serverless_remediation.remediate import cli
+from serverless_remediation.remediate.drill import report, template
+from serverless_remediation.remediate.drill.runner import Event, Run
+from serverless_remediation.remediate.drill.scenario import Scenario
+from serverless_remediation.remediate.drill.world import Delivery
 from tests.functional.test_drill import ROOT
 
 runner = CliRunner()

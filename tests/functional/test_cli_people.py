@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from remediate import cli, people
-from remediate.drill import template
-from remediation.approvals import Approvals, build_approval
-from remediation.models import Route, RouteMode
-from remediation.silences import Silences
+from serverless_remediation.remediate import cli, people
+from serverless_remediation.remediate.drill import template
+from serverless_remediation.remediation.approvals import Approvals, build_approval
+from serverless_remediation.remediation.models import Route, RouteMode
+from serverless_remediation.remediation.silences import Silences
 from tests.functional.test_drill import ALIAS, ROOT
 
 WORKER = "arn:aws:lambda:eu-west-1:123456789012:function:reports-worker"
@@ -166,8 +166,8 @@ def test_parse_length():
 
 
 def test_status_lists_pending_approvals_with_time_left_and_active_silences(stack):
-    from remediate import status as status_
-    from remediation.silences import build_silence
+    from serverless_remediation.remediate import status as status_
+    from serverless_remediation.remediation.silences import build_silence
 
     approval_id = pending(stack)
     silences = Silences(stack.clients("dynamodb"), stack.table)

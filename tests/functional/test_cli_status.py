@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from remediate.drill import template
-from remediation.audit import AuditLog, Entry
-from remediation.models import Outcome, Source
+from serverless_remediation.remediate.drill import template
+from serverless_remediation.remediation.audit import AuditLog, Entry
+from serverless_remediation.remediation.models import Outcome, Source
 from tests.functional.test_cli import run
 from tests.functional.test_drill import ALIAS, ROOT
 

@@ -16,10 +16,10 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from remediate import cli, deployed
-from remediate.drill import template as tpl
-from remediate.emulator import create_audit_table
-from stacks.constructs import outputs as keys
+from serverless_remediation.remediate import cli, deployed
+from serverless_remediation.remediate.drill import template as tpl
+from serverless_remediation.remediate.emulator import create_audit_table
+from serverless_remediation.stacks.constructs import outputs as keys
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "eu-west-1"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from remediate import drill
-from remediate.drill import messages, scenario, template
-from remediate.replay import retime
-from remediation import intake
-from remediation.models import Source
+from serverless_remediation.remediate import drill
+from serverless_remediation.remediate.drill import messages, scenario, template
+from serverless_remediation.remediate.replay import retime
+from serverless_remediation.remediation import intake
+from serverless_remediation.remediation.models import Source
 from tests.conftest import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -341,7 +341,7 @@ def test_a_canary_alias_is_a_resource_spec_and_weights_a_state_field():
 def test_an_empty_dict_expects_an_empty_dict():
     """``weights: {}`` must fail while a canary is still there (dicts otherwise compare only
     the keys given, and no keys would match anything)."""
-    from remediate.drill.runner import matches
+    from serverless_remediation.remediate.drill.runner import matches
 
     assert matches({}, {})
     assert not matches({"3": 0.1}, {})
@@ -444,7 +444,7 @@ def test_a_wrong_expectation_exits_non_zero_naming_it_and_what_was_seen(
 ):
     from typer.testing import CliRunner
 
-    from remediate import cli
+    from serverless_remediation.remediate import cli
 
     path = write(
         tmp_path,
@@ -556,9 +556,9 @@ def test_resolver_names_resources_and_resolves_intrinsics(tmp_path):
 
 
 def test_logs_insights_stand_in_filters_and_counts_like_the_waf_query():
-    from remediate.drill.gaps import insights
-    from remediate.drill.world import access_log_lines
-    from remediation.actions.waf_block import DEFAULT_QUERY, parse_rows
+    from serverless_remediation.remediate.drill.gaps import insights
+    from serverless_remediation.remediate.drill.world import access_log_lines
+    from serverless_remediation.remediation.actions.waf_block import DEFAULT_QUERY, parse_rows
 
     lines = access_log_lines(
         {
@@ -580,9 +580,9 @@ def test_logs_insights_stand_in_filters_and_counts_like_the_waf_query():
 
 def test_agree_alarm_shows_what_the_confirmation_reads(emulator):
     """``agree_alarm`` makes DescribeAlarms confirm the event; an earlier time does not."""
-    from remediate.emulator import ACCOUNT, REGION, agree_alarm
-    from remediation import confirm
-    from remediation.models import RejectedError
+    from serverless_remediation.remediate.emulator import ACCOUNT, REGION, agree_alarm
+    from serverless_remediation.remediation import confirm
+    from serverless_remediation.remediation.models import RejectedError
 
     emulator.reset()
     clients = emulator.clients()
@@ -615,7 +615,7 @@ def test_an_injected_fault_fails_only_active_calls_and_only_as_often_as_armed(em
     import boto3
     from botocore.exceptions import ClientError
 
-    from remediate.drill.faults import Faults
+    from serverless_remediation.remediate.drill.faults import Faults
 
     emulator.reset()
     active = [False]

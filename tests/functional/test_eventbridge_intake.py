@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediate.emulator import create_function
-from remediate.replay import retime
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import create_function
+from serverless_remediation.remediate.replay import retime
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import load_event
 
 ALARM = "test-orders-error-rate"

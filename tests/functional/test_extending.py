@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import json
 import sys
 import textwrap
@@ -27,11 +28,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from remediate import cli
-from remediate.emulator import ACCOUNT, REGION
-from remediation.actions import REGISTRY
-from remediation.models import Outcome
-from remediation.targets import build, partition_of
+from serverless_remediation.remediate import cli
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+from serverless_remediation.remediation import actions as actions_package
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.targets import build, partition_of
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "purge-queue"
@@ -49,7 +51,7 @@ ACTION_SOURCE = textwrap.dedent(
     from datetime import datetime
     from typing import ClassVar, TypedDict
 
-    from remediation.actions.base import Action, ActionParams, Limit, Plan, VerifyError, register
+    from .base import Action, ActionParams, Limit, Plan, VerifyError, register
 
 
     @dataclass(frozen=True)
@@ -114,16 +116,24 @@ def queue_arn(account: str = ACCOUNT, region: str = REGION) -> str:
 
 
 @pytest.fixture
-def purge_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The action's module, written outside the repository and imported: it registers."""
-    (tmp_path / f"{MODULE}.py").write_text(ACTION_SOURCE, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
+def purge_queue(tmp_path: Path) -> Iterator[Any]:
+    """The action's module, written outside the repository and imported as a module of the
+    actions package (as if it were in functions/remediation/actions/): it registers."""
+    path = tmp_path / f"{MODULE}.py"
+    path.write_text(ACTION_SOURCE, encoding="utf-8")
+    name = f"{actions_package.__name__}.{MODULE}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
     assert NAME not in REGISTRY
+    sys.modules[name] = module
     try:
-        yield importlib.import_module(MODULE)
+        spec.loader.exec_module(module)
+        yield module
     finally:
         REGISTRY.pop(NAME, None)
-        sys.modules.pop(MODULE, None)
+        sys.modules.pop(name, None)
 
 
 def test_the_new_action_registers_complete(purge_queue):
@@ -165,8 +175,8 @@ def assembly(purge_queue, tmp_path: Path) -> tuple[Path, Any]:
     """The drill environment with one alarm routed to the new action, synthesized."""
     from aws_cdk import App
 
-    from stacks.config import load
-    from stacks.stacks import add_environment
+    from serverless_remediation.stacks.config import load
+    from serverless_remediation.stacks.stacks import add_environment
 
     context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
     context = copy.deepcopy(context)
@@ -274,7 +284,7 @@ DRILL_SOURCE = textwrap.dedent(
     '''
     """Queues on the drill's emulator, for purge-queue scenarios."""
 
-    from remediate.drill.kinds import ResourceKind, register
+    from serverless_remediation.remediate.drill.kinds import ResourceKind, register
 
 
     def create(clients, name, spec):
@@ -326,7 +336,7 @@ SCENARIO = textwrap.dedent(
 
 @pytest.fixture
 def drill_queues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from remediate.drill import kinds
+    from serverless_remediation.remediate.drill import kinds
 
     (tmp_path / "purge_queue_drill.py").write_text(DRILL_SOURCE, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from remediate.drill.resources_edge import create_distribution
-from remediation.models import Outcome
+from serverless_remediation.remediate.drill.resources_edge import create_distribution
+from serverless_remediation.remediation.models import Outcome
 from tests.functional.actions.test_rollback_rest_stage import ALARM, live, make_api
 
 

@@ -10,12 +10,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.emulator import create_function
-from remediation.clients import Clients
-from remediation.errors import EscalatedError
-from remediation.gate import Gate
-from remediation.guards import Blocked, Guards, GuardSettings
-from remediation.models import Mode, Outcome
+from serverless_remediation.remediate.emulator import create_function
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.errors import EscalatedError
+from serverless_remediation.remediation.gate import Gate
+from serverless_remediation.remediation.guards import Blocked, Guards, GuardSettings
+from serverless_remediation.remediation.models import Mode, Outcome
 
 ALARM = "test-orders-error-rate"
 
@@ -82,7 +82,7 @@ def test_switch_is_cached_for_max_age_then_reread(stack):
 
 
 def test_default_max_age_lets_a_flip_land_within_30_seconds():
-    from remediation.gate import SWITCH_MAX_AGE_SECONDS
+    from serverless_remediation.remediation.gate import SWITCH_MAX_AGE_SECONDS
 
     assert SWITCH_MAX_AGE_SECONDS <= 30
 

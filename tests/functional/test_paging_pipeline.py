@@ -8,10 +8,14 @@ import dataclasses
 import json
 from datetime import timedelta
 
-from remediate.emulator import create_function
-from remediation.models import Outcome
-from remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE, incident_id
-from remediation.pipeline import Pipeline
+from serverless_remediation.remediate.emulator import create_function
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.notify import (
+    OUTCOME_DETAIL_TYPE,
+    OUTCOME_SOURCE,
+    incident_id,
+)
+from serverless_remediation.remediation.pipeline import Pipeline
 from tests.conftest import AgreeingPipeline, cloudwatch_time, sns_alarm
 
 ALARM = "test-orders-error-rate"

@@ -10,11 +10,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-import remediation.handler as handler_module
-from remediate.emulator import ACCOUNT, REGION, agree_alarms, create_function
-from remediation.clients import Clients
-from remediation.models import Outcome
-from remediation.pipeline import RemediationFailed
+import serverless_remediation.remediation.handler as handler_module
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, agree_alarms, create_function
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.pipeline import RemediationFailed
 from tests.conftest import load_event, sns_alarm
 
 ALARM = "test-orders-error-rate"

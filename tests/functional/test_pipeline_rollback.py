@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from remediate.emulator import create_function
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import create_function
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import load_event, sns_alarm
 
 ALARM = "test-orders-error-rate"

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediate.emulator import ACCOUNT, REGION, agree_alarm, create_function
-from remediate.replay import retime
-from remediation.audit import AuditLog, Entry
-from remediation.clients import Clients
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, agree_alarm, create_function
+from serverless_remediation.remediate.replay import retime
+from serverless_remediation.remediation.audit import AuditLog, Entry
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import sns_alarm
 from tests.functional.actions.wire import Wire, denied
 

@@ -31,7 +31,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.emulator import (
+from serverless_remediation.remediate.emulator import (
     ACCOUNT,
     REGION,
     agree_alarms,
@@ -42,13 +42,13 @@ from remediate.emulator import (
     create_table,
     put_parameter,
 )
-from remediation.actions import waf_block
-from remediation.audit import AuditLog
-from remediation.clients import DEFAULT_CONFIG, Clients
-from remediation.models import Outcome, Result
-from remediation.pipeline import Pipeline
-from remediation.scope import Deployment
-from remediation.targets import build
+from serverless_remediation.remediation.actions import waf_block
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG, Clients
+from serverless_remediation.remediation.models import Outcome, Result
+from serverless_remediation.remediation.pipeline import Pipeline
+from serverless_remediation.remediation.scope import Deployment
+from serverless_remediation.remediation.targets import build
 from tests.conftest import DEPLOYMENT, load_event, sns_alarm
 
 OTHER_ACCOUNT = "111122223333"

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediate.emulator import create_function
-from remediation.errors import RejectedError
-from remediation.models import Outcome
-from remediation.silences import Silences, build_silence, silence_item
-from remediation.store import Table
+from serverless_remediation.remediate.emulator import create_function
+from serverless_remediation.remediation.errors import RejectedError
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.silences import Silences, build_silence, silence_item
+from serverless_remediation.remediation.store import Table
 
 ALARM = "test-orders-error-rate"
 ONCALL = "arn:aws:sts::123456789012:assumed-role/OnCall/alice"

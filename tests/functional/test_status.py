@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rich.console import Console
 
-from remediate import status as status_
-from remediation.actions.waf_block.expiries import BlockRecords
-from remediation.audit import AuditLog, Entry
-from remediation.guards import Guards, GuardSettings
-from remediation.models import Outcome, Source
+from serverless_remediation.remediate import status as status_
+from serverless_remediation.remediation.actions.waf_block.expiries import BlockRecords
+from serverless_remediation.remediation.audit import AuditLog, Entry
+from serverless_remediation.remediation.guards import Guards, GuardSettings
+from serverless_remediation.remediation.models import Outcome, Source
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"

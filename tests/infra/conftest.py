@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import EnvConfig, load
+from serverless_remediation.stacks.config import EnvConfig, load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def synthesize(config: EnvConfig, *, nag: bool = False, flags: bool = True) -> S
     from aws_cdk.assertions import Template
     from cdk_nag import AwsSolutionsChecks
 
-    from stacks.stacks import add_environment
+    from serverless_remediation.stacks.stacks import add_environment
 
     context: dict[str, Any] = {"aws:cdk:enable-asset-metadata": True}
     if flags:

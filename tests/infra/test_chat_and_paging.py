@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
-from stacks.config import ConfigError, parse_env
-from stacks.constructs.paging import PAGERDUTY_ENQUEUE, pages_rule_name
+from serverless_remediation.remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
+from serverless_remediation.stacks.config import ConfigError, parse_env
+from serverless_remediation.stacks.constructs.paging import PAGERDUTY_ENQUEUE, pages_rule_name
 from tests.infra.conftest import Synth, synthesize
 
 SECRET_NAME = "autorem/drill/pagerduty"
@@ -103,8 +103,8 @@ def test_custom_actions_attach_to_every_channel(context: dict[str, Any]) -> None
     from aws_cdk import aws_sns as sns
     from aws_cdk.assertions import Template
 
-    from stacks.config import Chat, SlackChannel
-    from stacks.constructs.chat import ChatChannels
+    from serverless_remediation.stacks.config import Chat, SlackChannel
+    from serverless_remediation.stacks.constructs.chat import ChatChannels
 
     stack = Stack(App())
     chat = ChatChannels(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from remediation.actions import REGISTRY
-from stacks import catalog
-from stacks.config import ConfigError, Thresholds, load, parse_env
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.stacks import catalog
+from serverless_remediation.stacks.config import ConfigError, Thresholds, load, parse_env
 
 
 def env(**overrides: Any) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def without(key: str) -> dict[str, Any]:
 
 
 def aws_regions() -> str:
-    from stacks.config import partition_regions
+    from serverless_remediation.stacks.config import partition_regions
 
     return ", ".join(partition_regions()["aws"])
 
@@ -406,7 +406,7 @@ def test_cloudwatch_statistics_are_accepted(statistic: str) -> None:
      "PR(:)", "PR(5:1)", "iqm", ""],
 )  # fmt: skip
 def test_statistics_outside_cloudwatchs_grammar_are_refused(statistic: str) -> None:
-    from stacks.config import is_statistic
+    from serverless_remediation.stacks.config import is_statistic
 
     assert not is_statistic(statistic)
 
@@ -415,7 +415,7 @@ def test_statistics_outside_cloudwatchs_grammar_are_refused(statistic: str) -> N
     (300, True), (3600, True), (86400, True), (0, False), (15, False), (45, False), (90, False),
     (86460, False)])  # fmt: skip
 def test_alarm_periods_are_cloudwatchs(period: int, ok: bool) -> None:
-    from stacks.config import is_alarm_period
+    from serverless_remediation.stacks.config import is_alarm_period
 
     assert is_alarm_period(period) is ok
 
@@ -455,7 +455,7 @@ def test_the_json_schema_accepts_cdk_json_and_refuses_what_synth_refuses(
 ) -> None:
     import jsonschema
 
-    from stacks.config import json_schema
+    from serverless_remediation.stacks.config import json_schema
 
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -545,7 +545,7 @@ def test_default_routes_of_unregistered_actions_are_left_out_not_guessed() -> No
 
 
 def test_playbook_loads_in_the_remediator(context: dict[str, Any]) -> None:
-    from remediation.playbook import Playbook
+    from serverless_remediation.remediation.playbook import Playbook
 
     for name in context["environments"]:
         found = catalog.build(load(context, name), REGISTRY)

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from remediation.actions import REGISTRY
-from stacks.constructs import permissions
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.stacks.constructs import permissions
 from tests.infra.conftest import ROOT, Synth, feature_flags, synthesize
 from tests.infra.test_config import env
 
@@ -150,7 +150,7 @@ def _logical(synth: Synth, kind: str) -> str:
 @pytest.fixture(scope="module")
 def lambda_only() -> Synth:
     """One aliased Lambda service, no budget: no webhook, WAF or cost routes."""
-    from stacks.config import parse_env
+    from serverless_remediation.stacks.config import parse_env
 
     raw = env()
     del raw["budgets"]
@@ -181,7 +181,7 @@ def test_no_remediator_for_an_action_nothing_routes_to(lambda_only: Synth) -> No
 
 
 def test_revert_alone_gets_no_remediator() -> None:
-    from stacks.catalog import Catalog
+    from serverless_remediation.stacks.catalog import Catalog
 
     assert permissions.routed_actions(Catalog((), (), ()), list(REGISTRY)) == []
 
@@ -199,7 +199,7 @@ def _dashboard(synth: Synth) -> dict[str, Any]:
 
 
 def test_the_dashboard_reads_this_environments_remediations(drill: Synth, prod: Synth) -> None:
-    from stacks.constructs.dashboard import METRIC_DIMENSIONS
+    from serverless_remediation.stacks.constructs.dashboard import METRIC_DIMENSIONS
 
     assert "Environment" in METRIC_DIMENSIONS
     for synth in (drill, prod):

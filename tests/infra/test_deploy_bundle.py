@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from stacks.constructs import remediators as rem
+from serverless_remediation.stacks.constructs import remediators as rem
 from tests.infra.conftest import ROOT, Synth
 
 LAYER = "AWS::Lambda::LayerVersion"
@@ -211,7 +211,7 @@ def test_an_environment_that_chooses_arm64_gets_graviton_remediators(context) ->
     """``remediators.architecture: arm64`` in cdk.json, through the whole app with cdk-nag."""
     import copy
 
-    from stacks.config import parse_env
+    from serverless_remediation.stacks.config import parse_env
     from tests.infra.conftest import synthesize
 
     raw = copy.deepcopy(context["environments"]["drill"])

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, parse_env
-from stacks.constructs.trigger import (
+from serverless_remediation.stacks.config import ConfigError, parse_env
+from serverless_remediation.stacks.constructs.trigger import (
     DETAIL_TYPE,
     MAX_PATTERN_CHARS,
     event_pattern,
@@ -53,7 +53,7 @@ def test_trigger_defaults_to_sns_and_refuses_anything_else() -> None:
 
 
 def test_the_json_schema_documents_the_trigger() -> None:
-    from stacks.config import json_schema
+    from serverless_remediation.stacks.config import json_schema
 
     text = json.dumps(json_schema())
     assert '"sns"' in text
@@ -202,7 +202,7 @@ def test_long_alarm_lists_split_into_rules_under_the_pattern_quota() -> None:
 def test_the_drill_reads_the_rules_of_an_eventbridge_template(eventbridge: Synth) -> None:
     from pathlib import Path
 
-    from remediate.drill import template
+    from serverless_remediation.remediate.drill import template
 
     assembly = Path(eventbridge.app.synth().directory)
     deployment = template.load(assembly, "drill")

@@ -22,8 +22,8 @@ def test_a_team_adds_the_suite_to_its_own_stack() -> None:
     from aws_cdk import App, Environment, Stack
     from aws_cdk.assertions import Match, Template
 
-    from stacks import AutoRemediation, ServiceAlarms
-    from stacks.config import parse_env
+    from serverless_remediation.stacks import AutoRemediation, ServiceAlarms
+    from serverless_remediation.stacks.config import parse_env
 
     config = parse_env("team", "dev", env())
     app = App()
@@ -116,10 +116,10 @@ def test_the_documented_example_synthesizes_in_a_foreign_app(foreign: dict[str, 
 def test_this_apps_stacks_only_compose_the_constructs(context: dict[str, Any]) -> None:
     from aws_cdk import App
 
-    from stacks.config import load
-    from stacks.constructs.alarms import ServiceAlarms
-    from stacks.constructs.suite import AutoRemediation
-    from stacks.stacks import add_environment
+    from serverless_remediation.stacks.config import load
+    from serverless_remediation.stacks.constructs.alarms import ServiceAlarms
+    from serverless_remediation.stacks.constructs.suite import AutoRemediation
+    from serverless_remediation.stacks.stacks import add_environment
 
     stacks = add_environment(App(), load(context, "prod-example"))
     core, *alarm_stacks = stacks

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from remediation.actions import REGISTRY
-from stacks.constructs.permissions import UNSCOPABLE
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.stacks.constructs.permissions import UNSCOPABLE
 from tests.infra.conftest import Synth
 from tests.infra.test_templates import _list, _remediators, _role_statements
 

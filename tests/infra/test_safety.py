@@ -17,15 +17,18 @@ from typing import Any, ClassVar
 
 import pytest
 
-from remediation.actions import REGISTRY
-from remediation.config import Settings
-from remediation.scope import Deployment
-from remediation.sweeper import SweeperSettings
-from stacks import catalog
-from stacks.config import ConfigError, parse_env
-from stacks.constructs import permissions
-from stacks.constructs.health import dead_letter_alarm_name, errors_alarm_name
-from stacks.constructs.remediators import CONFIRM_ACTIONS
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.config import Settings
+from serverless_remediation.remediation.scope import Deployment
+from serverless_remediation.remediation.sweeper import SweeperSettings
+from serverless_remediation.stacks import catalog
+from serverless_remediation.stacks.config import ConfigError, parse_env
+from serverless_remediation.stacks.constructs import permissions
+from serverless_remediation.stacks.constructs.health import (
+    dead_letter_alarm_name,
+    errors_alarm_name,
+)
+from serverless_remediation.stacks.constructs.remediators import CONFIRM_ACTIONS
 from tests.infra.conftest import ROOT, Synth, synthesize
 from tests.infra.test_config import env
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import parse_env
-from stacks.constructs.permissions import MAX_POLICIES_PER_ROLE
+from serverless_remediation.stacks.config import parse_env
+from serverless_remediation.stacks.constructs.permissions import MAX_POLICIES_PER_ROLE
 from tests.infra.conftest import Synth, synthesize
 
 CFN_MAX_RESOURCES = 500

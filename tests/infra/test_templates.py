@@ -9,18 +9,26 @@ from typing import Any
 
 import pytest
 
-from remediation.actions import REGISTRY
-from remediation.audit import (
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.audit import (
     PARTITION_KEY,
     SORT_KEY,
     TARGET_INDEX,
     TARGET_INDEX_KEYS,
     TTL_ATTRIBUTE,
 )
-from remediation.config import Settings
-from stacks.catalog import REVERT, declared_resources
-from stacks.constructs.permissions import UNSCOPABLE, alarmed_actions, param_resources
-from stacks.constructs.remediators import CONFIRM_ACTIONS, KEY_ACTIONS, TABLE_ACTIONS
+from serverless_remediation.remediation.config import Settings
+from serverless_remediation.stacks.catalog import REVERT, declared_resources
+from serverless_remediation.stacks.constructs.permissions import (
+    UNSCOPABLE,
+    alarmed_actions,
+    param_resources,
+)
+from serverless_remediation.stacks.constructs.remediators import (
+    CONFIRM_ACTIONS,
+    KEY_ACTIONS,
+    TABLE_ACTIONS,
+)
 from tests.infra.conftest import Synth
 
 # kind -> (threshold, evaluation periods, period seconds): DESIGN.md's runbook defaults

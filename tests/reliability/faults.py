@@ -16,7 +16,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
-from remediation.clients import Clients
+from serverless_remediation.remediation.clients import Clients
 
 KINDS = ("throttling", "5xx", "access-denied", "timeout")
 #: transient faults the clients' retries should absorb

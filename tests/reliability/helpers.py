@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from remediate.emulator import ACCOUNT, REGION, create_function
-from remediation.clients import Clients
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, create_function
+from serverless_remediation.remediation.clients import Clients
 from tests.conftest import load_event, sns_alarm
 
 #: how long before "now" a transition happened when a test does not say: inside the

@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from remediation.actions import REGISTRY
-from remediation.audit import TARGET_INDEX
-from remediation.targets import build, partition_of
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.audit import TARGET_INDEX
+from serverless_remediation.remediation.targets import build, partition_of
 
 # IAM actions with no resource-level permission ("*" only): an AWS fact from the service
 # authorization reference, not a CDK choice, so the app's one list is used here too
-from stacks.constructs.permissions import UNSCOPABLE
+from serverless_remediation.stacks.constructs.permissions import UNSCOPABLE
 
 #: the pipeline's own calls (audit, guards and idempotency in one table; switch; notices)
 TABLE_ACTIONS = frozenset(

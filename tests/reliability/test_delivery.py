@@ -17,8 +17,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from remediation.guards import GuardSettings
-from remediation.models import Outcome
+from serverless_remediation.remediation.guards import GuardSettings
+from serverless_remediation.remediation.models import Outcome
 from tests.reliability.helpers import alias_version, delivery, rollback_target, transition
 
 TRANSITIONS = 50

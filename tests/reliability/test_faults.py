@@ -27,9 +27,9 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries.standard import ExponentialBackoff
 
-from remediate.emulator import ACCOUNT, REGION, agree_alarms
-from remediation.audit import AuditLog
-from remediation.guards import GuardSettings
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, agree_alarms
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.guards import GuardSettings
 from tests.reliability.faults import KINDS, RETRYABLE, Fault, Injector, TracedClients
 from tests.reliability.helpers import alias_version, delivery, rollback_target, transition
 

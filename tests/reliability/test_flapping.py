@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from remediation.guards import GuardSettings
-from remediation.models import Outcome
+from serverless_remediation.remediation.guards import GuardSettings
+from serverless_remediation.remediation.models import Outcome
 from tests.reliability.helpers import alias_version, delivery, rollback_target, transition
 
 DEFAULTS = GuardSettings()

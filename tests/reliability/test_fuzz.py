@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from remediation import intake
-from remediation.audit import AuditLog
-from remediation.clients import Clients
-from remediation.models import Outcome, RejectedError
-from remediation.pipeline import Pipeline
+from serverless_remediation.remediation import intake
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.models import Outcome, RejectedError
+from serverless_remediation.remediation.pipeline import Pipeline
 from tests.conftest import Stack, load_event, sns_alarm
 from tests.reliability.helpers import alias_version, rollback_target
 from tests.reliability.strategies import (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from remediation.actions import REGISTRY
+from serverless_remediation.remediation.actions import REGISTRY
 from tests.reliability.iam_check import check, listed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +27,8 @@ def synthesized():
     from aws_cdk import App
     from aws_cdk.assertions import Template
 
-    from stacks.config import load
-    from stacks.stacks import add_environment
+    from serverless_remediation.stacks.config import load
+    from serverless_remediation.stacks.stacks import add_environment
 
     out = {}
     for env in ENVIRONMENTS:

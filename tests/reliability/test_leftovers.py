@@ -29,7 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remediate.emulator import (
+from serverless_remediation.remediate.emulator import (
     ACCOUNT,
     REGION,
     agree_alarm,
@@ -38,11 +38,11 @@ from remediate.emulator import (
     create_log_group,
     put_parameter,
 )
-from remediation.actions import waf_block
-from remediation.audit import AuditLog, Entry
-from remediation.clients import Clients
-from remediation.models import Outcome, Result
-from remediation.sweeper import Sweeper, SweeperSettings
+from serverless_remediation.remediation.actions import waf_block
+from serverless_remediation.remediation.audit import AuditLog, Entry
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.models import Outcome, Result
+from serverless_remediation.remediation.sweeper import Sweeper, SweeperSettings
 from tests.conftest import DEPLOYMENT, sns_alarm
 from tests.functional.actions.wire import Wire, denied
 from tests.reliability.helpers import alarm_arn, transition

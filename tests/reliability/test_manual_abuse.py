@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from remediate.emulator import ACCOUNT, REGION, create_function
-from remediation.audit import AuditLog
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, create_function
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import load_event
 from tests.reliability.helpers import alias_version, delivery, rollback_target, transition
 from tests.reliability.strategies import envelope

@@ -29,7 +29,7 @@ import boto3
 import pytest
 from hypothesis import given, settings
 
-from remediate.emulator import (
+from serverless_remediation.remediate.emulator import (
     agree_alarm,
     agree_alarms,
     create_function,
@@ -39,10 +39,10 @@ from remediate.emulator import (
     create_table,
     put_parameter,
 )
-from remediation.actions import waf_block
-from remediation.audit import AuditLog
-from remediation.models import Outcome
-from remediation.targets import build
+from serverless_remediation.remediation.actions import waf_block
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.targets import build
 from tests.conftest import load_event, sns_alarm
 from tests.reliability.faults import Injector, TracedClients
 from tests.reliability.strategies import (

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from remediation import intake
-from remediation.actions import REGISTRY
-from remediation.approvals import (
+from serverless_remediation.remediation import intake
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.approvals import (
     Approval,
     Policy,
     Status,
@@ -20,18 +20,18 @@ from remediation.approvals import (
     parse_approval,
     same_state,
 )
-from remediation.errors import RejectedError
-from remediation.models import Route, RouteMode, Source
-from remediation.playbook import Playbook
-from remediation.silences import (
+from serverless_remediation.remediation.errors import RejectedError
+from serverless_remediation.remediation.models import Route, RouteMode, Source
+from serverless_remediation.remediation.playbook import Playbook
+from serverless_remediation.remediation.silences import (
     build_silence,
     open_window,
     parse_silence,
     parse_window,
     silence_item,
 )
-from stacks import catalog
-from stacks.config import ConfigError, parse_env
+from serverless_remediation.stacks import catalog
+from serverless_remediation.stacks.config import ConfigError, parse_env
 
 NOW = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)  # a Tuesday
 ALICE = "arn:aws:sts::123456789012:assumed-role/OnCall/alice"

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from remediation.actions import get_action
-from remediation.actions.base import ActionContext, Limit
-from remediation.actions.capacity import (
+from serverless_remediation.remediation.actions import get_action
+from serverless_remediation.remediation.actions.base import ActionContext, Limit
+from serverless_remediation.remediation.actions.capacity import (
     KINDS,
     CapacityBump,
     CapacityParams,
@@ -24,8 +24,8 @@ from remediation.actions.capacity import (
     plan_stage_throttle,
     plan_timeout,
 )
-from remediation.models import RejectedError
-from remediation.scope import Deployment
+from serverless_remediation.remediation.models import RejectedError
+from serverless_remediation.remediation.scope import Deployment
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 DEPLOYMENT = Deployment(account="123456789012", region="eu-west-1")
@@ -342,6 +342,6 @@ def test_plan_is_pure_and_checks_the_dimension():
 
 
 def test_every_kind_has_a_planner():
-    from remediation.actions.capacity import PLANNERS
+    from serverless_remediation.remediation.actions.capacity import PLANNERS
 
     assert set(PLANNERS) == set(KINDS)

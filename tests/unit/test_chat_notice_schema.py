@@ -19,9 +19,9 @@ import jsonschema
 import pytest
 from botocore.stub import ANY, Stubber
 
-from remediation.audit import Entry
-from remediation.models import Outcome, Result, Source
-from remediation.notify import (
+from serverless_remediation.remediation.audit import Entry
+from serverless_remediation.remediation.models import Outcome, Result, Source
+from serverless_remediation.remediation.notify import (
     CHAT_DESCRIPTION_LIMIT,
     CHAT_TITLE_LIMIT,
     NOTIFY,
@@ -33,7 +33,7 @@ from remediation.notify import (
     incident_id,
     structured_message,
 )
-from remediation.recorder import Recorder
+from serverless_remediation.remediation.recorder import Recorder
 from tests.unit.test_notify import HOSTILE_TARGETS
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:notices"

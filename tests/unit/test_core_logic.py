@@ -8,12 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.base import ActionParams
-from remediation.actions.rollback import parse_alias_arn, plan_alias_rollback
-from remediation.guards import recent
-from remediation.models import Outcome, RejectedError, Request, Result, Source
-from remediation.notify import SUBJECT_LIMIT, build_notice
-from remediation.playbook import Playbook
+from serverless_remediation.remediation.actions.base import ActionParams
+from serverless_remediation.remediation.actions.rollback import parse_alias_arn, plan_alias_rollback
+from serverless_remediation.remediation.guards import recent
+from serverless_remediation.remediation.models import (
+    Outcome,
+    RejectedError,
+    Request,
+    Result,
+    Source,
+)
+from serverless_remediation.remediation.notify import SUBJECT_LIMIT, build_notice
+from serverless_remediation.remediation.playbook import Playbook
 
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
 BOOK = Playbook.from_dict(

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.base import Limit
-from remediation.actions.db_failover import (
+from serverless_remediation.remediation.actions.base import Limit
+from serverless_remediation.remediation.actions.db_failover import (
     NOT_REVERTABLE,
     ClusterCurrent,
     DbFailover,
@@ -16,8 +16,8 @@ from remediation.actions.db_failover import (
     cluster_name,
     plan_failover,
 )
-from remediation.models import RejectedError, Verdict
-from remediation.targets import parse
+from serverless_remediation.remediation.models import RejectedError, Verdict
+from serverless_remediation.remediation.targets import parse
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 CLUSTER = "arn:aws:rds:eu-west-1:123456789012:cluster:nigredo-db"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.base import Limit
-from remediation.actions.ecs import (
+from serverless_remediation.remediation.actions.base import Limit
+from serverless_remediation.remediation.actions.ecs import (
     EcsRestart,
     EcsRollback,
     EcsScale,
@@ -16,14 +16,14 @@ from remediation.actions.ecs import (
     plan_scale,
     service_parts,
 )
-from remediation.actions.ecs.plans import (
+from serverless_remediation.remediation.actions.ecs.plans import (
     RESTART_NOT_REVERTABLE,
     EcsDeployment,
     ScaleParams,
     ServiceCurrent,
 )
-from remediation.models import RejectedError, Verdict
-from remediation.targets import parse
+from serverless_remediation.remediation.models import RejectedError, Verdict
+from serverless_remediation.remediation.targets import parse
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 SERVICE = "arn:aws:ecs:eu-west-1:123456789012:service/aureus/bridge"
@@ -199,9 +199,9 @@ def test_a_verify_wait_the_remediator_timeout_cannot_hold_fails_synth():
     import json
     from pathlib import Path
 
-    from remediation.actions import REGISTRY
-    from stacks import catalog
-    from stacks.config import ConfigError, load
+    from serverless_remediation.remediation.actions import REGISTRY
+    from serverless_remediation.stacks import catalog
+    from serverless_remediation.stacks.config import ConfigError, load
 
     context = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]
     raw = context["environments"]["drill"]

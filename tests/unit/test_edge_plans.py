@@ -10,18 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from remediation.actions import REGISTRY
-from remediation.actions.api_cache import CacheParams, plan_cache
-from remediation.actions.capacity import CapacityParams
-from remediation.actions.capacity.autoscaling import own_scaling, plan_autoscaled
-from remediation.actions.cdn_invalidate import InvalidateParams, plan_invalidation
-from remediation.actions.containment import Containment, ContainmentParams, plan_containment
-from remediation.audit import Entry, build_record
-from remediation.followups import step_entry
-from remediation.models import Outcome, RejectedError, Route, Source
-from remediation.playbook import Playbook
-from stacks import catalog
-from stacks.config import ConfigError, parse_env
+from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.actions.api_cache import CacheParams, plan_cache
+from serverless_remediation.remediation.actions.capacity import CapacityParams
+from serverless_remediation.remediation.actions.capacity.autoscaling import (
+    own_scaling,
+    plan_autoscaled,
+)
+from serverless_remediation.remediation.actions.cdn_invalidate import (
+    InvalidateParams,
+    plan_invalidation,
+)
+from serverless_remediation.remediation.actions.containment import (
+    Containment,
+    ContainmentParams,
+    plan_containment,
+)
+from serverless_remediation.remediation.audit import Entry, build_record
+from serverless_remediation.remediation.followups import step_entry
+from serverless_remediation.remediation.models import Outcome, RejectedError, Route, Source
+from serverless_remediation.remediation.playbook import Playbook
+from serverless_remediation.stacks import catalog
+from serverless_remediation.stacks.config import ConfigError, parse_env
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"

@@ -6,12 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.cost_guard import CostGuardParams, plan_shed
-from remediation.actions.cost_guard import parse_target as parse_cost_target
-from remediation.actions.flag import FlagParams, parse_target, plan_flip, plan_restore
-from remediation.actions.revert import check_audit_id, plan_revert, refusal
-from remediation.models import RejectedError, Request, Route, Source
-from remediation.playbook import Playbook
+from serverless_remediation.remediation.actions.cost_guard import CostGuardParams, plan_shed
+from serverless_remediation.remediation.actions.cost_guard import parse_target as parse_cost_target
+from serverless_remediation.remediation.actions.flag import (
+    FlagParams,
+    parse_target,
+    plan_flip,
+    plan_restore,
+)
+from serverless_remediation.remediation.actions.revert import check_audit_id, plan_revert, refusal
+from serverless_remediation.remediation.models import RejectedError, Request, Route, Source
+from serverless_remediation.remediation.playbook import Playbook
 
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 FLIPPED_AT = NOW - timedelta(minutes=20)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from remediation import intake
-from remediation.models import RejectedError, Source
+from serverless_remediation.remediation import intake
+from serverless_remediation.remediation.models import RejectedError, Source
 from tests.conftest import load_event, sns_alarm
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation import intake
-from remediation.intake_eventbridge import parse_alarm_event
-from remediation.models import RejectedError, Source
-from remediation.scope import Deployment, ScopeError
+from serverless_remediation.remediation import intake
+from serverless_remediation.remediation.intake_eventbridge import parse_alarm_event
+from serverless_remediation.remediation.models import RejectedError, Source
+from serverless_remediation.remediation.scope import Deployment, ScopeError
 from tests.conftest import load_event
 
 ACCOUNT = "123456789012"
@@ -221,7 +221,7 @@ def test_sample_events_are_the_documented_shape():
 
 
 def test_retime_moves_an_eventbridge_event_and_its_key():
-    from remediate.replay import retime
+    from serverless_remediation.remediate.replay import retime
 
     event = load_event("eventbridge_alarm_single_metric.json")
     when = datetime(2027, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -279,7 +279,7 @@ SINGLE_ALARM = {
 def test_the_drills_eventbridge_event_reads_like_its_sns_message(alarm):
     """The drill's builder (``remediate.drill.messages.alarm_event``) has the documented
     shape, and gives the request its SNS message gives."""
-    from remediate.drill import messages
+    from serverless_remediation.remediate.drill import messages
 
     arn = f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:{alarm['AlarmName']}"
     when = datetime(2026, 11, 23, 10, 29, 36, 557000, tzinfo=UTC)

@@ -11,10 +11,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from remediation.audit import Entry
-from remediation.models import Outcome, Result
-from remediation.recorder import METRICS_NAMESPACE, Recorder
-from stacks.constructs.dashboard import METRIC_DIMENSIONS
+from serverless_remediation.remediation.audit import Entry
+from serverless_remediation.remediation.models import Outcome, Result
+from serverless_remediation.remediation.recorder import METRICS_NAMESPACE, Recorder
+from serverless_remediation.stacks.constructs.dashboard import METRIC_DIMENSIONS
 
 
 class _Quiet:

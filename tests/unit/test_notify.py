@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
-from remediation.models import Outcome, Result
-from remediation.notify import SUBJECT_LIMIT, build_notice, one_line
+from serverless_remediation.remediation.models import Outcome, Result
+from serverless_remediation.remediation.notify import SUBJECT_LIMIT, build_notice, one_line
 
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
 LABELS = (

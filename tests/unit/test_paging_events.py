@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from remediation.audit import Entry
-from remediation.models import Outcome, Result, Source
-from remediation.notify import (
+from serverless_remediation.remediation.audit import Entry
+from serverless_remediation.remediation.models import Outcome, Result, Source
+from serverless_remediation.remediation.notify import (
     OUTCOME_DETAIL_TYPE,
     OUTCOME_SOURCE,
     Notifier,
@@ -21,7 +21,7 @@ from remediation.notify import (
     build_outcome_event,
     incident_id,
 )
-from remediation.recorder import Recorder
+from serverless_remediation.remediation.recorder import Recorder
 
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
 BREAKER = (

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from remediation.actions import REGISTRY, get_action
-from remediation.actions.base import Action, ActionParams, Limit
-from remediation.models import RejectedError, Result
-from remediation.notify import build_notice
+from serverless_remediation.remediation.actions import REGISTRY, get_action
+from serverless_remediation.remediation.actions.base import Action, ActionParams, Limit
+from serverless_remediation.remediation.models import RejectedError, Result
+from serverless_remediation.remediation.notify import build_notice
 
 TESTS = Path(__file__).resolve().parents[1]
 EXPECTED = {

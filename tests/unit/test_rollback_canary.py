@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.rollback import plan_alias_rollback
+from serverless_remediation.remediation.actions.rollback import plan_alias_rollback
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 

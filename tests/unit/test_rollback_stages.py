@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.base import ActionContext
-from remediation.actions.rollback import (
+from serverless_remediation.remediation.actions.base import ActionContext
+from serverless_remediation.remediation.actions.rollback import (
     HTTP_STAGE,
     LAMBDA_ALIAS,
     REST_STAGE,
@@ -20,8 +20,8 @@ from remediation.actions.rollback import (
     previous_deployment,
     target_kind,
 )
-from remediation.models import RejectedError
-from remediation.scope import Deployment
+from serverless_remediation.remediation.models import RejectedError
+from serverless_remediation.remediation.scope import Deployment
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 DEPLOYMENT = Deployment(account="123456789012", region="eu-west-1")

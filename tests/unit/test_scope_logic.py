@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions import get_action
-from remediation.confirm import check_alarm, check_fresh
-from remediation.models import RejectedError, Request, Source
-from remediation.scope import Deployment, ScopeError
-from remediation.targets import build, parse, parse_all, partition_of
+from serverless_remediation.remediation.actions import get_action
+from serverless_remediation.remediation.confirm import check_alarm, check_fresh
+from serverless_remediation.remediation.models import RejectedError, Request, Source
+from serverless_remediation.remediation.scope import Deployment, ScopeError
+from serverless_remediation.remediation.targets import build, parse, parse_all, partition_of
 
 ACCOUNT, OTHER = "123456789012", "210987654321"
 HERE = Deployment(account=ACCOUNT, region="eu-west-1")

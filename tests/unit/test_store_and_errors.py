@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from remediation import store
-from remediation.actions.base import VerifyError
-from remediation.actions.waf_block import IPSetFullError, QueryFailedError
-from remediation.audit import Entry, build_record, parse_item
-from remediation.errors import (
+from serverless_remediation.remediation import store
+from serverless_remediation.remediation.actions.base import VerifyError
+from serverless_remediation.remediation.actions.waf_block import IPSetFullError, QueryFailedError
+from serverless_remediation.remediation.audit import Entry, build_record, parse_item
+from serverless_remediation.remediation.errors import (
     ConfigurationError,
     EscalatedError,
     FailedError,
@@ -18,11 +18,11 @@ from remediation.errors import (
     RemediationError,
     SkippedError,
 )
-from remediation.guards import Blocked
-from remediation.models import Outcome, Source
-from remediation.pipeline import RemediationFailed
-from remediation.scope import ScopeError
-from remediation.sweeper import IPSetGone, SweepFailed
+from serverless_remediation.remediation.guards import Blocked
+from serverless_remediation.remediation.models import Outcome, Source
+from serverless_remediation.remediation.pipeline import RemediationFailed
+from serverless_remediation.remediation.scope import ScopeError
+from serverless_remediation.remediation.sweeper import IPSetGone, SweepFailed
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediation.actions.base import Limit
-from remediation.actions.waf_block import (
+from serverless_remediation.remediation.actions.base import Limit
+from serverless_remediation.remediation.actions.waf_block import (
     IP_SET_LIMIT,
     WafBlockParams,
     canonical,
@@ -16,7 +16,7 @@ from remediation.actions.waf_block import (
     parse_target,
     plan_block,
 )
-from remediation.models import RejectedError
+from serverless_remediation.remediation.models import RejectedError
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 V4 = "arn:aws:wafv2:eu-west-1:123456789012:regional/ipset/blocked-v4/11111111-aaaa"
@@ -263,7 +263,7 @@ def test_bad_params_are_rejected(bad, message):
 
 
 def test_defaults_and_caps():
-    from remediation.actions.waf_block import WafBlock
+    from serverless_remediation.remediation.actions.waf_block import WafBlock
 
     made = WafBlockParams.from_dict({"log_group": "/aws/apigateway/orders"})
     assert (made.threshold, made.max_addresses, made.ttl_minutes) == (100, 50, 240)
@@ -294,7 +294,7 @@ def test_global_scope_target():
 
 
 def test_backoff_is_jittered_and_bounded():
-    from remediation.actions import waf_block
+    from serverless_remediation.remediation.actions import waf_block
 
     for attempt in range(8):
         limit = min(waf_block.BACKOFF_CAP_SECONDS, waf_block.BACKOFF_BASE_SECONDS * 2**attempt)

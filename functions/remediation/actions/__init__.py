@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from remediation.actions.base import REGISTRY, Action, Plan, VerifyError, get_action
+from .base import REGISTRY, Action, Plan, VerifyError, get_action
 
 __all__ = ["REGISTRY", "Action", "Plan", "VerifyError", "get_action"]
 

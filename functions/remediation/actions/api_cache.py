@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
-from remediation.actions.arns import REST_STAGE, parse_stage_arn
-from remediation.actions.base import Action, ActionParams, Limit, Plan, VerifyError, register
-from remediation.errors import RejectedError
+from ..errors import RejectedError
+from .arns import REST_STAGE, parse_stage_arn
+from .base import Action, ActionParams, Limit, Plan, VerifyError, register
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from remediation.errors import RejectedError
+from ..errors import RejectedError
 
 StageKind = Literal["rest-stage", "http-stage"]
 LAMBDA_ALIAS: Literal["lambda-alias"] = "lambda-alias"

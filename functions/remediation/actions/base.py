@@ -18,15 +18,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from remediation.errors import FailedError, RejectedError
-from remediation.models import Verdict
+from ..errors import FailedError, RejectedError
+from ..models import Verdict
 
 if typing.TYPE_CHECKING:
-    from remediation.audit import AuditLog, AuditRecord
-    from remediation.clients import Clients
-    from remediation.models import Route
-    from remediation.scope import Deployment
-    from remediation.targets import Target
+    from ..audit import AuditLog, AuditRecord
+    from ..clients import Clients
+    from ..models import Route
+    from ..scope import Deployment
+    from ..targets import Target
 
 #: an action's parameters (a frozen ``ActionParams`` dataclass)
 P = TypeVar("P", bound="ActionParams")

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypedDict
 
-from remediation.actions.base import Action, ActionParams, Limit, Plan, VerifyError, register
-from remediation.errors import RejectedError
-from remediation.targets import parse
+from ..errors import RejectedError
+from ..targets import parse
+from .base import Action, ActionParams, Limit, Plan, VerifyError, register
 
 #: CloudFront: at most 3,000 paths per invalidation (15 with a wildcard in progress at once)
 MAX_PATHS = 15

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from remediation.actions.arns import REST_STAGE, parse_stage_arn
-from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
-from remediation.errors import RejectedError
-from remediation.targets import parse
+from ..errors import RejectedError
+from ..targets import parse
+from .arns import REST_STAGE, parse_stage_arn
+from .base import Action, ActionParams, Plan, VerifyError, register
 
 if TYPE_CHECKING:
     from mypy_boto3_wafv2 import WAFV2Client

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypedDict
 
-from remediation.actions.base import (
+from ..clients import error_code
+from ..errors import RejectedError
+from .base import (
     Action,
     ActionParams,
     Limit,
@@ -40,8 +42,6 @@ from remediation.actions.base import (
     VerifyError,
     register,
 )
-from remediation.clients import error_code
-from remediation.errors import RejectedError
 
 MAX_SHEDDABLE = 100
 _TARGET = re.compile(r"^(?P<prefix>arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)\*$")

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
-from remediation.actions.base import Action, ActionParams, Plan, VerifyError, register
-from remediation.clients import error_code
-from remediation.errors import RejectedError
+from ..clients import error_code
+from ..errors import RejectedError
+from .base import Action, ActionParams, Plan, VerifyError, register
 
 if TYPE_CHECKING:
-    from remediation.audit import AuditRecord
+    from ..audit import AuditRecord
 
 MAX_VALUE = 4096  # SSM standard parameters and a Lambda environment both hold 4 KB
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from remediation.actions.base import Action, ActionParams, AnyAction, Plan, get_action, register
-from remediation.errors import RejectedError
-from remediation.models import Outcome, Route
+from ..errors import RejectedError
+from ..models import Outcome, Route
+from .base import Action, ActionParams, AnyAction, Plan, get_action, register
 
 if TYPE_CHECKING:
-    from remediation.audit import AuditRecord
+    from ..audit import AuditRecord
 
 _AUDIT_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from remediate.emulator import REGION
-from remediation.clients import DEFAULT_CONFIG, Clients
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import REGION
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG, Clients
+from serverless_remediation.remediation.models import Outcome
 from tests.functional.actions.test_capacity import make_stage
 
 ALARM = "test-catalog-api-latency"  # tests/events/sns_alarm_rest_api_latency.json

@@ -12,12 +12,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.emulator import REGION, create_function
-from remediation.actions.base import ActionContext, Plan
-from remediation.actions.capacity import CapacityBump, CapacityParams
-from remediation.audit import AuditLog
-from remediation.clients import DEFAULT_CONFIG, Clients
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import REGION, create_function
+from serverless_remediation.remediation.actions.base import ActionContext, Plan
+from serverless_remediation.remediation.actions.capacity import CapacityBump, CapacityParams
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG, Clients
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import DEPLOYMENT, load_event
 from tests.functional.actions.wire import Wire, denied, response, throttled
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from remediation.actions.base import Plan
-from remediation.models import Outcome
+from serverless_remediation.remediation.actions.base import Plan
+from serverless_remediation.remediation.models import Outcome
 from tests.functional.actions.test_capacity import alarm, playbook, throughput
 from tests.functional.actions.test_capacity_reach import (
     INDEX,
@@ -163,7 +163,7 @@ def test_verify_fails_when_the_range_does_not_read_back(stack):
 
 def test_register_request_matches_the_api_model(stack):
     """Each changed range is sent with both values, for the table's own resource id."""
-    from remediation.actions.capacity.autoscaling import apply_scaling
+    from serverless_remediation.remediation.actions.capacity.autoscaling import apply_scaling
 
     client = stack.clients("application-autoscaling")
     with Stubber(client) as stub:

@@ -17,10 +17,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.emulator import REGION, create_function
-from remediation.actions.base import Plan
-from remediation.clients import DEFAULT_CONFIG
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import REGION, create_function
+from serverless_remediation.remediation.actions.base import Plan
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG
+from serverless_remediation.remediation.models import Outcome
 from tests.functional.actions.test_capacity import (
     FUNCTION,
     action_for,

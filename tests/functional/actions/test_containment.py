@@ -10,10 +10,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.emulator import REGION
-from remediation.actions.containment import Containment, ContainmentParams, web_acl_update
-from remediation.clients import DEFAULT_CONFIG
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import REGION
+from serverless_remediation.remediation.actions.containment import (
+    Containment,
+    ContainmentParams,
+    web_acl_update,
+)
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG
+from serverless_remediation.remediation.models import Outcome
 from tests.functional.actions.test_capacity import action_for, make_stage, throttle
 
 ALARM = "test-orders-error-rate"  # tests/events/sns_alarm_single_metric.json
@@ -221,8 +225,8 @@ def test_update_web_acl_sends_the_whole_acl_back_but_the_default_action(emulator
     stub.add_response("update_web_acl", {"NextLockToken": "token-3"}, sent)
     stub.activate()
     clients = emulator.clients(overrides={"wafv2": waf})
-    from remediation.actions.base import ActionContext
-    from remediation.audit import AuditLog
+    from serverless_remediation.remediation.actions.base import ActionContext
+    from serverless_remediation.remediation.audit import AuditLog
     from tests.conftest import DEPLOYMENT
 
     ctx = ActionContext(clients, AuditLog(clients("dynamodb"), "unused"), DEPLOYMENT, lambda: None)

@@ -12,11 +12,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.drill.resources_data import cluster_state, create_cluster
-from remediate.emulator import ACCOUNT, REGION
-from remediation.actions.db_failover import NOT_REVERTABLE
-from remediation.clients import DEFAULT_CONFIG
-from remediation.models import Outcome
+from serverless_remediation.remediate.drill.resources_data import cluster_state, create_cluster
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+from serverless_remediation.remediation.actions.db_failover import NOT_REVERTABLE
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG
+from serverless_remediation.remediation.models import Outcome
 
 ALARM = "test-leads-db-db-connections"  # tests/events/sns_alarm_rds_writer_connections.json
 EVENT = "sns_alarm_rds_writer_connections.json"
@@ -156,7 +156,9 @@ def stubbed(emulator):
 def test_a_failover_not_confirmed_in_time_fails_and_says_what_it_saw(stack, stubbed, monkeypatch):
     stubber, clients = stubbed
     slept: list[float] = []
-    monkeypatch.setattr("remediation.actions.db_failover.time.sleep", slept.append)
+    monkeypatch.setattr(
+        "serverless_remediation.remediation.actions.db_failover.time.sleep", slept.append
+    )
     by_id = {"DBClusterIdentifier": "leads-db"}
     stubber.add_response("describe_db_clusters", _cluster("leads-db-1", "available"), by_id)
     stubber.add_response(
@@ -181,7 +183,9 @@ def test_a_failover_not_confirmed_in_time_fails_and_says_what_it_saw(stack, stub
 def test_verify_waits_for_the_new_writer(stack, stubbed, monkeypatch):
     stubber, clients = stubbed
     slept: list[float] = []
-    monkeypatch.setattr("remediation.actions.db_failover.time.sleep", slept.append)
+    monkeypatch.setattr(
+        "serverless_remediation.remediation.actions.db_failover.time.sleep", slept.append
+    )
     stubber.add_response("describe_db_clusters", _cluster("leads-db-1", "available"))
     stubber.add_response("describe_db_instances", copy.deepcopy(INSTANCES))
     stubber.add_response("failover_db_cluster", {"DBCluster": {}})

@@ -12,11 +12,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.drill.resources_data import create_service, service_state
-from remediate.emulator import ACCOUNT, REGION
-from remediation.actions.ecs.plans import RESTART_NOT_REVERTABLE
-from remediation.clients import DEFAULT_CONFIG
-from remediation.models import Outcome
+from serverless_remediation.remediate.drill.resources_data import create_service, service_state
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+from serverless_remediation.remediation.actions.ecs.plans import RESTART_NOT_REVERTABLE
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG
+from serverless_remediation.remediation.models import Outcome
 
 SERVICE = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/aureus/bridge"
 TD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/bridge"
@@ -175,7 +175,9 @@ def test_scale_dry_run_changes_nothing(stack):
 @pytest.fixture
 def stubbed(emulator, monkeypatch):
     client = boto3.client("ecs", region_name=REGION, config=DEFAULT_CONFIG)
-    monkeypatch.setattr("remediation.actions.ecs.time.sleep", lambda seconds: None)
+    monkeypatch.setattr(
+        "serverless_remediation.remediation.actions.ecs.time.sleep", lambda seconds: None
+    )
     return Stubber(client), emulator.clients(overrides={"ecs": client})
 
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from remediate.emulator import ACCOUNT, REGION, create_function
-from remediation.actions.flag import FlipFlag
-from remediation.clients import DEFAULT_CONFIG
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, create_function
+from serverless_remediation.remediation.actions.flag import FlipFlag
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import load_event, sns_alarm
 from tests.functional.actions.wire import Wire, denied, response, throttled
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from remediate.emulator import ACCOUNT, REGION, create_function
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, create_function
+from serverless_remediation.remediation.models import Outcome
 from tests.functional.actions.test_cost_guard import PARAMS as SHED
 from tests.functional.actions.test_cost_guard import REPORTS, TARGET, config, listing
 from tests.functional.actions.wire import Wire, denied, response, throttled
@@ -271,9 +271,9 @@ def test_revert_undoes_a_capacity_bump(stack):
 def test_revert_undoes_a_waf_block(stack, emulator, monkeypatch):
     """The revert builds waf-block like the pipeline does: with the audit table for its
     expiry records (it used to fail with "no audit table")."""
-    from remediate.emulator import create_ip_set
-    from remediation.actions import waf_block
-    from remediation.clients import Clients
+    from serverless_remediation.remediate.emulator import create_ip_set
+    from serverless_remediation.remediation.actions import waf_block
+    from serverless_remediation.remediation.clients import Clients
     from tests.functional.actions.test_waf_block import LOG_GROUP, Insights
 
     monkeypatch.setattr(waf_block, "_sleep", lambda _: None)
@@ -314,7 +314,7 @@ def test_revert_undoes_a_waf_block(stack, emulator, monkeypatch):
 
 def test_revert_of_a_record_whose_target_is_outside_the_deployment_is_refused(stack):
     """A planted or stale record naming another account: the scope check holds on revert."""
-    from remediation.audit import AuditLog, Entry
+    from serverless_remediation.remediation.audit import AuditLog, Entry
 
     elsewhere = WEBHOOK.replace(ACCOUNT, "210987654321")
     audit = AuditLog(stack.clients("dynamodb"), stack.table)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from remediate.emulator import create_function
-from remediation.actions.base import ActionContext, Plan
-from remediation.actions.rollback import Rollback, RollbackParams
-from remediation.audit import AuditLog
-from remediation.models import Outcome
+from serverless_remediation.remediate.emulator import create_function
+from serverless_remediation.remediation.actions.base import ActionContext, Plan
+from serverless_remediation.remediation.actions.rollback import Rollback, RollbackParams
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import DEPLOYMENT
 from tests.functional.actions.wire import Wire, denied, response, throttled
 

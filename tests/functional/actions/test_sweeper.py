@@ -10,13 +10,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-import remediation.sweeper as sweeper_module
-from remediate.emulator import ACCOUNT, REGION, create_ip_set
-from remediation.actions import waf_block
-from remediation.actions.waf_block import BlockRecords
-from remediation.clients import Clients
-from remediation.models import Outcome
-from remediation.sweeper import Sweeper, SweeperSettings, SweepFailed
+import serverless_remediation.remediation.sweeper as sweeper_module
+from serverless_remediation.remediate.emulator import ACCOUNT, REGION, create_ip_set
+from serverless_remediation.remediation.actions import waf_block
+from serverless_remediation.remediation.actions.waf_block import BlockRecords
+from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.sweeper import Sweeper, SweeperSettings, SweepFailed
 from tests.conftest import DEPLOYMENT
 
 HUMAN = "192.0.2.200/32"  # put there by a person: never ours to remove

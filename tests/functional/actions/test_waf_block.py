@@ -11,20 +11,20 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from remediate.emulator import REGION, create_ip_set
-from remediate.replay import retime
-from remediation.actions import waf_block
-from remediation.actions.base import ActionContext, Plan
-from remediation.actions.waf_block import (
+from serverless_remediation.remediate.emulator import REGION, create_ip_set
+from serverless_remediation.remediate.replay import retime
+from serverless_remediation.remediation.actions import waf_block
+from serverless_remediation.remediation.actions.base import ActionContext, Plan
+from serverless_remediation.remediation.actions.waf_block import (
     DEFAULT_QUERY,
     IP_SET_LIMIT,
     WafBlock,
     WafBlockParams,
     entry_key,
 )
-from remediation.audit import AuditLog
-from remediation.clients import DEFAULT_CONFIG, Clients
-from remediation.models import Outcome
+from serverless_remediation.remediation.audit import AuditLog
+from serverless_remediation.remediation.clients import DEFAULT_CONFIG, Clients
+from serverless_remediation.remediation.models import Outcome
 from tests.conftest import DEPLOYMENT, AgreeingPipeline, load_event, sns_alarm
 from tests.functional.actions.wire import Wire, error, response
 

@@ -42,9 +42,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from remediation.actions.arns import REST_STAGE, is_stage_arn, parse_alias_arn, parse_stage_arn
-from remediation.actions.base import Action, Limit, Plan, VerifyError, register
-from remediation.actions.capacity.autoscaling import (
+from ...errors import RejectedError
+from ..arns import REST_STAGE, is_stage_arn, parse_alias_arn, parse_stage_arn
+from ..base import Action, Limit, Plan, VerifyError, register
+from .autoscaling import (
     apply_scaling,
     own_scaling,
     plan_autoscaled,
@@ -53,7 +54,7 @@ from remediation.actions.capacity.autoscaling import (
     verify_scaling,
     wanted_units,
 )
-from remediation.actions.capacity.plans import (
+from .plans import (
     AUTOSCALING,
     DIMENSION,
     FUNCTION_ARN,
@@ -87,7 +88,6 @@ from remediation.actions.capacity.plans import (
     plan_timeout,
     table_name,
 )
-from remediation.errors import RejectedError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef

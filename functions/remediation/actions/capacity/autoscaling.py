@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from remediation.actions.base import Plan, VerifyError
-from remediation.actions.capacity.plans import (
+from ...targets import build, parse
+from ..base import Plan, VerifyError
+from .plans import (
     AUTOSCALING,
     THROUGHPUT,
     CapacityCurrent,
@@ -37,7 +38,6 @@ from remediation.actions.capacity.plans import (
     scaling_resource,
     table_name,
 )
-from remediation.targets import build, parse
 
 if TYPE_CHECKING:
     from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Required, TypedDict, cast
 
-from remediation.actions.arns import REST_STAGE, parse_alias_arn, parse_stage_arn
-from remediation.actions.base import ActionParams, Plan
-from remediation.errors import RejectedError
+from ...errors import RejectedError
+from ..arns import REST_STAGE, parse_alias_arn, parse_stage_arn
+from ..base import ActionParams, Plan
 
 # AWS limits the caps may not exceed.
 LAMBDA_MAX_MEMORY_MB = 10_240

@@ -32,8 +32,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from remediation.actions.base import Action, ActionContext, Limit, Plan, VerifyError, register
-from remediation.actions.db_failover.plans import (
+from ...errors import EscalatedError, RejectedError
+from ...models import Outcome
+from ...targets import build, parse
+from ..base import Action, ActionContext, Limit, Plan, VerifyError, register
+from .plans import (
     NOT_REVERTABLE,
     ClusterCurrent,
     FailoverParams,
@@ -42,9 +45,6 @@ from remediation.actions.db_failover.plans import (
     plan_failover,
     state_of,
 )
-from remediation.errors import EscalatedError, RejectedError
-from remediation.models import Outcome
-from remediation.targets import build, parse
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

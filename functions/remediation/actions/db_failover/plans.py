@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from remediation.actions.base import ActionParams, Plan
+from ..base import ActionParams, Plan
 
 #: why a failover is recorded as not revertable (the after-state carries it)
 NOT_REVERTABLE = (

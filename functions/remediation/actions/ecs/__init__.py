@@ -35,7 +35,9 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from remediation.actions.base import (
+from ...errors import EscalatedError, RejectedError
+from ...targets import build, parse
+from ..base import (
     Action,
     ActionContext,
     Limit,
@@ -44,7 +46,7 @@ from remediation.actions.base import (
     VerifyError,
     register,
 )
-from remediation.actions.ecs.plans import (
+from .plans import (
     RESTART_NOT_REVERTABLE,
     EcsDeployment,
     EcsRollbackParams,
@@ -59,8 +61,6 @@ from remediation.actions.ecs.plans import (
     plan_restart,
     plan_scale,
 )
-from remediation.errors import EscalatedError, RejectedError
-from remediation.targets import build, parse
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from remediation.actions.base import ActionParams, Plan
+from ..base import ActionParams, Plan
 
 RESTART_NOT_REVERTABLE = (
     "a restart cannot be reverted: it replaced the service's tasks with new ones of the same "

@@ -36,7 +36,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from remediation.actions.arns import (
+from ..arns import (
     HTTP_STAGE,
     LAMBDA_ALIAS,
     REST_STAGE,
@@ -45,8 +45,8 @@ from remediation.actions.arns import (
     parse_alias_arn,
     parse_stage_arn,
 )
-from remediation.actions.base import Action, Limit, Plan, VerifyError, register
-from remediation.actions.rollback.plans import (
+from ..base import Action, Limit, Plan, VerifyError, register
+from .plans import (
     AliasCurrent,
     AliasState,
     Deployment,

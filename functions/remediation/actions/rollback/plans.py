@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, NotRequired, TypedDict
 
-from remediation.actions.arns import HTTP_STAGE, LAMBDA_ALIAS, REST_STAGE
-from remediation.actions.base import ActionParams, Plan
+from ..arns import HTTP_STAGE, LAMBDA_ALIAS, REST_STAGE
+from ..base import ActionParams, Plan
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from remediation.actions.base import Action, Limit, Plan, VerifyError, register
-from remediation.actions.waf_block.addresses import (
+from ...errors import RejectedError
+from ..base import Action, Limit, Plan, VerifyError, register
+from .addresses import (
     canonical,
     covered,
     entry_key,
@@ -43,8 +44,8 @@ from remediation.actions.waf_block.addresses import (
     sort_cidrs,
     version_of,
 )
-from remediation.actions.waf_block.expiries import RECORD_GRACE, BlockRecords
-from remediation.actions.waf_block.ip_sets import (
+from .expiries import RECORD_GRACE, BlockRecords
+from .ip_sets import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
     IP_SET_LIMIT,
@@ -58,13 +59,13 @@ from remediation.actions.waf_block.ip_sets import (
     parse_target,
     waf_client,
 )
-from remediation.actions.waf_block.offenders import (
+from .offenders import (
     DEFAULT_QUERY,
     QueryFailedError,
     parse_rows,
     run_query,
 )
-from remediation.actions.waf_block.plan import (
+from .plan import (
     NEVER_BLOCK,
     IPSetState,
     WafBlockParams,
@@ -72,7 +73,6 @@ from remediation.actions.waf_block.plan import (
     WafState,
     plan_block,
 )
-from remediation.errors import RejectedError
 
 __all__ = [
     "BACKOFF_BASE_SECONDS",

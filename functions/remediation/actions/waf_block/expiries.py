@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypedDict
 
-from remediation.store import (
+from ...store import (
     BLOCK_INDEX,
     TTL_ATTRIBUTE,
     Table,

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypedDict
 
-from remediation.actions.waf_block.addresses import IPVersion, merge_entries
-from remediation.clients import Clients, error_code
-from remediation.errors import FailedError, RejectedError
+from ...clients import Clients, error_code
+from ...errors import FailedError, RejectedError
+from .addresses import IPVersion, merge_entries
 
 if TYPE_CHECKING:
     from mypy_boto3_wafv2 import WAFV2Client

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
-from remediation.errors import FailedError
+from ...errors import FailedError
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NotRequired, TypedDict
 
-from remediation.actions.base import ActionParams, Plan
-from remediation.actions.waf_block.addresses import (
+from ..base import ActionParams, Plan
+from .addresses import (
     IPVersion,
     Network,
     canonical,
@@ -18,8 +18,8 @@ from remediation.actions.waf_block.addresses import (
     version_of,
     within,
 )
-from remediation.actions.waf_block.ip_sets import IP_SET_LIMIT
-from remediation.actions.waf_block.offenders import DEFAULT_QUERY, Offender
+from .ip_sets import IP_SET_LIMIT
+from .offenders import DEFAULT_QUERY, Offender
 
 # Never blocked whatever the logs say: these are proxies, load balancers or ourselves.
 NEVER_BLOCK: tuple[Network, ...] = tuple(
