@@ -39,6 +39,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from serverless_remediation import remediation
+from serverless_remediation.remediation.actions import MODULES_VARIABLE, module_of
+from serverless_remediation.remediation.playbook import REVERT
 from serverless_remediation.stacks.config import ConfigError
 from serverless_remediation.stacks.constructs.nag import acknowledge
 from serverless_remediation.stacks.constructs.permissions import grant
@@ -298,6 +300,23 @@ class Wiring:
     alarm_arns: Sequence[str] = ()
 
 
+def action_modules(action: str, playbook: Mapping[str, Any]) -> dict[str, str]:
+    """``REMEDIATION_ACTION_MODULES`` for ``action``'s remediator: the modules of its action
+    and of its routes' follow-up steps, so a cold start imports only those. Nothing for
+    revert (it may undo any action): it imports every module."""
+    if action == REVERT:
+        return {}
+    routes = [
+        *playbook.get("alarms", {}).values(),
+        *playbook.get("budgets", {}).values(),
+        *playbook.get("inventory", []),
+    ]
+    needed = {action} | {
+        step["action"] for r in routes if r["action"] == action for step in r.get("then") or ()
+    }
+    return {MODULES_VARIABLE: ",".join(sorted({module_of(a) for a in needed}))}
+
+
 class Remediators(Construct):
     """``functions[action]`` for each action in ``grants`` (action -> IAM statements)."""
 
@@ -322,6 +341,7 @@ class Remediators(Construct):
         super().__init__(scope, construct_id)
         self._prefix = prefix
         self._wiring = wiring
+        self._playbook = playbook
         self._retention = _retention(log_retention_days)
         try:
             dependencies = bundle(architecture)
@@ -384,6 +404,7 @@ class Remediators(Construct):
             "SWITCH_OVERRIDE_PREFIX": w.override_prefix,
             "COOLDOWN_SECONDS": str(w.cooldown_seconds),
             "BREAKER_MAX_PER_HOUR": str(w.breaker_max),
+            **action_modules(action, self._playbook),
         }
 
     def _build_role(
@@ -504,6 +525,7 @@ class Remediators(Construct):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "AUDIT_TABLE": w.table_name,
             "NOTICE_TOPIC_ARN": w.notice_topic.topic_arn,
+            MODULES_VARIABLE: module_of("waf-block"),  # the blocks it sweeps
         }
         fn = lambda_.Function(
             self,
