@@ -5,7 +5,8 @@ Three kinds, interleaved round-robin so machine noise falls on all of them alike
 - floor: ``import boto3`` and one client (the least any Python remediator Lambda pays);
   and ``floor-3``: the same with the DynamoDB, SSM and SNS clients a remediator builds;
 - ours: import ``remediation.handler`` and build its pipeline (Settings, playbook, the
-  DynamoDB, SSM and SNS clients), once per remediator (``REMEDIATION_ACTIONS=<action>``);
+  DynamoDB, SSM and SNS clients), once per remediator (``REMEDIATION_ACTIONS=<action>``,
+  and the action modules the CDK app names for it in ``REMEDIATION_ACTION_MODULES``);
 - peer: a Cloud Custodian policy Lambda's one-time init (``bench/peer_c7n.py``), run in
   the bench venv, whose boto3 floor is timed too.
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from bench.stats import median
 from serverless_remediation.remediate.emulator import ACCOUNT, REGION
 from serverless_remediation.remediation.targets import build, partition_of
+from serverless_remediation.stacks.constructs.remediators import action_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer_c7n.py"
@@ -133,6 +135,8 @@ def measure(
                 "PLAYBOOK_PATH": str(path),
                 # Lambda's view: the asset's top-level ``remediation`` package
                 "PYTHONPATH": str(ROOT / "functions"),
+                # the action modules the CDK app names for this remediator
+                **action_modules(action, book),
             }
             kinds[f"ours:{action}"] = (main_python, ["-c", OURS], ours_env)
         if peer_python:
