@@ -84,6 +84,11 @@ FAKE_AWS = {
 }
 
 
+#: Lambda's view of the code: the asset's top-level ``remediation`` package (installed, it is
+#: ``serverless_remediation.remediation``; the cold-init children import it as Lambda does)
+LAMBDA_PATH = {"PYTHONPATH": str(ROOT / "functions")}
+
+
 def _base_env(cache: Path) -> dict[str, str]:
     env = {
         k: v
@@ -133,8 +138,7 @@ def measure(
                 **REMEDIATOR_ENV,
                 "REMEDIATION_ACTIONS": action,
                 "PLAYBOOK_PATH": str(path),
-                # Lambda's view: the asset's top-level ``remediation`` package
-                "PYTHONPATH": str(ROOT / "functions"),
+                **LAMBDA_PATH,
                 # the action modules the CDK app names for this remediator
                 **action_modules(action, book),
             }
@@ -167,7 +171,12 @@ def source_compile_ms(main_python: str, runs: int) -> float:
     /var/task is read-only, so it compiles on every cold start)."""
     with tempfile.TemporaryDirectory(prefix="bench-nopyc-") as tmp:
         cache = Path(tmp) / "pycache"
-        env = {**_base_env(cache), **REMEDIATOR_ENV, "REMEDIATION_ACTIONS": "rollback"}
+        env = {
+            **_base_env(cache),
+            **REMEDIATOR_ENV,
+            **LAMBDA_PATH,
+            "REMEDIATION_ACTIONS": "rollback",
+        }
         book = Path(tmp) / "playbook.json"
         book.write_text('{"alarms": {}}')
         env["PLAYBOOK_PATH"] = str(book)

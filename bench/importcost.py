@@ -15,8 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.cold import REMEDIATOR_ENV, ROOT, _base_env
+from bench.cold import LAMBDA_PATH, REMEDIATOR_ENV, ROOT, _base_env
 from bench.stats import median
+from serverless_remediation.stacks.constructs.remediators import action_modules
 
 STAGES = r"""
 import json, time
@@ -43,7 +44,7 @@ mark("remediation clients, guards, playbook, config")
 import remediation.audit, remediation.notify, remediation.intake, remediation.gate
 mark("remediation audit, notify, intake, gate")
 import remediation.actions
-mark("remediation.actions (all six action modules)")
+mark("remediation.actions (the rollback remediator's modules)")
 import remediation.pipeline, remediation.handler
 mark("remediation pipeline, handler")
 from remediation.clients import Clients
@@ -70,7 +71,10 @@ package = types.ModuleType("remediation.actions")
 package.__path__ = [str(__import__("pathlib").Path(remediation.models.__file__).parent / "actions")]
 sys.modules["remediation.actions"] = package
 out = []
-for name in ["base", "rollback", "capacity", "flag", "cost_guard", "waf_block", "revert"]:
+import pkgutil
+found = pkgutil.iter_modules(package.__path__)
+names = ["base", *sorted(m.name for m in found if m.name not in ("base", "arns"))]
+for name in names:
     started = time.process_time()
     importlib.import_module(f"remediation.actions.{name}")
     out.append((f"  remediation.actions.{name}", (time.process_time() - started) * 1000))
@@ -102,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
             **_base_env(Path(tmp) / "pycache"),
             **REMEDIATOR_ENV,
             "REMEDIATION_ACTIONS": "rollback",
+            **action_modules("rollback", json.loads(book.read_text())),
             "PLAYBOOK_PATH": str(book),
-            "PYTHONPATH": str(ROOT / "functions"),  # Lambda's view of the package
+            **LAMBDA_PATH,
         }
         stages = measure(STAGES, args.runs, env)
         actions = measure(ACTIONS_ONE_BY_ONE, args.runs, env)
