@@ -252,7 +252,9 @@ def calls_breakdown(calls: list[list[list[str]]]) -> dict[str, int]:
     """Median count per caller over the events (one event's calls: [caller, service, op])."""
     from bench.stats import median
 
-    callers = ["action", "confirm", "audit", "notice", "idempotency", "guards", "switch", "other"]
+    callers = [
+        "action", "confirm", "audit", "notice", "idempotency", "guards", "holds", "switch", "other"
+    ]  # fmt: skip
     out = {}
     for who in callers:
         count = median([sum(1 for c in event if c[0] == who) for event in calls])

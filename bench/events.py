@@ -53,6 +53,11 @@ CALLERS = (
     ("serverless_remediation.remediation.notify", "notice"),
     ("serverless_remediation.remediation.guards", "guards"),
     ("serverless_remediation.remediation.gate", "switch"),
+    # silences and approvals (the hold step): read inside the idempotency wrapper, so they
+    # must be named before it
+    ("serverless_remediation.remediation.holds", "holds"),
+    ("serverless_remediation.remediation.silences", "holds"),
+    ("serverless_remediation.remediation.approvals", "holds"),
     ("aws_lambda_powertools.utilities.parameters", "switch"),
     ("aws_lambda_powertools.utilities.idempotency", "idempotency"),
 )
