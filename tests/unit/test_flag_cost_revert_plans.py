@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from serverless_remediation.remediation.actions import REGISTRY
 from serverless_remediation.remediation.actions.cost_guard import CostGuardParams, plan_shed
 from serverless_remediation.remediation.actions.cost_guard import parse_target as parse_cost_target
 from serverless_remediation.remediation.actions.flag import (
@@ -281,3 +282,22 @@ def test_playbook_lets_a_manual_revert_name_an_audit_id_only_for_revert():
         book.resolve(manual("flip-flag", AUDIT), {"flip-flag"})
     with pytest.raises(RejectedError, match="not 'revert'"):
         book.resolve(manual("revert", AUDIT), {"flip-flag"})
+
+
+@pytest.mark.parametrize(
+    "action", sorted(a for a, cls in REGISTRY.items() if cls.not_revertable)
+)  # fmt: skip
+def test_an_action_that_cannot_be_undone_is_refused_before_any_read(action):
+    """One check for every such action (its ``not_revertable`` reason), in the revert's
+    pure refusal: nothing of the target is read or planned."""
+    target = f"arn:aws:example:eu-west-1:123456789012:{action}"
+    item = stored(action=action, target=target)
+    why = refusal(AUDIT, item, {(action, target): Route(action, target)})
+    assert why is not None
+    assert REGISTRY[action].not_revertable in why
+
+
+def test_the_actions_that_cannot_be_undone_say_why():
+    refused = {a for a, cls in REGISTRY.items() if cls.not_revertable}
+    assert refused == {"db-failover", "ecs-restart", "cdn-invalidate"}
+    assert all("cannot be" in REGISTRY[a].not_revertable for a in refused)

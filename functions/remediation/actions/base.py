@@ -212,6 +212,9 @@ class Action(ABC, Generic[P, C, S]):
     #: false for an action a human must ask for (containment): the pipeline rejects an
     #: alarm or budget request for it, and the CDK app refuses to route an alarm to it
     automatic: ClassVar[bool] = True
+    #: why an executed change of this action cannot be undone ("" when it can): ``revert``
+    #: refuses such a record before it reads anything (one check for every action)
+    not_revertable: ClassVar[str] = ""
 
     def __init__(self, ctx: ActionContext) -> None:
         self.ctx = ctx

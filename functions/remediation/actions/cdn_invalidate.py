@@ -98,6 +98,7 @@ class CdnInvalidate(Action[InvalidateParams, InvalidateCurrent, InvalidateState]
     """Invalidate a CloudFront distribution's configured paths (a rollback's follow-up)."""
 
     name = "cdn-invalidate"
+    not_revertable = "an invalidation cannot be undone: the cached copies it removed are gone"
     Params = InvalidateParams
     permissions = (
         "cloudfront:ListInvalidations",

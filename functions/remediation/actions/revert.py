@@ -10,6 +10,8 @@ like ``plan.after``: that contract is what makes this generic). It escalates and
 nothing when:
 
 - there is no such record, it is itself a revert, or it is not ``executed``;
+- its action cannot be undone (the action's ``not_revertable`` says why: a failover, a
+  restart, a cache invalidation), checked here once for every action, before any read;
 - its action and target are not in this remediator's inventory;
 - the target changed since: what the original action reads now differs from the record's
   after-state (compared on the after-state's keys). Reverting over someone else's change
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from ..errors import RejectedError
 from ..models import Outcome, Route
-from .base import Action, ActionParams, AnyAction, Plan, get_action, register
+from .base import REGISTRY, Action, ActionParams, AnyAction, Plan, get_action, register
 
 if TYPE_CHECKING:
     from ..audit import AuditRecord
@@ -95,6 +97,9 @@ def refusal(
             f"audit {audit_id} is {record.get('outcome')}, not executed: "
             "only executed actions can be reverted"
         )
+    original = REGISTRY.get(str(action))
+    if original is not None and original.not_revertable:
+        return f"audit {audit_id} records {action}: {original.not_revertable}"
     if not isinstance(record.get("before_state"), dict) or not isinstance(
         record.get("after_state"), dict
     ):

@@ -77,6 +77,7 @@ class DbFailover(Action[FailoverParams, ClusterCurrent, FailoverState]):
     """Fail an Aurora DB cluster over to its healthiest reader, at most once per window."""
 
     name = "db-failover"
+    not_revertable = NOT_REVERTABLE
     Params = FailoverParams
     # A manual request may only widen the window (be more reluctant).
     limits: ClassVar[dict[str, Limit]] = {"window_hours": Limit.AT_LEAST}

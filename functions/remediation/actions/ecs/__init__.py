@@ -180,6 +180,7 @@ class EcsRestart(_EcsAction[RestartState]):
     """Restart an ECS service: force a new deployment of the same task definition."""
 
     name = "ecs-restart"
+    not_revertable = RESTART_NOT_REVERTABLE
     Params = RestartParams
     permissions = ("ecs:DescribeServices", "ecs:UpdateService")
 
