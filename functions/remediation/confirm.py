@@ -80,11 +80,11 @@ def check_alarm(request: Request, alarm: dict[str, Any] | None) -> None:
         )
 
 
-def check_still_alarming(alarm_arn: str, alarm: dict[str, Any] | None) -> None:
+def check_still_alarming(alarm_arn: str, name: str, alarm: dict[str, Any] | None) -> None:
     """Pure: an approved change answers an alarm; it is made only while that alarm is still
     in ALARM. ``RejectedError`` when the alarm is gone or another; ``SkippedError`` when it
     has left ALARM (the change is no longer needed: nothing changes, the approval is used)."""
-    name = alarm_name(alarm_arn)[:100]
+    name = name[:100]
     if alarm is None or alarm.get("AlarmArn") != alarm_arn:
         raise RejectedError(f"alarm {name!r} the approval answers no longer exists as asked")
     state = alarm.get("StateValue")
@@ -93,12 +93,3 @@ def check_still_alarming(alarm_arn: str, alarm: dict[str, Any] | None) -> None:
             f"alarm {name!r} is {state} now, no longer ALARM: the approved change is not "
             "needed; nothing changed (the next ALARM asks again)"
         )
-
-
-def alarm_name(alarm_arn: str) -> str:
-    """``arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME`` -> NAME (a name may hold colons)."""
-    return alarm_arn.split(":", 6)[6] if alarm_arn.count(":") >= 6 else alarm_arn
-
-
-def alarm_region(alarm_arn: str) -> str:
-    return alarm_arn.split(":")[3] if alarm_arn.count(":") >= 6 else ""

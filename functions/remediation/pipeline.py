@@ -24,7 +24,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import confirm, followups, intake
+from . import confirm, followups, intake, targets
 from .actions import get_action
 from .actions.base import ActionContext, ActionParams, AnyAction, Plan
 from .audit import AuditLog, AuditRecord, Entry
@@ -278,9 +278,9 @@ class Pipeline:
             confirm.check_alarm(request, self._describe_alarm(request.key, region))
             run.resolves = request.state == "OK"
         elif run.approval is not None and run.approval.origin_alarm:
-            arn = run.approval.origin_alarm  # checked for scope when the alarm asked
-            alarm = self._describe_alarm(confirm.alarm_name(arn), confirm.alarm_region(arn))
-            confirm.check_still_alarming(arn, alarm)
+            asked = targets.parse(run.approval.origin_alarm)  # in scope when the alarm asked
+            alarm = self._describe_alarm(asked.name, asked.region)
+            confirm.check_still_alarming(asked.arn, asked.name, alarm)
 
     def _describe_alarm(self, name: str, region: str) -> dict[str, Any] | None:
         cloudwatch = self.clients("cloudwatch")
