@@ -40,7 +40,7 @@ from constructs import Construct
 
 from serverless_remediation import remediation
 from serverless_remediation.remediation.actions import MODULES_VARIABLE, module_of
-from serverless_remediation.remediation.playbook import REVERT
+from serverless_remediation.remediation.playbook import REVERT, Playbook
 from serverless_remediation.stacks.config import ConfigError
 from serverless_remediation.stacks.constructs.nag import acknowledge
 from serverless_remediation.stacks.constructs.permissions import grant
@@ -302,18 +302,16 @@ class Wiring:
 
 def action_modules(action: str, playbook: Mapping[str, Any]) -> dict[str, str]:
     """``REMEDIATION_ACTION_MODULES`` for ``action``'s remediator: the modules of its action
-    and of its routes' follow-up steps, so a cold start imports only those. Nothing for
-    revert (it may undo any action): it imports every module."""
+    and of its routes' follow-up steps, read from the playbook as the remediator parses it,
+    so a cold start imports only those. Nothing for revert (it may undo any action): it
+    imports every module."""
     if action == REVERT:
         return {}
-    routes = [
-        *playbook.get("alarms", {}).values(),
-        *playbook.get("budgets", {}).values(),
-        *playbook.get("inventory", []),
-    ]
+    routes = Playbook.from_dict(playbook).routes
     needed = {action} | {
-        step["action"] for r in routes if r["action"] == action for step in r.get("then") or ()
-    }
+        step.action for (a, _), found in routes.items() if a == action
+        for route in found for step in route.then
+    }  # fmt: skip
     return {MODULES_VARIABLE: ",".join(sorted({module_of(a) for a in needed}))}
 
 
