@@ -4,6 +4,7 @@ api-cache, containment, cdn-invalidate and follow-up steps (no AWS)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -247,6 +248,18 @@ class TestCatalogRules:
         }
         with pytest.raises(ConfigError, match="containment is manual only"):
             catalog.build(parse_env("autorem", "drill", env), REGISTRY)
+
+    def test_a_manual_only_follow_up_of_an_alarm_fails_the_synth(self):
+        """Follow-up steps run automatically after their alarm's action: a manual-only action
+        among them is refused as it is for the alarm itself."""
+        cfg = parse_env("autorem", "drill", drill())
+        built = catalog.build(cfg, REGISTRY)
+        stage = "arn:aws:apigateway:eu-west-1::/restapis/c5d6e7f8g9/stages/prod"
+        step = Route("containment", stage, {"kind": "stage-throttle"})
+        first = built.alarms[0]
+        alarms = (dataclasses.replace(first, route=dataclasses.replace(first.route, then=(step,))),)
+        with pytest.raises(ConfigError, match=r"then\[0\]: containment is manual only"):
+            catalog._check(cfg, dataclasses.replace(built, alarms=alarms), REGISTRY)
 
     def test_api_cache_on_a_stage_not_marked_cacheable_fails_the_synth(self):
         env = drill()
