@@ -36,6 +36,7 @@ from serverless_remediation.remediation.approvals import (
     parse_approval,
 )
 from serverless_remediation.remediation.audit import AuditLog, Entry
+from serverless_remediation.remediation.decisions import forward
 from serverless_remediation.remediation.errors import RejectedError
 from serverless_remediation.remediation.models import Outcome, Source
 from serverless_remediation.remediation.silences import (
@@ -428,6 +429,9 @@ def drill_step(runner: Any, step: Any, event: Any) -> None:
         world.new_audit()  # its audit record is this step's, not the next delivery's
         return
     approval_id = _approval_asked(runner, step.value)
+    if step.options.get("button"):
+        _press(runner, step.kind, approval_id or str(step.value), event)
+        return
     found = Approvals(db, world.table).get(approval_id) if approval_id else None
     deployment = world.deployment
     function = deployment.remediator_for(found.route.action) if found else deployment.remediators[0]
@@ -439,6 +443,31 @@ def drill_step(runner: Any, step: Any, event: Any) -> None:
         str(step.options.get("via", "drill")),
     )
     runner._last = [(function, payload)]
+    runner._deliver_last(event)
+
+
+def _press(runner: Any, verb: str, approval_id: str, event: Any) -> None:
+    """A chat button pressed: the deployed chat decisions function's own routing
+    (``remediation.decisions.forward``, with the environment the template gives it) picks
+    the remediator and the decision; the drill delivers it, as Lambda would."""
+    from serverless_remediation.remediate.drill.template import TemplateError
+
+    world = runner.world
+    deciders = world.deployment.deciders
+    if len(deciders) != 1:
+        raise TemplateError(
+            f"button: the template has {len(deciders)} chat decisions functions, not 1 "
+            "(a chat channel, an approve route and approvers that admit chat:<app>-<env>)"
+        )
+    environment = deciders[0].environment
+    sent = forward(
+        {verb: approval_id},
+        identity=environment["CHAT_IDENTITY"],
+        remediators=json.loads(environment["REMEDIATOR_FUNCTIONS"]),
+        find=Approvals(world.clients("dynamodb"), world.table).get,
+    )
+    (function,) = [r for r in world.deployment.remediators if r.name == sent.function]
+    runner._last = [(function, sent.payload)]
     runner._deliver_last(event)
 
 

@@ -264,6 +264,7 @@ class Holds:
             f"Audit id:   {one_line(run.audit_id)}",
         ]
         steps: list[str] = []
+        pending = approval is not None and approval.status is Status.PENDING
         if approval is not None:
             lines += [
                 f"Approval:   {approval.approval_id} ({approval.status})",
@@ -271,7 +272,7 @@ class Holds:
                 f"Before:     {one_line(_brief(approval.before), FIELD_LIMIT)}",
                 f"After:      {one_line(_brief(approval.after), FIELD_LIMIT)}",
             ]
-            if approval.status is Status.PENDING:
+            if pending:
                 for verb in ("approve", "reject"):
                     line = command("remediate", verb, approval.approval_id, "--env", self.env)
                     lines.append(f"{verb.capitalize() + ':':<11} {line}")
@@ -283,9 +284,18 @@ class Holds:
             key=run.request.key,
             reason=run.request.reason,
             next_steps=steps or None,
-            context={"approvalId": approval.approval_id} if approval else None,
+            context=_chat_context(approval, pending),
+            buttons=pending,
         )
         self.notifier.publish(subject, "\n".join(lines), chat)
+
+
+def _chat_context(approval: Approval | None, pending: bool) -> dict[str, str] | None:
+    """What the chat buttons read: ``approvalId`` (a button attaches where it has a value)
+    only on a pending approval's notice; a decided one names its approval otherwise."""
+    if approval is None:
+        return None
+    return {"approvalId" if pending else "approval": approval.approval_id}
 
 
 def _brief(value: Any) -> str:

@@ -154,10 +154,12 @@ def build_chat_notice(
     reason: str,
     next_steps: list[str] | None = None,
     context: Mapping[str, str] | None = None,
+    buttons: bool = False,
 ) -> dict[str, Any]:
     """The custom notification for one result. ``next_steps`` and ``context`` (values added
     to ``metadata.additionalContext``, e.g. an approval id a chat button reads) let other
-    notices reuse the layout."""
+    notices reuse the layout; ``buttons`` lets the channel attach its custom actions
+    (``metadata.enableCustomActions``: the Approve / Reject buttons of a pending approval)."""
     subject, _ = build_notice(env, result, key=key, reason=reason)
     lines = [
         f"*Outcome:* {code(result.outcome)}",
@@ -187,6 +189,15 @@ def build_chat_notice(
         "alarm": one_line(key or "-", CHAT_FIELD_LIMIT),
         **{name: one_line(value, CHAT_FIELD_LIMIT) for name, value in (context or {}).items()},
     }
+    metadata: dict[str, Any] = {
+        "threadId": incident_id(env, key, result.target),
+        "summary": subject.translate(_MARKDOWN_LOOKALIKES),
+        "eventType": EVENT_TYPES.get(result.outcome, "RemediationNotice"),
+        "relatedResources": related,
+        "additionalContext": additional,
+    }
+    if buttons:
+        metadata["enableCustomActions"] = True
     return {
         "version": "1.0",
         "source": "custom",
@@ -200,13 +211,7 @@ def build_chat_notice(
                 k for k in (env, str(result.outcome), result.action) if k and len(k) <= 100
             ],
         },
-        "metadata": {
-            "threadId": incident_id(env, key, result.target),
-            "summary": subject.translate(_MARKDOWN_LOOKALIKES),
-            "eventType": EVENT_TYPES.get(result.outcome, "RemediationNotice"),
-            "relatedResources": related,
-            "additionalContext": additional,
-        },
+        "metadata": metadata,
     }
 
 

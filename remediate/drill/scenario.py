@@ -98,8 +98,9 @@ STEP_OPTIONS: dict[str, tuple[str, ...]] = {
     "replay": ("to", "at", "cloudwatch"),
     "sweep": (),
     "fault": ("error", "times"),
-    "approve": ("requested_by", "reason", "via"),
-    "reject": ("requested_by", "reason", "via"),
+    # button: pressed in chat (the chat decisions function names who decides)
+    "approve": ("requested_by", "reason", "via", "button"),
+    "reject": ("requested_by", "reason", "via", "button"),
     "silence": ("for", "reason", "requested_by"),
 }
 COMMON_STEP_KEYS = ("expect", "title")
@@ -296,6 +297,11 @@ def _step(data: Any, where: str, path: Path) -> Step:
             raise ScenarioError(f"{where}: times must be a whole number of calls, at least 1")
     elif kind in ("approve", "reject") and (isinstance(value, bool) or not value):
         raise ScenarioError(f"{where}: {kind} names the step that asked (a number) or an id")
+    elif kind in ("approve", "reject") and "button" in options:
+        if options["button"] is not True:
+            raise ScenarioError(f"{where}: button is true or absent")
+        if set(options) & {"requested_by", "reason", "via"}:
+            raise ScenarioError(f"{where}: a chat button sends only the id (no requested_by...)")
     elif kind == "silence" and "for" in options:
         options["for"] = duration(options["for"], where)
     elif kind == "budget":
@@ -377,7 +383,8 @@ def _title(kind: str, value: Any, options: dict) -> str:
     if kind == "sweep":
         return "scheduled WAF sweeper run"
     if kind in ("approve", "reject"):
-        return (
+        press = "press the chat button to " if options.get("button") else ""
+        return press + (
             f"{kind} the approval step {value} asked for"
             if isinstance(value, int)
             else (f"{kind} approval {value}")

@@ -103,6 +103,8 @@ class Deployment:
     remediators: list[Remediator]
     budgets: dict[str, str]  # budget name -> topic ARN
     sweepers: list[Remediator] = field(default_factory=list)  # scheduled WAF sweeper(s)
+    #: the chat Approve / Reject buttons' function (remediation.decisions), when deployed
+    deciders: list[Remediator] = field(default_factory=list)
 
     @property
     def partition(self) -> str:
@@ -390,6 +392,7 @@ class Resolver:
         functions: dict[str, Remediator] = {}
         by_arn: dict[str, Remediator] = {}
         sweepers: list[Remediator] = []
+        deciders: list[Remediator] = []
         for r in resources:
             if r.type != "AWS::Lambda::Function":
                 continue
@@ -397,8 +400,10 @@ class Resolver:
             environment = {k: str(self.resolve(v, r.stack)) for k, v in variables.items()}
             asset = r.metadata.get("aws:asset:path")
             account, region = self.stack_env[r.stack]
-            if str(r.properties.get("Handler", "")).endswith("sweeper.lambda_handler"):
-                sweepers.append(
+            handler = str(r.properties.get("Handler", ""))
+            if handler.endswith(("sweeper.lambda_handler", "decisions.lambda_handler")):
+                found = sweepers if handler.endswith("sweeper.lambda_handler") else deciders
+                found.append(
                     Remediator(
                         r.logical_id,
                         r.physical,
@@ -467,4 +472,5 @@ class Resolver:
             remediators=list(functions.values()),
             budgets=budgets,
             sweepers=sweepers,
+            deciders=deciders,
         )

@@ -12,8 +12,9 @@ remediator, and the approval function when there is one). Nothing else, whatever
 own role would allow (``user_role_required`` is off: the channel role is the ceiling).
 
 Buttons on notices (``AWS::Chatbot::CustomAction``) are attached with ``add_custom_action``
-(every configuration lists them in ``CustomizationResourceArns``), so a construct built
-later (approvals) adds its own.
+(every configuration lists them in ``CustomizationResourceArns``); ``add_approval_buttons``
+adds Approve and Reject, which invoke the chat decisions function (``remediation.decisions``)
+and nothing else.
 
 The workspace (Slack) or tenant (Teams) must be authorised once in the chat console before a
 deploy: see docs/chat-and-paging.md.
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -48,6 +50,18 @@ READ_REASON = (
     "lists read actions only, and the same policy is the channel's guardrail"
 )
 LOGGING_LEVEL = "ERROR"
+#: the notices the buttons attach to (the remediators publish custom notifications), the
+#: path of a notice's additional context, and the value the buttons send
+BUTTON_NOTIFICATION_TYPE = "Custom"
+NOTICE_CONTEXT = "event.metadata.additionalContext"
+APPROVAL_ID = "approvalId"
+
+
+def button_command(function_name: str, verb: str, region: str) -> str:
+    """The command a button runs (Amazon Q Developer's CLI syntax, no leading ``aws``): invoke
+    the decider with the one key it accepts; ``$approvalId`` is filled from the notice."""
+    payload = f'{{"{verb}": "${APPROVAL_ID}"}}'
+    return f"lambda invoke --function-name {function_name} --payload {payload} --region {region}"
 
 
 class ChatChannels(Construct):
@@ -64,6 +78,7 @@ class ChatChannels(Construct):
         invokable: Sequence[lambda_.IFunction] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        self._prefix = prefix
         self._custom_actions: list[str] = []
         self.policy = iam.ManagedPolicy(
             self,
@@ -127,6 +142,42 @@ class ChatChannels(Construct):
             )
             self.policy.add_statements(self._invoke)
         self._invoke.add_resources(fn.function_arn)
+
+    def add_approval_buttons(self, decider: lambda_.IFunction, *, env: str) -> None:
+        """Approve and Reject on a pending approval's notice: each invokes ``decider`` (the
+        chat decisions function, ``remediation.decisions``) with ``{"approve": ID}`` or
+        ``{"reject": ID}``, ID read from the notice (``approvalId``); a button shows only on
+        a notice of this environment that has one. The channel may invoke the decider, not
+        the remediators: who decides is the decider's to say."""
+        self.allow_invoke(decider)
+        region = Stack.of(self).region
+        for verb, label in (("approve", "Approve"), ("reject", "Reject")):
+            action = chatbot.CfnCustomAction(
+                self,
+                f"Button-{verb}",
+                action_name=f"{self._prefix}-{verb}",
+                definition=chatbot.CfnCustomAction.CustomActionDefinitionProperty(
+                    command_text=button_command(decider.function_name, verb, region)
+                ),
+                attachments=[
+                    chatbot.CfnCustomAction.CustomActionAttachmentProperty(
+                        button_text=label,
+                        notification_type=BUTTON_NOTIFICATION_TYPE,
+                        variables={
+                            name: f"{NOTICE_CONTEXT}.{name}" for name in (APPROVAL_ID, "env")
+                        },
+                        criteria=[
+                            chatbot.CfnCustomAction.CustomActionAttachmentCriteriaProperty(
+                                operator="HAS_VALUE", variable_name=APPROVAL_ID
+                            ),
+                            chatbot.CfnCustomAction.CustomActionAttachmentCriteriaProperty(
+                                operator="EQUALS", variable_name="env", value=env
+                            ),
+                        ],
+                    )
+                ],
+            )
+            self.add_custom_action(action)
 
     def add_custom_action(self, action: chatbot.CfnCustomAction | str) -> None:
         """Attach a custom action (a button on notices, or an alias) to every channel."""

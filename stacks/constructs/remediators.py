@@ -49,6 +49,11 @@ HANDLER = "remediation.handler.lambda_handler"
 #: the Powertools service name of every remediator and the sweeper (handler.py's Logger)
 SERVICE_NAME = "auto-remediation"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
+#: the chat buttons' function (remediation.decisions)
+DECIDER_HANDLER = "remediation.decisions.lambda_handler"
+#: what the chat buttons' function does with the audit table: read an approval, record a
+#: refused press
+DECIDER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
 # The newest Python runtime (cdk-nag AwsSolutions-L1), on x86_64 and arm64 alike; the pinned
 # Powertools declares it (classifier "Python :: 3.14"): test_deploy_bundle checks both.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -553,6 +558,71 @@ class Remediators(Construct):
             schedule=events.Schedule.rate(Duration.minutes(minutes)),
             targets=[targets.LambdaFunction(fn, retry_attempts=0)],
         )
+        return fn
+
+    def add_decider(
+        self, identity: str, actions: Iterable[str], *, timeout_seconds: int, memory_mb: int
+    ) -> lambda_.Function:
+        """The chat buttons' function (``remediation.decisions``): it may read approvals,
+        record a refused press and invoke the remediators of ``actions``, nothing else.
+        It waits for the remediator (``timeout_seconds``, theirs) and a little more."""
+        name = f"{self._prefix}-chat-decisions"
+        log_group = self._log_group("Logs-decisions", name)
+        remediators = {a: self.functions[a] for a in sorted(actions)}
+        w = self._wiring
+        role = iam.Role(
+            self,
+            "Role-decisions",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{name}: its log group, approvals in the audit table, the remediators",
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="Logs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            ),
+            iam.PolicyStatement(
+                # the table (approvals, audit records), not its index
+                sid="AuditTable",
+                actions=list(DECIDER_TABLE_ACTIONS),
+                resources=w.table_arns[:1],
+            ),
+            iam.PolicyStatement(
+                sid="InvokeRemediators",
+                actions=["lambda:InvokeFunction"],
+                resources=[fn.function_arn for fn in remediators.values()],
+            ),
+        ]
+        for statement in statements:
+            role.add_to_policy(statement)
+        fn = lambda_.Function(
+            self,
+            "ChatDecisions",
+            function_name=name,
+            description=f"auto-remediation: the chat Approve / Reject buttons for {self._prefix}",
+            runtime=RUNTIME,
+            architecture=self.architecture,
+            handler=DECIDER_HANDLER,
+            code=self.code,
+            layers=[self.layer],
+            role=role,
+            log_group=log_group,
+            timeout=Duration.seconds(timeout_seconds + 15),
+            memory_size=memory_mb,
+            reserved_concurrent_executions=2,
+            environment={
+                "REMEDIATION_ENV": w.env,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "AUDIT_TABLE": w.table_name,
+                "CHAT_IDENTITY": identity,
+                "REMEDIATOR_FUNCTIONS": json.dumps(
+                    {a: f"{self._prefix}-{a}" for a in remediators}, sort_keys=True
+                ),
+            },
+        )
+        if role.node.try_find_child("DefaultPolicy") is not None:
+            fn.node.add_dependency(role.node.find_child("DefaultPolicy"))
         return fn
 
 

@@ -18,8 +18,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_cdk import Annotations, Stack
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from serverless_remediation.remediation.decisions import chat_identity
+from serverless_remediation.remediation.models import RouteMode
+from serverless_remediation.remediation.playbook import Playbook
 from serverless_remediation.stacks import catalog as catalog_
 from serverless_remediation.stacks.config import EnvConfig
 from serverless_remediation.stacks.constructs import permissions
@@ -143,9 +147,12 @@ class AutoRemediation(Construct):
                 rule_arn=lambda name: catalog_.arn(cfg, "events", f"rule/{name}"),
                 max_event_age_seconds=cfg.guards.max_event_age_seconds,
             )
+        self.decider = self._add_decider(cfg)
         functions = dict(self.remediators.functions)
         if self.remediators.sweeper is not None:
             functions["waf-sweeper"] = self.remediators.sweeper
+        if self.decider is not None:
+            functions["chat-decisions"] = self.decider
         self.health = SuiteHealth(
             self,
             "Health",
@@ -174,6 +181,30 @@ class AutoRemediation(Construct):
             alarm_arns=[self.alarm_arn(a.name) for a in self.catalog.alarms],
         )
 
+    def _add_decider(self, cfg: EnvConfig) -> lambda_.Function | None:
+        """The chat Approve / Reject buttons' function, when the environment has a chat
+        channel, a route that waits for approval, and approvers that admit the channel
+        (``chat:<prefix>``, see remediation.decisions); else None (the notices show the
+        ``remediate approve`` commands)."""
+        has_chat = cfg.chat.slack is not None or cfg.chat.teams is not None
+        identity = chat_identity(cfg.prefix)
+        playbook = Playbook.from_dict(self.catalog.playbook())
+        asking = {
+            route.action
+            for found in playbook.routes.values()
+            for route in found
+            if route.mode is RouteMode.APPROVE
+        }
+        if not (has_chat and asking and playbook.people.may_decide(identity)):
+            return None
+        settings = cfg.remediators
+        return self.remediators.add_decider(
+            identity,
+            asking,
+            timeout_seconds=settings.timeout_seconds,
+            memory_mb=settings.memory_mb,
+        )
+
     def _add_people(self, cfg: EnvConfig) -> None:
         """Chat channels for the notices and PagerDuty paging, where cdk.json names them
         (``chat``, ``paging``): ``self.chat`` and ``self.paging``, else None."""
@@ -188,6 +219,8 @@ class AutoRemediation(Construct):
                 notice_topic=self.notices.notice_topic,
                 invokable=[revert] if revert is not None else [],
             )
+            if self.decider is not None:
+                self.chat.add_approval_buttons(self.decider, env=cfg.env)
         self.paging: Paging | None = None
         if cfg.paging is not None:
             self.paging = Paging(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from serverless_remediation.remediation.decisions import chat_identity
 from serverless_remediation.remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
 from serverless_remediation.stacks.config import ConfigError, parse_env
 from serverless_remediation.stacks.constructs.paging import PAGERDUTY_ENQUEUE, pages_rule_name
@@ -19,6 +20,7 @@ from tests.infra.conftest import Synth, synthesize
 SECRET_NAME = "autorem/drill/pagerduty"
 #: a routing key as an operator's shell might hold it while deploying: must appear nowhere
 PLANTED = "R0UT1NGK3YPLANTEDabcdef0123456789"
+CHANNEL = chat_identity("autorem-drill")
 SLACK = {"workspace_id": "T0123ABCD", "channel_id": "C0456EFGH"}
 TEAMS = {
     "team_id": "74361522-da01-538d-aa2e-ac7918c6bb92",
@@ -31,6 +33,9 @@ def people(context: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     raw = copy.deepcopy(context["environments"]["drill"])
     raw["chat"] = {"slack": SLACK, "teams": TEAMS}
     raw["paging"] = {"pagerduty_secret": SECRET_NAME}
+    # the channel may decide approvals (as in cdk.json's drill): Approve / Reject buttons
+    approvers = list(dict.fromkeys([*raw["people"]["approvers"], CHANNEL]))
+    raw["people"] = {**raw["people"], "approvers": approvers}
     raw.update(overrides)
     return raw
 
@@ -88,14 +93,61 @@ def test_the_channel_may_read_and_invoke_only_the_suite(synth: Synth) -> None:
     writes = {a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List"))}
     assert writes == {"lambda:InvokeFunction"}
     (invoke,) = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    revert, decider = function_id(synth, "-revert"), function_id(synth, "-chat-decisions")
+    # the revert remediator and the buttons' function: never an action's remediator
+    assert sorted(r["Fn::GetAtt"][0] for r in invoke["Resource"]) == sorted([revert, decider])
+
+
+def function_id(synth: Synth, suffix: str) -> str:
     functions = synth.resources("AWS::Lambda::Function")
-    revert = [
+    (found,) = [
         k.split("/", 1)[1]
         for k, v in functions.items()
-        if v["Properties"].get("FunctionName", "").endswith("-revert")
+        if v["Properties"].get("FunctionName", "").endswith(suffix)
     ]
-    assert revert, "the drill environment routes revert"
-    assert invoke["Resource"] == {"Fn::GetAtt": [revert[0], "Arn"]}
+    return found
+
+
+def test_approve_and_reject_buttons_invoke_only_the_decisions_function(synth: Synth) -> None:
+    actions = synth.resources("AWS::Chatbot::CustomAction")
+    decider = function_id(synth, "-chat-decisions")
+    by_verb = {}
+    for logical, action in actions.items():
+        props = action["Properties"]
+        command = json.dumps(props["Definition"]["CommandText"])
+        verb = "approve" if '\\"approve\\"' in command else "reject"
+        by_verb[verb] = (logical.split("/", 1)[1], props)
+        assert decider in command, command
+        assert f'{{\\"{verb}\\": \\"$approvalId\\"}}' in command, command
+        (attachment,) = props["Attachments"]
+        assert attachment["Variables"]["approvalId"].endswith("additionalContext.approvalId")
+        assert {c["VariableName"]: c["Operator"] for c in attachment["Criteria"]} == {
+            "approvalId": "HAS_VALUE",
+            "env": "EQUALS",
+        }
+    assert set(by_verb) == {"approve", "reject"}
+    listed = [{"Fn::GetAtt": [logical, "CustomActionArn"]} for logical, _ in by_verb.values()]
+    for kind in ("SlackChannelConfiguration", "MicrosoftTeamsChannelConfiguration"):
+        config = one(synth, f"AWS::Chatbot::{kind}")
+        assert sorted(map(json.dumps, config["CustomizationResourceArns"])) == sorted(
+            map(json.dumps, listed)
+        )
+    function = synth.core_template["Resources"][decider]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["CHAT_IDENTITY"] == CHANNEL
+    # reports-worker's throttles wait for approval (cdk.json): capacity-bump decides them
+    assert json.loads(variables["REMEDIATOR_FUNCTIONS"]) == {
+        "capacity-bump": "autorem-drill-capacity-bump"
+    }
+
+
+def test_no_buttons_when_the_approvers_do_not_admit_the_channel(context: dict[str, Any]) -> None:
+    raw = people(context)
+    raw["people"]["approvers"] = [a for a in raw["people"]["approvers"] if a != CHANNEL]
+    synth = synthesize(parse_env("autorem", "drill", raw), nag=False)
+    assert not synth.resources("AWS::Chatbot::CustomAction")
+    functions = synth.resources("AWS::Lambda::Function").values()
+    assert not [f for f in functions if "decisions" in f["Properties"].get("Handler", "")]
 
 
 def test_custom_actions_attach_to_every_channel(context: dict[str, Any]) -> None:

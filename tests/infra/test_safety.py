@@ -28,7 +28,7 @@ from serverless_remediation.stacks.constructs.health import (
     dead_letter_alarm_name,
     errors_alarm_name,
 )
-from serverless_remediation.stacks.constructs.remediators import CONFIRM_ACTIONS
+from serverless_remediation.stacks.constructs.remediators import CONFIRM_ACTIONS, DECIDER_HANDLER
 from tests.infra.conftest import ROOT, Synth, synthesize
 from tests.infra.test_config import env
 
@@ -384,11 +384,13 @@ def china() -> Synth:
 
 
 def _functions(synth: Synth) -> dict[str, dict[str, Any]]:
-    """logical id -> properties of every remediator and the sweeper."""
+    """logical id -> properties of every remediator and the sweeper (not the chat buttons'
+    function: it acts on nothing, see test_chat_and_paging)."""
     return {
         key: fn["Properties"]
         for key, fn in synth.resources("AWS::Lambda::Function").items()
         if fn["Properties"]["Handler"].startswith("remediation.")
+        and fn["Properties"]["Handler"] != DECIDER_HANDLER
     }
 
 
@@ -402,10 +404,9 @@ def test_templates_of_another_partition_hold_no_commercial_arn(china: Synth) -> 
 
 def test_remediators_and_sweeper_know_their_authority(drill: Synth, edge: Synth) -> None:
     for synth, served in ((drill, None), (edge, "us-east-1")):
+        known = _functions(synth)
         functions = {
-            key: fn
-            for key, fn in synth.resources("AWS::Lambda::Function").items()
-            if fn["Properties"]["Handler"].startswith("remediation.")
+            key: fn for key, fn in synth.resources("AWS::Lambda::Function").items() if key in known
         }
         # a remediator per action the environment routes to, and the sweeper
         routed = permissions.routed_actions(synth.core.suite.catalog, list(REGISTRY))
@@ -642,7 +643,8 @@ def test_dead_letters_and_every_functions_errors_alarm_to_the_notice_topic(drill
         if v["Type"] == "AWS::Lambda::Function" and "FunctionName" in v["Properties"]
     }
     expected = {dead_letter_alarm_name("autorem-drill")} | {
-        errors_alarm_name("autorem-drill", name) for name in [*REGISTRY, "waf-sweeper"]
+        errors_alarm_name("autorem-drill", name)
+        for name in [*REGISTRY, "waf-sweeper", "chat-decisions"]
     }
     assert set(alarms) == expected
     for name, props in alarms.items():

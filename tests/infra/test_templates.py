@@ -244,7 +244,7 @@ def _role_statements(synth: Synth, fn: dict[str, Any]) -> tuple[list[dict], list
         props = body.get("Properties", {})
         if body["Type"] == "AWS::IAM::Policy" and {"Ref": role} in props["Roles"]:
             inline += props["PolicyDocument"]["Statement"]
-        if body["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in props["Roles"]:
+        if body["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in props.get("Roles", []):
             managed += props["PolicyDocument"]["Statement"]
     return inline, managed
 

@@ -40,6 +40,9 @@ CONFIRM_ACTION = "cloudwatch:DescribeAlarms"
 #: the AWS services that may publish alarms and budget notices into the suite
 PUBLISHERS = frozenset({"cloudwatch.amazonaws.com", "budgets.amazonaws.com"})
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
+DECIDER_HANDLER = "remediation.decisions.lambda_handler"
+#: the chat buttons' function reads approvals and records a refused press
+DECIDER_TABLE_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem"})
 
 
 @dataclass
@@ -196,6 +199,9 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
             continue
         roles_seen.add(role)
         variables = props.get("Environment", {}).get("Variables", {})
+        if props.get("Handler") == DECIDER_HANDLER:
+            _check_decider(report, where, resources, role, props, tables, policies, r)
+            continue
         if props.get("Handler") == SWEEPER_HANDLER:
             actions = {"waf-block"}
         else:
@@ -237,6 +243,30 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 report.counts["statements"] += 1
                 _check_statement(report, f"{where} {policy_name}", statement, own, allowed, r)
+
+
+def _check_decider(report, where, resources, role, props, tables, policies, r) -> None:
+    """The chat buttons' function: its log group, approvals in the audit table (read, and a
+    refused press recorded), and invoking the stack's remediators; nothing else."""
+    own: dict[str, set[str]] = {a: set() for a in DECIDER_TABLE_ACTIONS | LOG_ACTIONS}
+    for table in tables:
+        for a in DECIDER_TABLE_ACTIONS:
+            own[a].add(f"${{{table}.Arn}}")
+    log_group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+    for a in LOG_ACTIONS:
+        own[a].add(f"${{{log_group}.Arn}}")
+    own["lambda:InvokeFunction"] = {
+        f"${{{name}.Arn}}"
+        for name, fn in _of_type(resources, "AWS::Lambda::Function").items()
+        if "REMEDIATION_ACTIONS" in fn["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    report.counts["roles"] += 1
+    for policy_name, policy in policies.items():
+        if {"Ref": role} not in policy["Properties"].get("Roles", []):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            report.counts["statements"] += 1
+            _check_statement(report, f"{where} {policy_name}", statement, own, {}, r)
 
 
 def _check_statement(report, where, statement, own, allowed, r) -> None:

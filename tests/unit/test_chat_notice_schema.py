@@ -12,7 +12,8 @@ suite's own (kept under what chat clients render whole), not AWS's.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import jsonschema
@@ -73,6 +74,8 @@ CHAT_NOTICE_SCHEMA = {
                 "summary": {"type": "string"},
                 "eventType": {"type": "string", "pattern": "^[A-Za-z0-9-]+$"},
                 "relatedResources": STRINGS,
+                # lets the channel attach its custom actions (the Approve / Reject buttons)
+                "enableCustomActions": {"type": "boolean"},
                 "additionalContext": {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
@@ -239,3 +242,36 @@ def test_title_and_summary_cannot_mention_anyone():
     chat = build_chat_notice("prod", kind, key="k", reason="r")
     assert "<" not in chat["content"]["title"]
     assert "<" not in chat["metadata"]["summary"]
+
+
+def test_only_a_pending_approval_shows_the_buttons():
+    from serverless_remediation.remediation.approvals import Status, build_approval
+    from serverless_remediation.remediation.holds import _chat_context
+    from serverless_remediation.remediation.models import Route, RouteMode
+
+    asked = build_approval(
+        Route("rollback", ALIAS, {}, RouteMode.APPROVE),
+        before={"version": "3"},
+        after={"version": "2"},
+        summary="3 -> 2",
+        now=datetime(2026, 12, 7, tzinfo=UTC),
+        expiry=timedelta(minutes=15),
+        origin_audit_id="a1",
+        origin_key="orders-errors",
+    )
+    kind = result(Outcome.AWAITING_APPROVAL)
+    pending = build_chat_notice(
+        "prod", kind, key="k", reason="r", context=_chat_context(asked, True), buttons=True
+    )
+    assert not list(VALIDATOR.iter_errors(pending))
+    assert pending["metadata"]["enableCustomActions"] is True
+    # what the buttons read (stacks/constructs/chat.py: NOTICE_CONTEXT.approvalId, env)
+    assert pending["metadata"]["additionalContext"]["approvalId"] == asked.approval_id
+    assert pending["metadata"]["additionalContext"]["env"] == "prod"
+    decided = replace(asked, status=Status.APPROVED)
+    after = build_chat_notice(
+        "prod", kind, key="k", reason="r", context=_chat_context(decided, False)
+    )
+    assert "enableCustomActions" not in after["metadata"]
+    assert "approvalId" not in after["metadata"]["additionalContext"]
+    assert after["metadata"]["additionalContext"]["approval"] == asked.approval_id

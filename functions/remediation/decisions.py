@@ -1,0 +1,207 @@
+"""The chat buttons' function: Approve and Reject on an approval notice.
+
+An approval notice in chat carries ``approvalId`` in its additional context, and the channel
+shows two buttons (``AWS::Chatbot::CustomAction``) that invoke this function, and only this
+one, with ``{"approve": ID}`` or ``{"reject": ID}``. It does three things:
+
+1. It names who decides itself: ``CHAT_IDENTITY`` (``chat:<app>-<env>``, the channel), never
+   a name from the payload. Amazon Q Developer runs a button's command as the channel's IAM
+   role and tells the function nothing about the person who pressed it, so the audit record
+   says "the channel", and the chat thread shows who pressed. Chat decides only if the
+   environment's ``people.approvers`` admit that identity (the CDK app creates the buttons
+   only then, and the remediator checks it again).
+2. It reads the pending approval to find the remediator that runs its action
+   (``REMEDIATOR_FUNCTIONS``: action -> function name). An id nobody knows still goes to one
+   remediator, which refuses it and records the refusal.
+3. It sends the remediator a decision ``{verb: ID, requested_by, reason, via: "chat"}``,
+   nothing else: a payload with any other key (a plan, a target, a person's name) is refused
+   here, with an audit record, and never forwarded. The remediator does every check
+   (approvers, used once, deadline, the alarm still firing, the target unchanged) and
+   records the decision; its answer is this function's, which the chat thread shows.
+
+Pure: ``forward``. The handler reads the approval, invokes the remediator and records a
+refusal. Environment: ``CHAT_IDENTITY``, ``REMEDIATOR_FUNCTIONS`` (JSON), ``AUDIT_TABLE``,
+``REMEDIATION_ENV``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from .approvals import APPROVE, REJECT, Approval, Approvals
+from .audit import AuditLog, Entry
+from .clients import Clients
+from .config import required
+from .errors import ConfigurationError, DeliveryFailed, RejectedError
+from .models import Outcome, Source
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="auto-remediation")
+
+#: what every decision from a chat button says it came from
+VIA_CHAT = "chat"
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_RAW_LIMIT = 1000
+
+
+def chat_identity(prefix: str) -> str:
+    """Who decides when a chat button is pressed: the channels of environment ``prefix``
+    (the CDK app sets it; ``people.approvers`` must admit it for chat to decide)."""
+    return f"chat:{prefix}"
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Where a button's decision goes, and what is sent."""
+
+    function: str
+    payload: dict[str, str]
+
+
+def forward(
+    event: Any,
+    *,
+    identity: str,
+    remediators: Mapping[str, str],
+    find: Callable[[str], Approval | None],
+) -> Forward:
+    """Pure: the decision to send for a button's ``event``, or ``RejectedError`` for anything
+    but ``{"approve": ID}`` / ``{"reject": ID}``. ``find`` reads a stored approval."""
+    if not remediators:
+        raise ConfigurationError("chat decisions misconfigured: REMEDIATOR_FUNCTIONS is empty")
+    verbs = [verb for verb in (APPROVE, REJECT) if isinstance(event, dict) and verb in event]
+    if (
+        not isinstance(event, dict)
+        or len(verbs) != 1
+        or set(event) != set(verbs)
+        or not isinstance(event[verbs[0]], str)
+    ):
+        raise RejectedError(
+            'a chat decision is {"approve": ID} or {"reject": ID}, nothing else: who decides '
+            "is the channel, and the plan comes from the stored approval",
+            raw=_excerpt(event),
+        )
+    verb, approval_id = verbs[0], event[verbs[0]]
+    found = find(approval_id) if _ID.match(approval_id) else None
+    # an id nobody knows still goes to one remediator: it refuses it, and records that
+    function = remediators.get(found.route.action) if found else None
+    payload = {
+        verb: approval_id,
+        "requested_by": identity,
+        "reason": f"{verb}d with the chat button",
+        "via": VIA_CHAT,
+    }
+    return Forward(function or remediators[min(remediators)], payload)
+
+
+def _excerpt(event: Any) -> str:
+    return json.dumps(event, default=str, sort_keys=True)[:_RAW_LIMIT]
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    env: str
+    identity: str
+    table: str
+    remediators: dict[str, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> DecisionSettings:
+        def need(name: str) -> str:
+            return required(environ, name, "chat decisions")
+
+        try:
+            remediators = json.loads(need("REMEDIATOR_FUNCTIONS"))
+        except ValueError:
+            remediators = None
+        if not isinstance(remediators, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in remediators.items()
+        ):
+            raise ConfigurationError(
+                "chat decisions misconfigured: REMEDIATOR_FUNCTIONS is not a JSON object of "
+                "action -> function name"
+            )
+        return cls(
+            env=need("REMEDIATION_ENV"),
+            identity=need("CHAT_IDENTITY"),
+            table=need("AUDIT_TABLE"),
+            remediators=remediators,
+        )
+
+
+class Decider:
+    """Forward one button press; a refused press gets its own audit record."""
+
+    def __init__(self, settings: DecisionSettings, clients: Clients) -> None:
+        self.settings = settings
+        self.clients = clients
+        dynamodb = clients("dynamodb")
+        self.approvals = Approvals(dynamodb, settings.table)
+        self.audit = AuditLog(dynamodb, settings.table)
+
+    def decide(self, event: Any, correlation_id: str) -> dict[str, Any]:
+        s = self.settings
+        try:
+            sent = forward(
+                event, identity=s.identity, remediators=s.remediators, find=self.approvals.get
+            )
+        except RejectedError as exc:
+            audit_id = self._refused(exc, correlation_id)
+            return {"results": [{"audit_id": audit_id, "outcome": "rejected", "reason": str(exc)}]}
+        response = self.clients("lambda").invoke(
+            FunctionName=sent.function,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(sent.payload).encode(),
+        )
+        raw = response["Payload"].read()
+        if response.get("FunctionError"):
+            # the remediator recorded and noticed what it could; the person who pressed the
+            # button sees this error in the thread
+            raise DeliveryFailed(
+                f"{sent.function} failed: {raw[:_RAW_LIMIT].decode(errors='replace')}"
+            )
+        answer = json.loads(raw or b"{}")
+        return answer if isinstance(answer, dict) else {"results": []}
+
+    def _refused(self, exc: RejectedError, correlation_id: str) -> str:
+        entry = Entry(
+            audit_id=uuid.uuid4().hex,
+            correlation_id=correlation_id,
+            created_at=datetime.now(UTC),
+            source=Source.APPROVAL,
+            key="chat-button",
+            state="-",
+            requested_by=self.settings.identity,
+            reason="a chat button's decision",
+            raw=exc.raw,
+        )
+        self.audit.open(entry, Outcome.REJECTED, str(exc))
+        logger.warning("chat decision refused", extra={"audit_id": entry.audit_id})
+        return entry.audit_id
+
+
+_decider: Decider | None = None
+
+
+def decider() -> Decider:
+    """Built once per container, on first use."""
+    global _decider
+    if _decider is None:
+        _decider = Decider(DecisionSettings.from_env(), Clients())
+    return _decider
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    return decider().decide(event, correlation_id=context.aws_request_id)
