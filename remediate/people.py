@@ -465,6 +465,7 @@ def _press(runner: Any, verb: str, approval_id: str, event: Any) -> None:
         identity=environment["CHAT_IDENTITY"],
         remediators=json.loads(environment["REMEDIATOR_FUNCTIONS"]),
         find=Approvals(world.clients("dynamodb"), world.table).get,
+        request_id=uuid.uuid4().hex,  # the decisions function's invocation id
     )
     (function,) = [r for r in world.deployment.remediators if r.name == sent.function]
     runner._last = [(function, sent.payload)]

@@ -19,9 +19,10 @@ one, with ``{"approve": ID}`` or ``{"reject": ID}``. It does three things:
    (approvers, used once, deadline, the alarm still firing, the target unchanged) and
    records the decision; its answer is this function's, which the chat thread shows.
 
-Pure: ``forward``. The handler reads the approval, invokes the remediator and records a
-refusal. Environment: ``CHAT_IDENTITY``, ``REMEDIATOR_FUNCTIONS`` (JSON), ``AUDIT_TABLE``,
-``REMEDIATION_ENV``.
+Pure: ``forward``. The handler reads the approval, invokes the remediator once (no retry:
+a second send would be a second decision; the decision carries a request id besides) and
+records a refused or failed press. Environment: ``CHAT_IDENTITY``, ``REMEDIATOR_FUNCTIONS``
+(JSON), ``REMEDIATOR_TIMEOUT_SECONDS``, ``AUDIT_TABLE``, ``REMEDIATION_ENV``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 
 from .approvals import APPROVE, REJECT, Approval, Approvals
 from .audit import AuditLog, Entry
@@ -53,6 +55,8 @@ logger = Logger(service="auto-remediation")
 VIA_CHAT = "chat"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _RAW_LIMIT = 1000
+#: what of a remediator's error reaches the chat thread
+_ERROR_LIMIT = 300
 
 
 def chat_identity(prefix: str) -> str:
@@ -75,11 +79,14 @@ def forward(
     identity: str,
     remediators: Mapping[str, str],
     find: Callable[[str], Approval | None],
+    request_id: str,
 ) -> Forward:
     """Pure: the decision to send for a button's ``event``, or ``RejectedError`` for anything
-    but ``{"approve": ID}`` / ``{"reject": ID}``. ``find`` reads a stored approval."""
-    if not remediators:
-        raise ConfigurationError("chat decisions misconfigured: REMEDIATOR_FUNCTIONS is empty")
+    but ``{"approve": ID}`` / ``{"reject": ID}``. ``find`` reads a stored approval; when it
+    cannot (the read fails, the record is unreadable) the id is treated as unknown and the
+    receiving remediator reads it again, refuses what it cannot use, and records that.
+    ``request_id`` makes a repeated send of the same press one decision (the remediator's
+    idempotency key for a decision)."""
     verbs = [verb for verb in (APPROVE, REJECT) if isinstance(event, dict) and verb in event]
     if (
         not isinstance(event, dict)
@@ -93,14 +100,20 @@ def forward(
             raw=_excerpt(event),
         )
     verb, approval_id = verbs[0], event[verbs[0]]
-    found = find(approval_id) if _ID.match(approval_id) else None
+    found: Approval | None = None
+    if _ID.match(approval_id):
+        try:
+            found = find(approval_id)
+        except Exception:  # any failure to read: the remediator reads again and decides
+            logger.exception("could not read approval %s: sent on as unknown", approval_id)
     # an id nobody knows still goes to one remediator: it refuses it, and records that
     function = remediators.get(found.route.action) if found else None
     payload = {
         verb: approval_id,
         "requested_by": identity,
-        "reason": f"{verb}d with the chat button",
+        "reason": f"{verb}d from chat",
         "via": VIA_CHAT,
+        "request_id": request_id,
     }
     return Forward(function or remediators[min(remediators)], payload)
 
@@ -115,6 +128,8 @@ class DecisionSettings:
     identity: str
     table: str
     remediators: dict[str, str]
+    #: the remediators' Lambda timeout: how long a decision may take
+    remediator_timeout: int = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> DecisionSettings:
@@ -125,18 +140,42 @@ class DecisionSettings:
             remediators = json.loads(need("REMEDIATOR_FUNCTIONS"))
         except ValueError:
             remediators = None
-        if not isinstance(remediators, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in remediators.items()
+        if (
+            not isinstance(remediators, dict)
+            or not remediators
+            or not all(
+                isinstance(k, str) and isinstance(v, str) and v for k, v in remediators.items()
+            )
         ):
             raise ConfigurationError(
-                "chat decisions misconfigured: REMEDIATOR_FUNCTIONS is not a JSON object of "
-                "action -> function name"
+                "chat decisions misconfigured: REMEDIATOR_FUNCTIONS is not a non-empty JSON "
+                "object of action -> function name"
+            )
+        try:
+            timeout = int(need("REMEDIATOR_TIMEOUT_SECONDS"))
+        except ValueError:
+            timeout = 0
+        if timeout < 1:
+            raise ConfigurationError(
+                "chat decisions misconfigured: REMEDIATOR_TIMEOUT_SECONDS is not a whole "
+                "number of seconds"
             )
         return cls(
             env=need("REMEDIATION_ENV"),
             identity=need("CHAT_IDENTITY"),
             table=need("AUDIT_TABLE"),
             remediators=remediators,
+            remediator_timeout=timeout,
+        )
+
+    def invoke_config(self) -> Config:
+        """The remediator is invoked once and waited for: a read timeout shorter than its run
+        or a retry would send the decision again (the second is then refused as used, and
+        the person who pressed sees an error for a change that was made)."""
+        return Config(
+            retries={"total_max_attempts": 1},
+            connect_timeout=3,
+            read_timeout=self.remediator_timeout + 5,
         )
 
 
@@ -151,30 +190,40 @@ class Decider:
         self.audit = AuditLog(dynamodb, settings.table)
 
     def decide(self, event: Any, correlation_id: str) -> dict[str, Any]:
+        """Forward one press and return the remediator's answer. A refused press is recorded
+        here; a press that could not be delivered or answered is recorded as failed here and
+        raises, so the person who pressed sees the error in the thread."""
         s = self.settings
         try:
             sent = forward(
-                event, identity=s.identity, remediators=s.remediators, find=self.approvals.get
+                event,
+                identity=s.identity,
+                remediators=s.remediators,
+                find=self.approvals.get,
+                request_id=correlation_id,
             )
         except RejectedError as exc:
-            audit_id = self._refused(exc, correlation_id)
+            audit_id = self._record(Outcome.REJECTED, str(exc), correlation_id, raw=exc.raw)
             return {"results": [{"audit_id": audit_id, "outcome": "rejected", "reason": str(exc)}]}
-        response = self.clients("lambda").invoke(
-            FunctionName=sent.function,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(sent.payload).encode(),
-        )
-        raw = response["Payload"].read()
-        if response.get("FunctionError"):
-            # the remediator recorded and noticed what it could; the person who pressed the
-            # button sees this error in the thread
-            raise DeliveryFailed(
-                f"{sent.function} failed: {raw[:_RAW_LIMIT].decode(errors='replace')}"
+        try:
+            response = self.clients("lambda").invoke(
+                FunctionName=sent.function,
+                InvocationType="RequestResponse",
+                Payload=json.dumps(sent.payload).encode(),
             )
-        answer = json.loads(raw or b"{}")
-        return answer if isinstance(answer, dict) else {"results": []}
+            raw = response["Payload"].read()
+            if response.get("FunctionError"):
+                raise DeliveryFailed(f"{raw[:_ERROR_LIMIT].decode(errors='replace')}")
+            answer = json.loads(raw or b"{}")
+            if not isinstance(answer, dict):
+                raise DeliveryFailed(f"not an answer: {raw[:_ERROR_LIMIT]!r}")
+        except Exception as exc:
+            why = f"{sent.function} did not answer the decision: {str(exc)[:_ERROR_LIMIT]}"
+            audit_id = self._record(Outcome.FAILED, why, correlation_id, raw=_excerpt(sent.payload))
+            raise DeliveryFailed(f"{why} (audit {audit_id}; press again to retry)") from exc
+        return answer
 
-    def _refused(self, exc: RejectedError, correlation_id: str) -> str:
+    def _record(self, outcome: Outcome, detail: str, correlation_id: str, *, raw: Any) -> str:
         entry = Entry(
             audit_id=uuid.uuid4().hex,
             correlation_id=correlation_id,
@@ -184,10 +233,10 @@ class Decider:
             state="-",
             requested_by=self.settings.identity,
             reason="a chat button's decision",
-            raw=exc.raw,
+            raw=raw,
         )
-        self.audit.open(entry, Outcome.REJECTED, str(exc))
-        logger.warning("chat decision refused", extra={"audit_id": entry.audit_id})
+        self.audit.open(entry, outcome, detail)
+        logger.warning("chat decision %s", outcome, extra={"audit_id": entry.audit_id})
         return entry.audit_id
 
 
@@ -198,7 +247,9 @@ def decider() -> Decider:
     """Built once per container, on first use."""
     global _decider
     if _decider is None:
-        _decider = Decider(DecisionSettings.from_env(), Clients())
+        settings = DecisionSettings.from_env()
+        invoker = Clients(config=settings.invoke_config())("lambda")
+        _decider = Decider(settings, Clients(overrides={"lambda": invoker}))
     return _decider
 
 

@@ -60,7 +60,7 @@ APPROVAL_ID = "approvalId"
 def button_command(function_name: str, verb: str, region: str) -> str:
     """The command a button runs (Amazon Q Developer's CLI syntax, no leading ``aws``): invoke
     the decider with the one key it accepts; ``$approvalId`` is filled from the notice."""
-    payload = f'{{"{verb}": "${APPROVAL_ID}"}}'
+    payload = f'{{"{verb}":"${APPROVAL_ID}"}}'  # one word, as on a command line
     return f"lambda invoke --function-name {function_name} --payload {payload} --region {region}"
 
 

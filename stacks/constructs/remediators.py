@@ -41,6 +41,7 @@ from constructs import Construct
 from serverless_remediation import remediation
 from serverless_remediation.remediation.actions import MODULES_VARIABLE, module_of
 from serverless_remediation.remediation.playbook import REVERT, Playbook
+from serverless_remediation.remediation.store import APPROVALS, PARTITION_KEY, audit_key
 from serverless_remediation.stacks.config import ConfigError
 from serverless_remediation.stacks.constructs.nag import acknowledge
 from serverless_remediation.stacks.constructs.permissions import grant
@@ -51,9 +52,7 @@ SERVICE_NAME = "auto-remediation"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
 #: the chat buttons' function (remediation.decisions)
 DECIDER_HANDLER = "remediation.decisions.lambda_handler"
-#: what the chat buttons' function does with the audit table: read an approval, record a
-#: refused press
-DECIDER_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
+
 # The newest Python runtime (cdk-nag AwsSolutions-L1), on x86_64 and arm64 alike; the pinned
 # Powertools declares it (classifier "Python :: 3.14"): test_deploy_bundle checks both.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -582,11 +581,22 @@ class Remediators(Construct):
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[log_group.log_group_arn],
             ),
+            # the table, not its index: read approvals, write audit records, nothing else
             iam.PolicyStatement(
-                # the table (approvals, audit records), not its index
-                sid="AuditTable",
-                actions=list(DECIDER_TABLE_ACTIONS),
+                sid="ReadApprovals",
+                actions=["dynamodb:GetItem"],
                 resources=w.table_arns[:1],
+                conditions={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [APPROVALS]}},
+            ),
+            iam.PolicyStatement(
+                sid="RecordPresses",
+                actions=["dynamodb:PutItem"],
+                resources=w.table_arns[:1],
+                conditions={
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": [audit_key("*")[PARTITION_KEY]]
+                    }
+                },
             ),
             iam.PolicyStatement(
                 sid="InvokeRemediators",
@@ -616,6 +626,7 @@ class Remediators(Construct):
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "AUDIT_TABLE": w.table_name,
                 "CHAT_IDENTITY": identity,
+                "REMEDIATOR_TIMEOUT_SECONDS": str(timeout_seconds),
                 "REMEDIATOR_FUNCTIONS": json.dumps(
                     {a: f"{self._prefix}-{a}" for a in remediators}, sort_keys=True
                 ),

@@ -97,8 +97,9 @@ def test_the_approve_button_applies_the_plan_in_the_channels_name(stack, world) 
             {
                 "approve": pending.approval_id,
                 "requested_by": CHANNEL,
-                "reason": "approved with the chat button",
+                "reason": "approved from chat",
                 "via": "chat",
+                "request_id": "c1",
             },
         )
     ]
@@ -177,30 +178,66 @@ def test_the_invoke_matches_the_lambda_api_and_a_remediator_error_fails_loudly(s
     )
     decider = Decider(settings, lambda name: client if name == "lambda" else stack.clients(name))
     unknown = "1" * 32
-    sent = {
-        "approve": unknown,
-        "requested_by": CHANNEL,
-        "reason": "approved with the chat button",
-        "via": "chat",
-    }
-    expected = {
-        "FunctionName": ROLLBACK,
-        "InvocationType": "RequestResponse",
-        "Payload": json.dumps(sent).encode(),
-    }
+
+    def expected(request_id: str) -> dict:
+        sent = {
+            "approve": unknown,
+            "requested_by": CHANNEL,
+            "reason": "approved from chat",
+            "via": "chat",
+            "request_id": request_id,
+        }
+        return {
+            "FunctionName": ROLLBACK,
+            "InvocationType": "RequestResponse",
+            "Payload": json.dumps(sent).encode(),
+        }
+
     with Stubber(client) as stub:
         body = b'{"results": [{"outcome": "rejected"}]}'
-        stub.add_response("invoke", {"StatusCode": 200, "Payload": io.BytesIO(body)}, expected)
+        stub.add_response(
+            "invoke", {"StatusCode": 200, "Payload": io.BytesIO(body)}, expected("c1")
+        )
         assert decider.decide({"approve": unknown}, "c1") == json.loads(body)
         failed = b'{"errorMessage": "boom"}'
         stub.add_response(
             "invoke",
             {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(failed)},
-            expected,
+            expected("c2"),
         )
         with pytest.raises(DeliveryFailed, match="boom"):
             decider.decide({"approve": unknown}, "c2")
+        stub.add_client_error("invoke", "TooManyRequestsException", expected_params=expected("c3"))
+        with pytest.raises(DeliveryFailed, match="TooManyRequests"):
+            decider.decide({"approve": unknown}, "c3")
         stub.assert_no_pending_responses()
+    # an undelivered or unanswered press is recorded as failed, with what was sent
+    failures = [r for r in stack.audit_items() if r["outcome"] == "failed"]
+    assert sorted(r["correlation_id"] for r in failures) == ["c2", "c3"]
+    assert all(r["requested_by"] == CHANNEL and unknown in r["raw"] for r in failures)
+
+
+def test_an_approval_that_cannot_be_read_goes_on_as_unknown(stack, world) -> None:
+    decider, service, pending = world([CHANNEL])
+
+    def broken(_: str):
+        raise RuntimeError("the table cannot be read")
+
+    decider.approvals.get = broken
+    (result,) = decider.decide({"approve": pending.approval_id}, correlation_id="c1")["results"]
+    # the remediator reads it again itself: here it can, and the plan is applied
+    assert service.calls[0][0] == ROLLBACK
+    assert result["outcome"] == "executed", result
+
+
+def test_the_remediator_is_invoked_once_and_waited_for() -> None:
+    settings = DecisionSettings(
+        env="test", identity=CHANNEL, table="t", remediators={"rollback": ROLLBACK},
+        remediator_timeout=120,
+    )  # fmt: skip
+    config = settings.invoke_config()
+    assert config.retries == {"total_max_attempts": 1}
+    assert config.read_timeout == 125
 
 
 @pytest.mark.parametrize(
@@ -209,6 +246,9 @@ def test_the_invoke_matches_the_lambda_api_and_a_remediator_error_fails_loudly(s
         ("REMEDIATOR_FUNCTIONS", "not json"),
         ("REMEDIATOR_FUNCTIONS", '{"rollback": ""}'),
         ("REMEDIATOR_FUNCTIONS", "[]"),
+        ("REMEDIATOR_FUNCTIONS", "{}"),
+        ("REMEDIATOR_TIMEOUT_SECONDS", "soon"),
+        ("REMEDIATOR_TIMEOUT_SECONDS", "0"),
         ("CHAT_IDENTITY", ""),
     ],
 )
@@ -218,7 +258,31 @@ def test_a_misconfigured_function_fails_its_cold_start(name: str, value: str) ->
         "CHAT_IDENTITY": CHANNEL,
         "AUDIT_TABLE": "t",
         "REMEDIATOR_FUNCTIONS": json.dumps({"rollback": ROLLBACK}),
+        "REMEDIATOR_TIMEOUT_SECONDS": "120",
     }
     assert DecisionSettings.from_env(environ).remediators == {"rollback": ROLLBACK}
     with pytest.raises(ConfigurationError, match=name):
         DecisionSettings.from_env({**environ, name: value})
+
+
+def test_only_a_pending_approvals_notice_carries_the_buttons(stack, world, monkeypatch) -> None:
+    """What Holds publishes: buttons and approvalId on the asking notice, not after."""
+    published: list[dict] = []
+    from serverless_remediation.remediation.notify import Notifier
+
+    real = Notifier.publish
+
+    def capture(self, subject, message, chat=None):
+        published.append(chat or {})
+        return real(self, subject, message, chat)
+
+    monkeypatch.setattr(Notifier, "publish", capture)
+    decider, _, pending = world([CHANNEL])
+    asking = published[-1]["metadata"]
+    assert asking["enableCustomActions"] is True
+    assert asking["additionalContext"]["approvalId"] == pending.approval_id
+    decider.decide({"reject": pending.approval_id}, correlation_id="c1")
+    rejected = published[-1]["metadata"]
+    assert "enableCustomActions" not in rejected
+    assert "approvalId" not in rejected["additionalContext"]
+    assert rejected["additionalContext"]["approval"] == pending.approval_id

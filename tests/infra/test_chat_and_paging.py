@@ -118,13 +118,19 @@ def test_approve_and_reject_buttons_invoke_only_the_decisions_function(synth: Sy
         verb = "approve" if '\\"approve\\"' in command else "reject"
         by_verb[verb] = (logical.split("/", 1)[1], props)
         assert decider in command, command
-        assert f'{{\\"{verb}\\": \\"$approvalId\\"}}' in command, command
+        assert f'--payload {{\\"{verb}\\":\\"$approvalId\\"}} --region eu-west-1' in command
         (attachment,) = props["Attachments"]
-        assert attachment["Variables"]["approvalId"].endswith("additionalContext.approvalId")
-        assert {c["VariableName"]: c["Operator"] for c in attachment["Criteria"]} == {
-            "approvalId": "HAS_VALUE",
-            "env": "EQUALS",
+        assert attachment["NotificationType"] == "Custom"
+        assert attachment["ButtonText"] == verb.capitalize()
+        # read from the notice as build_chat_notice writes it (metadata.additionalContext)
+        assert attachment["Variables"] == {
+            "approvalId": "event.metadata.additionalContext.approvalId",
+            "env": "event.metadata.additionalContext.env",
         }
+        assert sorted(attachment["Criteria"], key=lambda c: c["VariableName"]) == [
+            {"Operator": "HAS_VALUE", "VariableName": "approvalId"},
+            {"Operator": "EQUALS", "VariableName": "env", "Value": "drill"},
+        ]
     assert set(by_verb) == {"approve", "reject"}
     listed = [{"Fn::GetAtt": [logical, "CustomActionArn"]} for logical, _ in by_verb.values()]
     for kind in ("SlackChannelConfiguration", "MicrosoftTeamsChannelConfiguration"):

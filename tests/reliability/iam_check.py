@@ -16,6 +16,7 @@ here from the action registry, not read from the CDK code under test.
 from __future__ import annotations
 
 import inspect
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
         roles_seen.add(role)
         variables = props.get("Environment", {}).get("Variables", {})
         if props.get("Handler") == DECIDER_HANDLER:
-            _check_decider(report, where, resources, role, props, tables, policies, r)
+            _check_decider(report, where, resources, role, props, tables, policies, playbook, r)
             continue
         if props.get("Handler") == SWEEPER_HANDLER:
             actions = {"waf-block"}
@@ -245,9 +246,10 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
                 _check_statement(report, f"{where} {policy_name}", statement, own, allowed, r)
 
 
-def _check_decider(report, where, resources, role, props, tables, policies, r) -> None:
-    """The chat buttons' function: its log group, approvals in the audit table (read, and a
-    refused press recorded), and invoking the stack's remediators; nothing else."""
+def _check_decider(report, where, resources, role, props, tables, policies, playbook, r) -> None:
+    """The chat buttons' function: its log group, the audit table (read approvals, write
+    audit records: each statement keyed to those partitions), and invoking the remediators
+    of the routes that wait for approval; nothing else, and no other policy on its role."""
     own: dict[str, set[str]] = {a: set() for a in DECIDER_TABLE_ACTIONS | LOG_ACTIONS}
     for table in tables:
         for a in DECIDER_TABLE_ACTIONS:
@@ -255,17 +257,32 @@ def _check_decider(report, where, resources, role, props, tables, policies, r) -
     log_group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
     for a in LOG_ACTIONS:
         own[a].add(f"${{{log_group}.Arn}}")
+    asking = {run for run, route in routes(playbook) if route.get("mode") == "approve"}
     own["lambda:InvokeFunction"] = {
         f"${{{name}.Arn}}"
         for name, fn in _of_type(resources, "AWS::Lambda::Function").items()
-        if "REMEDIATION_ACTIONS" in fn["Properties"].get("Environment", {}).get("Variables", {})
-    }
+        if asking
+        & set(fn["Properties"].get("Environment", {}).get("Variables", {})
+              .get("REMEDIATION_ACTIONS", "").split(","))
+    }  # fmt: skip
+    role_props = resources[role].get("Properties", {})
+    if role_props.get("ManagedPolicyArns") or role_props.get("Policies"):
+        report.findings.append(f"{where}: role carries policies not checked here")
     report.counts["roles"] += 1
+    report.counts["deciders"] += 1
     for policy_name, policy in policies.items():
         if {"Ref": role} not in policy["Properties"].get("Roles", []):
             continue
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             report.counts["statements"] += 1
+            table_actions = set(listed(statement.get("Action", []))) & DECIDER_TABLE_ACTIONS
+            if table_actions and "dynamodb:LeadingKeys" not in json.dumps(
+                statement.get("Condition", {})
+            ):
+                report.findings.append(
+                    f"{where} {policy_name}: {sorted(table_actions)} on every partition "
+                    "(no dynamodb:LeadingKeys condition)"
+                )
             _check_statement(report, f"{where} {policy_name}", statement, own, {}, r)
 
 

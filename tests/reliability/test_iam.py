@@ -55,6 +55,8 @@ def test_roles_topics_and_keys_stay_inside_their_declared_bounds(synthesized, fi
     figures.add("iam_topics_checked", report.counts["topics"])
     figures.add("iam_findings", len(report.findings))
     assert report.counts["roles"] >= len(REGISTRY)  # one remediator per action, at least
+    if config.chat.slack or config.chat.teams:
+        assert report.counts["deciders"] == 1  # the chat buttons' function was checked
     assert report.counts["grants"] > 0
     assert not report.findings, "\n".join(report.findings)
 
@@ -99,3 +101,39 @@ def test_the_check_catches_an_extra_action_a_foreign_resource_and_an_open_topic(
     assert any(f"cloudwatch:DescribeAlarms on {every_alarm}" in f for f in findings)
     assert any("999999999999" in f and "outside its targets" in f for f in findings)
     assert any("from outside the account" in f for f in findings)
+
+
+def test_the_check_catches_a_wider_chat_decisions_function(synthesized):
+    """The chat buttons' function may invoke only the remediators that ask for approval, read
+    and write only its partitions, and carry no other policy: widen it three ways."""
+    config, templates, playbook = synthesized["drill"]
+    widened = copy.deepcopy(templates)
+    core = widened[next(iter(widened))]["Resources"]
+    (role,) = [
+        name
+        for name, body in core.items()
+        if body["Type"] == "AWS::IAM::Role" and "decisions" in name.lower()
+    ]
+    statements = next(
+        body["Properties"]["PolicyDocument"]["Statement"]
+        for body in core.values()
+        if body["Type"] == "AWS::IAM::Policy" and {"Ref": role} in body["Properties"]["Roles"]
+    )
+    (revert,) = [
+        name
+        for name, body in core.items()
+        if body["Type"] == "AWS::Lambda::Function"
+        and body["Properties"].get("FunctionName", "").endswith("-revert")
+    ]
+    invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
+    invoke["Resource"] = [*listed(invoke["Resource"]), {"Fn::GetAtt": [revert, "Arn"]}]
+    read = next(s for s in statements if s.get("Sid") == "ReadApprovals")
+    del read["Condition"]
+    core[role]["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    findings = check(
+        widened, playbook, account=config.account, region=config.region,
+        alarm_prefix=config.prefix,
+    ).findings  # fmt: skip
+    assert any(f"lambda:InvokeFunction on ${{{revert}.Arn}}" in f for f in findings), findings
+    assert any("no dynamodb:LeadingKeys condition" in f for f in findings), findings
+    assert any("role carries policies not checked here" in f for f in findings), findings
