@@ -25,6 +25,28 @@ emulator.stop()
 """
 
 
+#: the same moto application, applying one request at a time: DynamoDB makes each conditional
+#: write atomic, moto does not under concurrent requests (``bench.concurrent``)
+SERVE_LOCKED = """
+import logging, sys, threading
+from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
+)
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def locked(environ, start_response):
+    with lock:
+        return list(app(environ, start_response))
+server = make_server("127.0.0.1", 0, locked, True, request_handler=MotoRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+sys.stdin.read()
+server.shutdown()
+"""
+
+
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -38,10 +60,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def moto_server(python: str = sys.executable) -> Iterator[Server]:
-    """Start the emulator in a child process; yield its endpoint URL and process id."""
+def moto_server(python: str = sys.executable, *, locked: bool = False) -> Iterator[Server]:
+    """Start the emulator in a child process; yield its endpoint URL and process id.
+    ``locked``: one request at a time (``SERVE_LOCKED``)."""
     server = subprocess.Popen(
-        [python, "-c", SERVE],
+        [python, "-c", SERVE_LOCKED if locked else SERVE],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

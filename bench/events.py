@@ -208,7 +208,17 @@ def warm(switch: str, runs: int, workdir: Path) -> dict:
     world.start_handler({"alarms": routes}, actions, workdir)
     samples: dict[str, dict[str, list]] = {
         s.action: {
-            k: [] for k in ("handler", "in_calls", "overhead", "cpu", "direct", "replayed", "calls")
+            k: []
+            for k in (
+                "handler",
+                "in_calls",
+                "overhead",
+                "cpu",
+                "direct",
+                "replayed",
+                "calls",
+                "duplicate_cpu",
+            )
         }
         | {"outcomes": []}
         for s in scenarios
@@ -225,9 +235,21 @@ def warm(switch: str, runs: int, workdir: Path) -> dict:
         world.recorder.paused = True
         calls, (in_calls, in_calls_cpu) = world.recorder.take()
         direct, _ = world.direct(calls)
+        duplicate = None
+        if scenario.event is None:
+            # the same alarm delivery again: the duplicate path (deduplicated, nothing changes)
+            world.recorder.paused = False
+            dup_started = time.process_time()
+            world.deliver(event)
+            dup_cpu = time.process_time() - dup_started
+            world.recorder.paused = True
+            _, (_, dup_in_calls_cpu) = world.recorder.take()
+            duplicate = (dup_cpu - dup_in_calls_cpu) * 1000
         if not timed:
             continue
         got = samples[scenario.action]
+        if duplicate is not None:
+            got["duplicate_cpu"].append(duplicate)
         got["handler"].append(took * 1000)
         got["in_calls"].append(in_calls * 1000)
         got["overhead"].append((took - in_calls) * 1000)
@@ -244,6 +266,7 @@ def warm(switch: str, runs: int, workdir: Path) -> dict:
             "in_calls_ms": median(got["in_calls"]),
             "overhead_ms": median(got["overhead"]),
             "overhead_cpu_ms": median(got["cpu"]),
+            "duplicate_cpu_ms": median(got["duplicate_cpu"]) if got["duplicate_cpu"] else None,
             "direct_ms": median(got["direct"]),
             "overhead_vs_replay_ms": median(got["replayed"]),
             "runs": len(got["overhead"]),
@@ -265,6 +288,8 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
     server_pid = int(os.environ["BENCH_SERVER_PID"])
     outcomes_seen: dict[str, int] = {}
     rss_before = rss_after = 0
+    rss_init = 0.0
+    rss_runs: list[float] = []  # this process's resident set after each 1,000 deliveries
     for run in range(runs):
         reset(os.environ["AWS_ENDPOINT_URL"])
         create_core(world.clients, REMEDIATOR_ENV, "on")
@@ -289,8 +314,9 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
         deliveries = [event for event in transitions for _ in range(per)]
         random.Random(run).shuffle(deliveries)
         if world.handler is None:
-            world.start_handler({"alarms": routes}, [action], workdir)
+            world.start_handler({"alarms": routes}, [action], workdir)  # init
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            rss_init = rss_now_mb()
         counts: dict[str, int] = {}
         server_started = cpu_seconds(server_pid)
         cpu_started = time.process_time()
@@ -304,6 +330,7 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
         rates.append(len(deliveries) / took)
         outcomes_seen = counts
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_runs.append(rss_now_mb())
     return {
         "action": action,
         "events_per_s": median(rates),
@@ -316,7 +343,17 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
         "outcomes_last_run": outcomes_seen,
         "peak_rss_mb": rss_after / 1024,
         "rss_before_mb": rss_before / 1024,
+        "rss_init_mb": rss_init,
+        "rss_after_1000_mb": rss_runs[0],
+        "rss_after_all_mb": rss_runs[-1],
+        "events_all": len(rss_runs) * STORM_DELIVERIES,
     }
+
+
+def rss_now_mb() -> float:
+    """This process's resident set now (Linux /proc), not its peak."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,236 @@
+"""Storms as Lambda sees them: concurrent execution environments, AWS rate limits, time to act.
+
+``python -m bench.concurrent --workers 50 --out FILE`` (``python -m bench`` runs it):
+1,000 deliveries (250 alarm transitions on 50 targets, each delivered 4 times, shuffled)
+from one queue, taken by ``--workers`` workers. Each worker is one execution environment as
+Lambda runs them: its own boto3 session, clients and pipeline (its own switch cache and
+idempotency config); nothing is shared between workers but the emulator. Workers are threads
+of this process (the machine has few cores: the figures are about correctness, API rates and
+queueing, not throughput).
+
+The emulator runs in another process and applies one request at a time (``locked``): moto
+does not make a conditional write atomic under concurrent requests, and DynamoDB does. So
+"acted twice" counts the pipeline's races, not moto's.
+
+Reported:
+- outcomes, and **acted twice** (must be 0): a transition executed more than once, or a target
+  changed twice inside its cooldown;
+- for each AWS operation, the **peak calls in any one second** (all workers together), against
+  the documented per-account rate limit where AWS documents one (``LIMITS``);
+- **time to applied**: from a worker taking a delivery to its executed result, p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import queue
+import random
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+
+from bench.cold import REMEDIATOR_ENV
+from bench.emulated import create_core, reset
+from bench.events import Context
+from bench.scenarios import SCENARIOS, alarm_delivery, confirm_alarms
+from bench.stats import median
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+TARGETS, TRANSITIONS, DELIVERIES = 50, 250, 1000
+DEFAULT_WORKERS = 50
+
+#: documented per-account, per-Region request rates (requests per second) of the calls an
+#: action makes, and where they are documented
+LAMBDA_CONTROL = "Lambda quotas: control-plane API requests, 15/s per API"
+LIMITS: dict[str, tuple[float, str]] = {
+    "lambda:GetAlias": (15, LAMBDA_CONTROL),
+    "lambda:UpdateAlias": (15, LAMBDA_CONTROL),
+    "lambda:ListVersionsByFunction": (15, LAMBDA_CONTROL),
+    "lambda:ListAliases": (15, LAMBDA_CONTROL),
+    "lambda:GetFunctionConfiguration": (15, LAMBDA_CONTROL),
+    "lambda:GetFunctionConcurrency": (15, LAMBDA_CONTROL),
+    "lambda:PutFunctionConcurrency": (15, LAMBDA_CONTROL),
+    "lambda:UpdateFunctionConfiguration": (15, LAMBDA_CONTROL),
+    "lambda:GetFunction": (100, "Lambda quotas: GetFunction, 100/s"),
+    "wafv2:UpdateIPSet": (1, "WAF: about 1/s per account and Region (issue 16)"),
+}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def peak_per_second(stamps: list[float]) -> int:
+    """The most calls in any one-second window (sliding)."""
+    ordered = sorted(stamps)
+    return max(
+        (bisect.bisect_right(ordered, t + 1.0) - i for i, t in enumerate(ordered)), default=0
+    )
+
+
+class Worker:
+    """One execution environment: a session, its clients and a pipeline of its own."""
+
+    def __init__(self, settings: Any, calls: list[tuple[str, float]], lock: threading.Lock):
+        from serverless_remediation.remediation.clients import Clients
+        from serverless_remediation.remediation.pipeline import Pipeline
+
+        session = boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
+
+        def seen(model: Any, **_: Any) -> None:
+            name = f"{model.service_model.endpoint_prefix}:{model.name}"
+            with lock:
+                calls.append((name, time.perf_counter()))
+
+        session.events.register("provide-client-params", seen)
+        self.pipeline = Pipeline(settings, Clients(session))
+        context = cast("LambdaContext", Context())
+        self.pipeline.idempotency_config.register_lambda_context(context)
+
+
+def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
+    from serverless_remediation.remediation.clients import Clients
+    from serverless_remediation.remediation.config import Settings
+
+    scenario = SCENARIOS[action]
+    setup = Clients(boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"]))
+    reset(os.environ["AWS_ENDPOINT_URL"])
+    create_core(setup, REMEDIATOR_ENV, "on")
+
+    class Setup:
+        clients = setup
+        gaps = None
+
+        def deliver(self, event: dict) -> list[dict]:
+            raise NotImplementedError
+
+    routes = {}
+    for t in range(TARGETS):
+        name = f"storm-{t}"
+        target, params = scenario.make_target(Setup(), name)
+        routes[name] = {"action": action, "target": target, "params": params}
+    names = sorted(routes)
+    start = datetime.now(UTC) - timedelta(seconds=TRANSITIONS // TARGETS + 1)
+    transitions = [
+        alarm_delivery(names[i % TARGETS], changed=start + timedelta(seconds=i // TARGETS))
+        for i in range(TRANSITIONS)
+    ]
+    confirm_alarms(setup, *transitions)
+    deliveries = [t for t in transitions for _ in range(DELIVERIES // TRANSITIONS)]
+    random.Random(seed).shuffle(deliveries)
+
+    path = workdir / "playbook.json"
+    path.write_text(json.dumps({"alarms": routes}))
+    os.environ.update(REMEDIATOR_ENV)
+    os.environ["REMEDIATION_ACTIONS"] = action
+    os.environ["PLAYBOOK_PATH"] = str(path)
+    settings = Settings.from_env()
+
+    calls: list[tuple[str, float]] = []
+    lock = threading.Lock()
+    pool = [Worker(settings, calls, lock) for _ in range(workers)]
+    calls.clear()  # building clients makes no call; setup's own calls are not counted
+    work: queue.Queue[dict] = queue.Queue()
+    for delivery in deliveries:
+        work.put(delivery)
+    results: list[tuple[str, str, float, str]] = []  # (outcome, target, seconds, key)
+
+    def run(worker: Worker) -> None:
+        while True:
+            try:
+                delivery = work.get_nowait()
+            except queue.Empty:
+                return
+            message = json.loads(delivery["Records"][0]["Sns"]["Message"])
+            key = f"{message['AlarmName']}|{message['StateChangeTime']}"
+            took = time.perf_counter()
+            for result in worker.pipeline.handle(delivery):
+                with lock:
+                    results.append(
+                        (
+                            str(result.outcome),
+                            result.target or "",
+                            time.perf_counter() - took,
+                            key,
+                        )
+                    )
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(w,)) for w in pool]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+
+    outcomes: dict[str, int] = defaultdict(int)
+    executed_keys: dict[str, int] = defaultdict(int)
+    executed_targets: dict[str, int] = defaultdict(int)
+    applied: list[float] = []
+    for outcome, target, seconds, key in results:
+        outcomes[outcome] += 1
+        if outcome == "executed":
+            executed_keys[key] += 1
+            executed_targets[target] += 1
+            applied.append(seconds * 1000)
+    # the storm lasts far less than the cooldown: a target changed twice is a race
+    acted_twice = sum(n - 1 for n in executed_keys.values() if n > 1) + sum(
+        n - 1 for n in executed_targets.values() if n > 1
+    )
+    by_operation: dict[str, list[float]] = defaultdict(list)
+    for name, stamp in calls:
+        by_operation[name].append(stamp)
+    rates = {
+        name: {
+            "calls": len(stamps),
+            "peak_per_s": peak_per_second(stamps),
+            **(
+                {"limit_per_s": LIMITS[name][0], "limit_source": LIMITS[name][1]}
+                if name in LIMITS
+                else {}
+            ),
+        }
+        for name, stamps in sorted(by_operation.items())
+    }
+    return {
+        "action": action,
+        "workers": workers,
+        "deliveries": len(deliveries),
+        "transitions": TRANSITIONS,
+        "targets": TARGETS,
+        "results": len(results),
+        "outcomes": dict(sorted(outcomes.items())),
+        "acted_twice": acted_twice,
+        "seconds": wall,
+        "applied_p50_ms": percentile(applied, 50),
+        "applied_p99_ms": percentile(applied, 99),
+        "applied_median_ms": median(applied) if applied else 0.0,
+        "rates": rates,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.concurrent")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--action", default="rollback", choices=sorted(SCENARIOS))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    result = storm(args.workers, args.action, args.out.parent)
+    args.out.write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
