@@ -62,13 +62,13 @@ def run_events(server: Server, what: list[str], runs: int, work: Path) -> dict:
 
 
 def run_concurrent(workers: int, work: Path) -> dict:
-    """``bench.concurrent`` in a child process, against an emulator of its own that applies one
-    request at a time (see bench/concurrent.py)."""
+    """``bench.storms`` in a child process, against an emulator of its own that applies one
+    request at a time (see bench/storms.py)."""
     out = work / f"concurrent-{workers}.json"
     with moto_server(sys.executable, locked=True) as server:
         env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": server.url}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "bench.concurrent", "--workers", str(workers)]
+        command = [sys.executable, "-m", "bench.storms", "--workers", str(workers)]
         done = subprocess.run(
             [*command, "--out", str(out)],
             env=env,
@@ -79,7 +79,7 @@ def run_concurrent(workers: int, work: Path) -> dict:
             check=False,
         )
     if done.returncode:
-        raise RuntimeError(f"bench.concurrent failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"bench.storms failed:\n{done.stderr[-3000:]}")
     return json.loads(out.read_text())
 
 

@@ -26,7 +26,7 @@ emulator.stop()
 
 
 #: the same moto application, applying one request at a time: DynamoDB makes each conditional
-#: write atomic, moto does not under concurrent requests (``bench.concurrent``)
+#: write atomic, moto does not under concurrent requests (``bench.storms``)
 SERVE_LOCKED = """
 import logging, sys, threading
 from werkzeug.serving import make_server

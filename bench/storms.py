@@ -1,6 +1,6 @@
 """Storms as Lambda sees them: concurrent execution environments, AWS rate limits, time to act.
 
-``python -m bench.concurrent --workers 50 --out FILE`` (``python -m bench`` runs it):
+``python -m bench.storms --workers 50 --out FILE`` (``python -m bench`` runs it):
 1,000 deliveries (250 alarm transitions on 50 targets, each delivered 4 times, shuffled)
 from one queue, taken by ``--workers`` workers. Each worker is one execution environment as
 Lambda runs them: its own boto3 session, clients and pipeline (its own switch cache and
@@ -223,7 +223,7 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.concurrent")
+    parser = argparse.ArgumentParser(prog="python -m bench.storms")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--action", default="rollback", choices=sorted(SCENARIOS))
     parser.add_argument("--out", type=Path, required=True)
