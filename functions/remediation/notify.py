@@ -288,8 +288,9 @@ def structured_message(message: str, chat: Mapping[str, Any]) -> str:
 #: the event the remediators put on the default bus for every outcome that pages or resolves
 OUTCOME_SOURCE = "auto-remediation"
 OUTCOME_DETAIL_TYPE = "Remediation Outcome"
-#: outcomes that page: a human must act (manual requests answer their caller instead)
-PAGE = frozenset({Outcome.ESCALATED, Outcome.FAILED})
+#: outcomes that page: a human must act (manual requests answer their caller instead); a
+#: plan waiting for approval pages at ``warning``: it expires unanswered otherwise
+PAGE = frozenset({Outcome.ESCALATED, Outcome.FAILED, Outcome.AWAITING_APPROVAL})
 BREAKER_OPEN = "circuit breaker open"
 PAGE_SUMMARY_LIMIT = 1024
 
@@ -300,9 +301,10 @@ def build_outcome_event(
     """The ``detail`` of the outcome event, or None when nothing pages or resolves.
 
     ``trigger`` for an escalated or failed automatic delivery (a breaker opening is an
-    escalation, marked ``breaker``); ``resolve`` when an alarm's OK transition, confirmed by
-    CloudWatch (``result.resolves``), went through without a failure or a refusal: the
-    incident the ALARM opened closes (PagerDuty ignores a resolve for a key it never saw)."""
+    escalation, marked ``breaker``) and, at ``warning``, for a plan waiting for approval;
+    ``resolve`` when an alarm's OK transition, confirmed by CloudWatch (``result.resolves``),
+    went through without a failure or a refusal: the incident the ALARM opened closes
+    (PagerDuty ignores a resolve for a key it never saw)."""
     automatic = source != "manual"
     if result.outcome in PAGE and automatic:
         action = "trigger"
@@ -317,7 +319,13 @@ def build_outcome_event(
         return None
     breaker = result.outcome is Outcome.ESCALATED and BREAKER_OPEN in result.reason
     subject, _ = build_notice(env, result, key=key, reason="")
-    severity = "critical" if breaker or result.outcome is Outcome.FAILED else "error"
+    severity = (
+        "critical"
+        if breaker or result.outcome is Outcome.FAILED
+        else "warning"
+        if result.outcome is Outcome.AWAITING_APPROVAL
+        else "error"
+    )
     return {
         "env": _bounded(env, 100),
         "eventAction": action,

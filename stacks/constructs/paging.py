@@ -1,5 +1,6 @@
-"""Paging: escalated and failed outcomes (a circuit breaker opening among them) page
-PagerDuty; the alarm's return to OK resolves the page.
+"""Paging: escalated and failed outcomes (a circuit breaker opening among them), and plans
+waiting for approval (at ``warning``), page PagerDuty; the alarm's return to OK resolves
+the page.
 
 The remediators put one "Remediation Outcome" event on the account's default bus for each
 outcome that pages or resolves (``remediation.notify.build_outcome_event``; they do so only
@@ -143,7 +144,7 @@ class Paging(Construct):
             self,
             "Pages",
             rule_name=name,
-            description=f"{prefix}: escalated and failed outcomes page, OK resolves",
+            description=f"{prefix}: escalated, failed and awaiting approval page, OK resolves",
             event_pattern=events.EventPattern(
                 source=[OUTCOME_SOURCE],
                 detail_type=[OUTCOME_DETAIL_TYPE],

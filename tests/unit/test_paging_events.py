@@ -73,6 +73,14 @@ def test_a_manual_request_answers_its_caller_and_does_not_page(outcome):
     assert event(outcome, source="manual") is None
 
 
+def test_a_plan_waiting_for_approval_pages_at_warning():
+    """It expires unanswered otherwise: the person who may approve is paged."""
+    detail = event(Outcome.AWAITING_APPROVAL)
+    assert detail is not None
+    assert (detail["eventAction"], detail["severity"]) == ("trigger", "warning")
+    assert detail["dedupKey"] == incident_id("prod", "orders-errors", ALIAS)
+
+
 def test_a_breaker_opening_pages_critical_and_says_so():
     detail = event(Outcome.ESCALATED, reason=BREAKER)
     assert detail is not None
