@@ -1,28 +1,31 @@
-"""The chat buttons' function: Approve and Reject on an approval notice.
+"""The chat's one entry point: Approve and Reject on an approval notice, and revert.
 
-An approval notice in chat carries ``approvalId`` in its additional context, and the channel
-shows two buttons (``AWS::Chatbot::CustomAction``) that invoke this function, and only this
-one, with ``{"approve": ID}`` or ``{"reject": ID}``. It does three things:
+A chat channel (Amazon Q Developer in chat applications) may invoke this function and no
+remediator. An approval notice in chat carries ``approvalId`` in its additional context, and
+the channel shows two buttons (``AWS::Chatbot::CustomAction``) that invoke this function with
+``{"approve": ID}`` or ``{"reject": ID}``; a person may also type ``{"revert": AUDIT_ID}``
+(undo an executed action, as ``remediate revert`` does). It does three things:
 
-1. It names who decides itself: ``CHAT_IDENTITY`` (``chat:<app>-<env>``, the channel), never
-   a name from the payload. Amazon Q Developer runs a button's command as the channel's IAM
-   role and tells the function nothing about the person who pressed it, so the audit record
-   says "the channel", and the chat thread shows who pressed. Chat decides only if the
-   environment's ``people.approvers`` admit that identity (the CDK app creates the buttons
-   only then, and the remediator checks it again).
-2. It reads the pending approval to find the remediator that runs its action
-   (``REMEDIATOR_FUNCTIONS``: action -> function name). An id nobody knows still goes to one
-   remediator, which refuses it and records the refusal.
-3. It sends the remediator a decision ``{verb: ID, requested_by, reason, via: "chat"}``,
-   nothing else: a payload with any other key (a plan, a target, a person's name) is refused
-   here, with an audit record, and never forwarded. The remediator does every check
-   (approvers, used once, deadline, the alarm still firing, the target unchanged) and
-   records the decision; its answer is this function's, which the chat thread shows.
+1. It names who asks itself: ``CHAT_IDENTITY`` (``chat:<app>-<env>``, the channel), never a
+   name from the payload. Amazon Q Developer runs a command as the channel's IAM role and
+   tells the function nothing about the person who pressed or typed it, so the audit record
+   says "the channel", and the chat thread shows who it was. Chat decides approvals only if
+   the environment's ``people.approvers`` admit that identity (the CDK app creates the
+   buttons only then, and the remediator checks it again).
+2. It picks the remediator: for a decision, the one that runs the pending approval's action
+   (``REMEDIATOR_FUNCTIONS``: action -> function name; an id nobody knows still goes to one
+   remediator, which refuses it and records the refusal); for a revert, the revert
+   remediator.
+3. It sends that remediator a decision ``{verb: ID, requested_by, reason, via: "chat"}`` or a
+   revert request ``{action: "revert", target: AUDIT_ID, requested_by, reason}``, nothing
+   else: a payload with any other key (a plan, a target, a person's name) is refused here,
+   with an audit record, and never forwarded. The remediator does every check and records
+   the outcome; its answer is this function's, which the chat thread shows.
 
 Pure: ``forward``. The handler reads the approval, invokes the remediator once (no retry:
-a second send would be a second decision; the decision carries a request id besides) and
-records a refused or failed press. Environment: ``CHAT_IDENTITY``, ``REMEDIATOR_FUNCTIONS``
-(JSON), ``REMEDIATOR_TIMEOUT_SECONDS``, ``AUDIT_TABLE``, ``REMEDIATION_ENV``.
+a second send would be a second request; each carries a request id besides) and records a
+refused or failed one. Environment: ``CHAT_IDENTITY``, ``REMEDIATOR_FUNCTIONS`` (JSON),
+``REMEDIATOR_TIMEOUT_SECONDS``, ``AUDIT_TABLE``, ``REMEDIATION_ENV``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ logger = Logger(service="auto-remediation")
 
 #: what every decision from a chat button says it came from
 VIA_CHAT = "chat"
+#: undo an executed action (``remediation.actions.revert``): ``{"revert": AUDIT_ID}``
+REVERT = "revert"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _RAW_LIMIT = 1000
 #: what of a remediator's error reaches the chat thread
@@ -87,7 +92,7 @@ def forward(
     receiving remediator reads it again, refuses what it cannot use, and records that.
     ``request_id`` makes a repeated send of the same press one decision (the remediator's
     idempotency key for a decision)."""
-    verbs = [verb for verb in (APPROVE, REJECT) if isinstance(event, dict) and verb in event]
+    verbs = [v for v in (APPROVE, REJECT, REVERT) if isinstance(event, dict) and v in event]
     if (
         not isinstance(event, dict)
         or len(verbs) != 1
@@ -95,11 +100,22 @@ def forward(
         or not isinstance(event[verbs[0]], str)
     ):
         raise RejectedError(
-            'a chat decision is {"approve": ID} or {"reject": ID}, nothing else: who decides '
-            "is the channel, and the plan comes from the stored approval",
+            'from chat: {"approve": ID}, {"reject": ID} or {"revert": AUDIT_ID}, nothing '
+            "else: who asks is the channel, and the plan comes from the stored record",
             raw=_excerpt(event),
         )
     verb, approval_id = verbs[0], event[verbs[0]]
+    if verb == REVERT:
+        if REVERT not in remediators:
+            raise RejectedError("revert is not deployed in this environment", raw=_excerpt(event))
+        request = {
+            "action": REVERT,
+            "target": approval_id,  # the revert remediator checks it names an executed record
+            "reason": "reverted from chat",
+            "requested_by": identity,
+            "request_id": request_id,
+        }
+        return Forward(remediators[REVERT], request)
     found: Approval | None = None
     if _ID.match(approval_id):
         try:
@@ -108,6 +124,7 @@ def forward(
             logger.exception("could not read approval %s: sent on as unknown", approval_id)
     # an id nobody knows still goes to one remediator: it refuses it, and records that
     function = remediators.get(found.route.action) if found else None
+    deciding = sorted(a for a in remediators if a != REVERT) or sorted(remediators)
     payload = {
         verb: approval_id,
         "requested_by": identity,
@@ -115,7 +132,7 @@ def forward(
         "via": VIA_CHAT,
         "request_id": request_id,
     }
-    return Forward(function or remediators[min(remediators)], payload)
+    return Forward(function or remediators[deciding[0]], payload)
 
 
 def _excerpt(event: Any) -> str:
@@ -190,9 +207,9 @@ class Decider:
         self.audit = AuditLog(dynamodb, settings.table)
 
     def decide(self, event: Any, correlation_id: str) -> dict[str, Any]:
-        """Forward one press and return the remediator's answer. A refused press is recorded
-        here; a press that could not be delivered or answered is recorded as failed here and
-        raises, so the person who pressed sees the error in the thread."""
+        """Forward one press (or typed revert) and return the remediator's answer. A refused
+        one is recorded here; one that could not be delivered or answered is recorded as
+        failed here and raises, so the person in the channel sees the error in the thread."""
         s = self.settings
         try:
             sent = forward(
@@ -218,7 +235,7 @@ class Decider:
             if not isinstance(answer, dict):
                 raise DeliveryFailed(f"not an answer: {raw[:_ERROR_LIMIT]!r}")
         except Exception as exc:
-            why = f"{sent.function} did not answer the decision: {str(exc)[:_ERROR_LIMIT]}"
+            why = f"{sent.function} did not answer: {str(exc)[:_ERROR_LIMIT]}"
             audit_id = self._record(Outcome.FAILED, why, correlation_id, raw=_excerpt(sent.payload))
             raise DeliveryFailed(f"{why} (audit {audit_id}; press again to retry)") from exc
         return answer
@@ -229,10 +246,10 @@ class Decider:
             correlation_id=correlation_id,
             created_at=datetime.now(UTC),
             source=Source.APPROVAL,
-            key="chat-button",
+            key="chat",
             state="-",
             requested_by=self.settings.identity,
-            reason="a chat button's decision",
+            reason="a request from chat",
             raw=raw,
         )
         self.audit.open(entry, outcome, detail)

@@ -7,9 +7,10 @@ notifications, which the service renders natively.
 
 What people in the channel may do is bounded twice by one customer-managed policy: it is the
 channel role's only policy and the channel's guardrail. It reads (alarms, metrics: what a
-notice links to) and invokes only the suite's own entry points (``allow_invoke``: the revert
-remediator, and the approval function when there is one). Nothing else, whatever a user's
-own role would allow (``user_role_required`` is off: the channel role is the ceiling).
+notice links to) and invokes only the chat's entry point (``allow_invoke``: the chat
+decisions function, which names the channel as who asks and forwards approvals, rejections
+and reverts; never a remediator directly). Nothing else, whatever a user's own role would
+allow (``user_role_required`` is off: the channel role is the ceiling).
 
 Buttons on notices (``AWS::Chatbot::CustomAction``) are attached with ``add_custom_action``
 (every configuration lists them in ``CustomizationResourceArns``); ``add_approval_buttons``

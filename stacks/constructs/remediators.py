@@ -50,7 +50,7 @@ HANDLER = "remediation.handler.lambda_handler"
 #: the Powertools service name of every remediator and the sweeper (handler.py's Logger)
 SERVICE_NAME = "auto-remediation"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
-#: the chat buttons' function (remediation.decisions)
+#: the chat's entry point: approve, reject, revert (remediation.decisions)
 DECIDER_HANDLER = "remediation.decisions.lambda_handler"
 
 # The newest Python runtime (cdk-nag AwsSolutions-L1), on x86_64 and arm64 alike; the pinned
@@ -562,8 +562,8 @@ class Remediators(Construct):
     def add_decider(
         self, identity: str, actions: Iterable[str], *, timeout_seconds: int, memory_mb: int
     ) -> lambda_.Function:
-        """The chat buttons' function (``remediation.decisions``): it may read approvals,
-        record a refused press and invoke the remediators of ``actions``, nothing else.
+        """The chat's entry point (``remediation.decisions``): it may read approvals, record a
+        refused or failed request and invoke the remediators of ``actions``, nothing else.
         It waits for the remediator (``timeout_seconds``, theirs) and a little more."""
         name = f"{self._prefix}-chat-decisions"
         log_group = self._log_group("Logs-decisions", name)
@@ -610,7 +610,7 @@ class Remediators(Construct):
             self,
             "ChatDecisions",
             function_name=name,
-            description=f"auto-remediation: the chat Approve / Reject buttons for {self._prefix}",
+            description=f"auto-remediation: approvals and reverts from chat for {self._prefix}",
             runtime=RUNTIME,
             architecture=self.architecture,
             handler=DECIDER_HANDLER,

@@ -182,44 +182,53 @@ class AutoRemediation(Construct):
         )
 
     def _add_decider(self, cfg: EnvConfig) -> lambda_.Function | None:
-        """The chat Approve / Reject buttons' function, when the environment has a chat
-        channel, a route that waits for approval, and approvers that admit the channel
-        (``chat:<prefix>``, see remediation.decisions); else None (the notices show the
-        ``remediate approve`` commands)."""
-        has_chat = cfg.chat.slack is not None or cfg.chat.teams is not None
-        identity = chat_identity(cfg.prefix)
+        """The chat's one entry point (``remediation.decisions``), when the environment has a
+        chat channel: decisions on approvals, and reverts. It may invoke the remediators of
+        the routes that wait for approval and the revert remediator; None without chat."""
+        if cfg.chat.slack is None and cfg.chat.teams is None:
+            return None
+        reachable = self._asking() | ({catalog_.REVERT} & set(self.remediators.functions))
+        if not reachable:
+            return None
+        settings = cfg.remediators
+        return self.remediators.add_decider(
+            chat_identity(cfg.prefix),
+            reachable,
+            timeout_seconds=settings.timeout_seconds,
+            memory_mb=settings.memory_mb,
+        )
+
+    def _asking(self) -> set[str]:
+        """The actions of the routes that wait for approval."""
         playbook = Playbook.from_dict(self.catalog.playbook())
-        asking = {
+        return {
             route.action
             for found in playbook.routes.values()
             for route in found
             if route.mode is RouteMode.APPROVE
         }
-        if not (has_chat and asking and playbook.people.may_decide(identity)):
-            return None
-        settings = cfg.remediators
-        return self.remediators.add_decider(
-            identity,
-            asking,
-            timeout_seconds=settings.timeout_seconds,
-            memory_mb=settings.memory_mb,
-        )
+
+    def _buttons(self, cfg: EnvConfig) -> bool:
+        """Approve / Reject buttons: a route waits for approval and the approvers admit the
+        channel (else the notices show the ``remediate approve`` commands only)."""
+        people = Playbook.from_dict(self.catalog.playbook()).people
+        return bool(self._asking()) and people.may_decide(chat_identity(cfg.prefix))
 
     def _add_people(self, cfg: EnvConfig) -> None:
         """Chat channels for the notices and PagerDuty paging, where cdk.json names them
         (``chat``, ``paging``): ``self.chat`` and ``self.paging``, else None."""
         self.chat: ChatChannels | None = None
         if cfg.chat.slack is not None or cfg.chat.teams is not None:
-            revert = self.remediators.functions.get(catalog_.REVERT)
+            # the channel invokes only the chat's entry point, which names who asks
             self.chat = ChatChannels(
                 self,
                 "Chat",
                 prefix=cfg.prefix,
                 chat=cfg.chat,
                 notice_topic=self.notices.notice_topic,
-                invokable=[revert] if revert is not None else [],
+                invokable=[self.decider] if self.decider is not None else [],
             )
-            if self.decider is not None:
+            if self.decider is not None and self._buttons(cfg):
                 self.chat.add_approval_buttons(self.decider, env=cfg.env)
         self.paging: Paging | None = None
         if cfg.paging is not None:

@@ -29,6 +29,7 @@ from serverless_remediation.remediation.models import Outcome
 ALARM = "test-orders-error-rate"
 CHANNEL = chat_identity("autorem-test")
 ROLLBACK = "autorem-test-rollback"
+REVERT = "autorem-test-revert"
 
 
 class InProcessLambda:
@@ -64,9 +65,13 @@ def world(stack):
         (asked,) = pipeline.handle(stack.event("sns_alarm_single_metric.json"))
         assert asked.outcome is Outcome.AWAITING_APPROVAL, asked.reason
         (pending,) = Approvals(stack.clients("dynamodb"), stack.table).pending(stack.now)
-        service = InProcessLambda({ROLLBACK: pipeline})
+        reverter = stack.pipeline(playbook, actions={"revert"})
+        service = InProcessLambda({ROLLBACK: pipeline, REVERT: reverter})
         settings = DecisionSettings(
-            env="test", identity=CHANNEL, table=stack.table, remediators={"rollback": ROLLBACK}
+            env="test",
+            identity=CHANNEL,
+            table=stack.table,
+            remediators={"rollback": ROLLBACK, "revert": REVERT},
         )
         decider = Decider(
             settings, lambda name: service if name == "lambda" else stack.clients(name)
@@ -286,3 +291,48 @@ def test_only_a_pending_approvals_notice_carries_the_buttons(stack, world, monke
     assert "enableCustomActions" not in rejected
     assert "approvalId" not in rejected["additionalContext"]
     assert rejected["additionalContext"]["approval"] == pending.approval_id
+
+
+def test_a_revert_from_chat_goes_to_the_revert_remediator_in_the_channels_name(
+    stack, world
+) -> None:
+    decider, service, pending = world([CHANNEL])
+    (done,) = decider.decide({"approve": pending.approval_id}, correlation_id="c1")["results"]
+    assert live_version(stack) == "2"
+    (undone,) = decider.decide({"revert": done["audit_id"]}, correlation_id="c2")["results"]
+    assert undone["outcome"] == "executed", undone
+    assert live_version(stack) == "3"
+    assert service.calls[-1] == (
+        REVERT,
+        {
+            "action": "revert",
+            "target": done["audit_id"],
+            "reason": "reverted from chat",
+            "requested_by": CHANNEL,
+            "request_id": "c2",
+        },
+    )
+    assert record(stack, undone["audit_id"])["requested_by"] == CHANNEL
+
+
+def test_a_revert_where_none_is_deployed_is_refused_here() -> None:
+    from serverless_remediation.remediation.decisions import forward
+    from serverless_remediation.remediation.errors import RejectedError
+
+    with pytest.raises(RejectedError, match="revert is not deployed"):
+        forward(
+            {"revert": "a" * 32},
+            identity=CHANNEL,
+            remediators={"rollback": ROLLBACK},
+            find=lambda _: None,
+            request_id="r",
+        )
+    # an unknown approval id goes to a deciding remediator, never to revert
+    sent = forward(
+        {"approve": "a" * 32},
+        identity=CHANNEL,
+        remediators={"revert": REVERT, "rollback": ROLLBACK},
+        find=lambda _: None,
+        request_id="r",
+    )
+    assert sent.function == ROLLBACK

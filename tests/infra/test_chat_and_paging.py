@@ -93,9 +93,8 @@ def test_the_channel_may_read_and_invoke_only_the_suite(synth: Synth) -> None:
     writes = {a for a in actions if not a.split(":")[1].startswith(("Describe", "Get", "List"))}
     assert writes == {"lambda:InvokeFunction"}
     (invoke,) = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
-    revert, decider = function_id(synth, "-revert"), function_id(synth, "-chat-decisions")
-    # the revert remediator and the buttons' function: never an action's remediator
-    assert sorted(r["Fn::GetAtt"][0] for r in invoke["Resource"]) == sorted([revert, decider])
+    # the chat's entry point only: never a remediator, not even revert (it names who asks)
+    assert invoke["Resource"] == {"Fn::GetAtt": [function_id(synth, "-chat-decisions"), "Arn"]}
 
 
 def function_id(synth: Synth, suffix: str) -> str:
@@ -143,7 +142,8 @@ def test_approve_and_reject_buttons_invoke_only_the_decisions_function(synth: Sy
     assert variables["CHAT_IDENTITY"] == CHANNEL
     # reports-worker's throttles wait for approval (cdk.json): capacity-bump decides them
     assert json.loads(variables["REMEDIATOR_FUNCTIONS"]) == {
-        "capacity-bump": "autorem-drill-capacity-bump"
+        "capacity-bump": "autorem-drill-capacity-bump",
+        "revert": "autorem-drill-revert",
     }
 
 
@@ -152,8 +152,8 @@ def test_no_buttons_when_the_approvers_do_not_admit_the_channel(context: dict[st
     raw["people"]["approvers"] = [a for a in raw["people"]["approvers"] if a != CHANNEL]
     synth = synthesize(parse_env("autorem", "drill", raw), nag=False)
     assert not synth.resources("AWS::Chatbot::CustomAction")
-    functions = synth.resources("AWS::Lambda::Function").values()
-    assert not [f for f in functions if "decisions" in f["Properties"].get("Handler", "")]
+    # the chat's entry point stays (reverts; a decision from chat is refused and recorded)
+    function_id(synth, "-chat-decisions")
 
 
 def test_custom_actions_attach_to_every_channel(context: dict[str, Any]) -> None:

@@ -247,9 +247,10 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
 
 
 def _check_decider(report, where, resources, role, props, tables, policies, playbook, r) -> None:
-    """The chat buttons' function: its log group, the audit table (read approvals, write
-    audit records: each statement keyed to those partitions), and invoking the remediators
-    of the routes that wait for approval; nothing else, and no other policy on its role."""
+    """The chat's entry point: its log group, the audit table (read approvals, write audit
+    records: each statement keyed to those partitions), and invoking the remediators of the
+    routes that wait for approval and the revert remediator; nothing else, and no other
+    policy on its role."""
     own: dict[str, set[str]] = {a: set() for a in DECIDER_TABLE_ACTIONS | LOG_ACTIONS}
     for table in tables:
         for a in DECIDER_TABLE_ACTIONS:
@@ -257,7 +258,9 @@ def _check_decider(report, where, resources, role, props, tables, policies, play
     log_group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
     for a in LOG_ACTIONS:
         own[a].add(f"${{{log_group}.Arn}}")
+    # the remediators of the routes that wait for approval, and revert (chat reverts)
     asking = {run for run, route in routes(playbook) if route.get("mode") == "approve"}
+    asking.add("revert")
     own["lambda:InvokeFunction"] = {
         f"${{{name}.Arn}}"
         for name, fn in _of_type(resources, "AWS::Lambda::Function").items()

@@ -104,8 +104,9 @@ def test_the_check_catches_an_extra_action_a_foreign_resource_and_an_open_topic(
 
 
 def test_the_check_catches_a_wider_chat_decisions_function(synthesized):
-    """The chat buttons' function may invoke only the remediators that ask for approval, read
-    and write only its partitions, and carry no other policy: widen it three ways."""
+    """The chat's entry point may invoke only the remediators that ask for approval and
+    revert, read and write only its partitions, and carry no other policy: widen it three
+    ways."""
     config, templates, playbook = synthesized["drill"]
     widened = copy.deepcopy(templates)
     core = widened[next(iter(widened))]["Resources"]
@@ -119,14 +120,15 @@ def test_the_check_catches_a_wider_chat_decisions_function(synthesized):
         for body in core.values()
         if body["Type"] == "AWS::IAM::Policy" and {"Ref": role} in body["Properties"]["Roles"]
     )
-    (revert,) = [
+    # rollback routes wait for no approval in the drill: its remediator is out of reach
+    (rollback,) = [
         name
         for name, body in core.items()
         if body["Type"] == "AWS::Lambda::Function"
-        and body["Properties"].get("FunctionName", "").endswith("-revert")
+        and body["Properties"].get("FunctionName", "") == f"{config.prefix}-rollback"
     ]
     invoke = next(s for s in statements if s["Action"] == "lambda:InvokeFunction")
-    invoke["Resource"] = [*listed(invoke["Resource"]), {"Fn::GetAtt": [revert, "Arn"]}]
+    invoke["Resource"] = [*listed(invoke["Resource"]), {"Fn::GetAtt": [rollback, "Arn"]}]
     read = next(s for s in statements if s.get("Sid") == "ReadApprovals")
     del read["Condition"]
     core[role]["Properties"]["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
@@ -134,6 +136,6 @@ def test_the_check_catches_a_wider_chat_decisions_function(synthesized):
         widened, playbook, account=config.account, region=config.region,
         alarm_prefix=config.prefix,
     ).findings  # fmt: skip
-    assert any(f"lambda:InvokeFunction on ${{{revert}.Arn}}" in f for f in findings), findings
+    assert any(f"lambda:InvokeFunction on ${{{rollback}.Arn}}" in f for f in findings), findings
     assert any("no dynamodb:LeadingKeys condition" in f for f in findings), findings
     assert any("role carries policies not checked here" in f for f in findings), findings
