@@ -690,7 +690,9 @@ class People(_Model):
         default=15, ge=1, le=1440, description="how long an approval request stays open"
     )
     approvers: tuple[Annotated[str, StringConstraints(min_length=1, max_length=256)], ...] = Field(
-        default=(), description="who may approve or reject: fnmatch patterns of IAM ARNs"
+        default=(),
+        description="who may approve or reject: fnmatch patterns of IAM ARNs, or "
+        "chat:<app>-<env> for the chat channel's buttons",
     )
     max_silence_hours: int = Field(
         default=24, ge=1, le=168, description="the longest `remediate silence`"
