@@ -4,7 +4,8 @@ A chat channel (Amazon Q Developer in chat applications) may invoke this functio
 remediator. An approval notice in chat carries ``approvalId`` in its additional context, and
 the channel shows two buttons (``AWS::Chatbot::CustomAction``) that invoke this function with
 ``{"approve": ID}`` or ``{"reject": ID}``; a person may also type ``{"revert": AUDIT_ID}``
-(undo an executed action, as ``remediate revert`` does). It does three things:
+(undo an executed action, as ``remediate revert`` does; only where the approvers admit the
+channel: the CDK app then lists the revert remediator). It does three things:
 
 1. It names who asks itself: ``CHAT_IDENTITY`` (``chat:<app>-<env>``, the channel), never a
    name from the payload. Amazon Q Developer runs a command as the channel's IAM role and
@@ -107,7 +108,10 @@ def forward(
     verb, approval_id = verbs[0], event[verbs[0]]
     if verb == REVERT:
         if REVERT not in remediators:
-            raise RejectedError("revert is not deployed in this environment", raw=_excerpt(event))
+            raise RejectedError(
+                f"revert from chat is not enabled here: people.approvers must admit {identity}",
+                raw=_excerpt(event),
+            )
         request = {
             "action": REVERT,
             "target": approval_id,  # the revert remediator checks it names an executed record

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from .models import Outcome, Result
+from .models import Outcome, Result, Source
 
 SUBJECT_LIMIT = 100
 #: longest value shown for one field (the audit record keeps the whole of it)
@@ -288,9 +288,11 @@ def structured_message(message: str, chat: Mapping[str, Any]) -> str:
 #: the event the remediators put on the default bus for every outcome that pages or resolves
 OUTCOME_SOURCE = "auto-remediation"
 OUTCOME_DETAIL_TYPE = "Remediation Outcome"
-#: outcomes that page: a human must act (manual requests answer their caller instead); a
-#: plan waiting for approval pages at ``warning``: it expires unanswered otherwise
-PAGE = frozenset({Outcome.ESCALATED, Outcome.FAILED, Outcome.AWAITING_APPROVAL})
+#: outcomes that page: a human must act (manual requests answer their caller instead)
+PAGE = frozenset({Outcome.ESCALATED, Outcome.FAILED})
+#: a plan waiting for approval pages too, at ``warning``, on a page of its own (one per
+#: target): under the incident's key, a later failure would be folded into a warning alert
+APPROVAL_PAGE = "approval"
 BREAKER_OPEN = "circuit breaker open"
 PAGE_SUMMARY_LIMIT = 1024
 
@@ -301,12 +303,24 @@ def build_outcome_event(
     """The ``detail`` of the outcome event, or None when nothing pages or resolves.
 
     ``trigger`` for an escalated or failed automatic delivery (a breaker opening is an
-    escalation, marked ``breaker``) and, at ``warning``, for a plan waiting for approval;
-    ``resolve`` when an alarm's OK transition, confirmed by CloudWatch (``result.resolves``),
-    went through without a failure or a refusal: the incident the ALARM opened closes
-    (PagerDuty ignores a resolve for a key it never saw)."""
+    escalation, marked ``breaker``) and, at ``warning`` on its own key, for a plan waiting for
+    approval; ``resolve`` of that key when a person answered it, and of the incident when an
+    alarm's OK transition, confirmed by CloudWatch (``result.resolves``), went through without
+    a failure or a refusal: the incident the ALARM opened closes (PagerDuty ignores a resolve
+    for a key it never saw)."""
     automatic = source != "manual"
-    if result.outcome in PAGE and automatic:
+    dedup = incident_id(env, key, result.target)
+    if result.outcome is Outcome.AWAITING_APPROVAL:
+        action, dedup = "trigger", approval_page(env, result.target)
+    elif (
+        source == Source.APPROVAL
+        and result.outcome not in PAGE
+        and result.outcome is not Outcome.REJECTED
+    ):
+        # a person answered (approved and applied, or rejected): the asking page closes; a
+        # refused answer (unknown, expired, not an approver) leaves it open
+        action, dedup = "resolve", approval_page(env, result.target)
+    elif result.outcome in PAGE and automatic:
         action = "trigger"
     elif (
         result.resolves
@@ -329,7 +343,7 @@ def build_outcome_event(
     return {
         "env": _bounded(env, 100),
         "eventAction": action,
-        "dedupKey": incident_id(env, key, result.target),
+        "dedupKey": dedup,
         "summary": _bounded(f"{subject}: {result.reason}", PAGE_SUMMARY_LIMIT),
         "severity": severity if action == "trigger" else "info",
         "outcome": str(result.outcome),
@@ -341,6 +355,11 @@ def build_outcome_event(
         "state": _bounded(state or "-", 40),
         "reason": _bounded(result.reason or "-", CHAT_FIELD_LIMIT),
     }
+
+
+def approval_page(env: str, target: str | None) -> str:
+    """The dedup key of the page asking for an approval on ``target``."""
+    return incident_id(env, APPROVAL_PAGE, target)
 
 
 def _bounded(value: Any, limit: int) -> str:

@@ -183,11 +183,14 @@ class AutoRemediation(Construct):
 
     def _add_decider(self, cfg: EnvConfig) -> lambda_.Function | None:
         """The chat's one entry point (``remediation.decisions``), when the environment has a
-        chat channel: decisions on approvals, and reverts. It may invoke the remediators of
-        the routes that wait for approval and the revert remediator; None without chat."""
+        chat channel: decisions on approvals, and reverts where the approvers admit the
+        channel. It may invoke the remediators of the routes that wait for approval and then
+        the revert remediator; None without chat or with nothing to reach."""
         if cfg.chat.slack is None and cfg.chat.teams is None:
             return None
-        reachable = self._asking() | ({catalog_.REVERT} & set(self.remediators.functions))
+        reachable = self._asking()
+        if self._chat_admitted(cfg):  # the approvers say whether chat may act at all
+            reachable |= {catalog_.REVERT} & set(self.remediators.functions)
         if not reachable:
             return None
         settings = cfg.remediators
@@ -208,11 +211,15 @@ class AutoRemediation(Construct):
             if route.mode is RouteMode.APPROVE
         }
 
+    def _chat_admitted(self, cfg: EnvConfig) -> bool:
+        """``people.approvers`` admit the channel (``chat:<app>-<env>``)."""
+        people = Playbook.from_dict(self.catalog.playbook()).people
+        return people.may_decide(chat_identity(cfg.prefix))
+
     def _buttons(self, cfg: EnvConfig) -> bool:
         """Approve / Reject buttons: a route waits for approval and the approvers admit the
         channel (else the notices show the ``remediate approve`` commands only)."""
-        people = Playbook.from_dict(self.catalog.playbook()).people
-        return bool(self._asking()) and people.may_decide(chat_identity(cfg.prefix))
+        return bool(self._asking()) and self._chat_admitted(cfg)
 
     def _add_people(self, cfg: EnvConfig) -> None:
         """Chat channels for the notices and PagerDuty paging, where cdk.json names them

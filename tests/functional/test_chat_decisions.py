@@ -319,7 +319,7 @@ def test_a_revert_where_none_is_deployed_is_refused_here() -> None:
     from serverless_remediation.remediation.decisions import forward
     from serverless_remediation.remediation.errors import RejectedError
 
-    with pytest.raises(RejectedError, match="revert is not deployed"):
+    with pytest.raises(RejectedError, match="revert from chat is not enabled"):
         forward(
             {"revert": "a" * 32},
             identity=CHANNEL,

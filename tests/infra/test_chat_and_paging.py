@@ -152,8 +152,13 @@ def test_no_buttons_when_the_approvers_do_not_admit_the_channel(context: dict[st
     raw["people"]["approvers"] = [a for a in raw["people"]["approvers"] if a != CHANNEL]
     synth = synthesize(parse_env("autorem", "drill", raw), nag=False)
     assert not synth.resources("AWS::Chatbot::CustomAction")
-    # the chat's entry point stays (reverts; a decision from chat is refused and recorded)
-    function_id(synth, "-chat-decisions")
+    # the chat's entry point stays (a decision from chat is refused there and recorded), and
+    # it cannot reach the revert remediator: chat acts only where the approvers admit it
+    decider = synth.core_template["Resources"][function_id(synth, "-chat-decisions")]
+    variables = decider["Properties"]["Environment"]["Variables"]
+    assert json.loads(variables["REMEDIATOR_FUNCTIONS"]) == {
+        "capacity-bump": "autorem-drill-capacity-bump"
+    }
 
 
 def test_custom_actions_attach_to_every_channel(context: dict[str, Any]) -> None:

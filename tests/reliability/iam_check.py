@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from serverless_remediation.remediation.actions import REGISTRY
+from serverless_remediation.remediation.approvals import Policy
 from serverless_remediation.remediation.audit import TARGET_INDEX
+from serverless_remediation.remediation.decisions import chat_identity
 from serverless_remediation.remediation.targets import build, partition_of
 
 # IAM actions with no resource-level permission ("*" only): an AWS fact from the service
@@ -169,7 +171,7 @@ def check(
     alarms = alarm_arns(playbook, account, region, alarm_prefix)
     for stack, template in templates.items():
         resources = template.get("Resources", {})
-        _check_roles(report, stack, resources, playbook, account, region, alarms)
+        _check_roles(report, stack, resources, playbook, account, region, alarms, alarm_prefix)
         _check_topics(report, stack, resources, account, region)
         _check_keys(report, stack, resources, account)
         _check_invoke_permissions(report, stack, resources, account, region)
@@ -180,7 +182,7 @@ def _of_type(resources: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return {k: v for k, v in resources.items() if v.get("Type") == kind}
 
 
-def _check_roles(report, stack, resources, playbook, account, region, alarms) -> None:
+def _check_roles(report, stack, resources, playbook, account, region, alarms, env_prefix) -> None:
     r = lambda value: render(value, account, region)  # noqa: E731
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     keys = _of_type(resources, "AWS::KMS::Key")
@@ -201,7 +203,9 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
         roles_seen.add(role)
         variables = props.get("Environment", {}).get("Variables", {})
         if props.get("Handler") == DECIDER_HANDLER:
-            _check_decider(report, where, resources, role, props, tables, policies, playbook, r)
+            _check_decider(
+                report, where, resources, role, props, tables, policies, playbook, env_prefix, r
+            )
             continue
         if props.get("Handler") == SWEEPER_HANDLER:
             actions = {"waf-block"}
@@ -246,7 +250,9 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms) ->
                 _check_statement(report, f"{where} {policy_name}", statement, own, allowed, r)
 
 
-def _check_decider(report, where, resources, role, props, tables, policies, playbook, r) -> None:
+def _check_decider(
+    report, where, resources, role, props, tables, policies, playbook, env_prefix, r
+) -> None:
     """The chat's entry point: its log group, the audit table (read approvals, write audit
     records: each statement keyed to those partitions), and invoking the remediators of the
     routes that wait for approval and the revert remediator; nothing else, and no other
@@ -258,9 +264,12 @@ def _check_decider(report, where, resources, role, props, tables, policies, play
     log_group = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
     for a in LOG_ACTIONS:
         own[a].add(f"${{{log_group}.Arn}}")
-    # the remediators of the routes that wait for approval, and revert (chat reverts)
+    # the remediators of the routes that wait for approval, and revert where the approvers
+    # admit the channel (chat reverts)
     asking = {run for run, route in routes(playbook) if route.get("mode") == "approve"}
-    asking.add("revert")
+    people = Policy.from_dict(playbook.get("people"))
+    if people.may_decide(chat_identity(env_prefix or "")):
+        asking.add("revert")
     own["lambda:InvokeFunction"] = {
         f"${{{name}.Arn}}"
         for name, fn in _of_type(resources, "AWS::Lambda::Function").items()

@@ -18,6 +18,7 @@ from serverless_remediation.remediation.notify import (
     OUTCOME_SOURCE,
     Notifier,
     OutcomeEvents,
+    approval_page,
     build_outcome_event,
     incident_id,
 )
@@ -73,12 +74,31 @@ def test_a_manual_request_answers_its_caller_and_does_not_page(outcome):
     assert event(outcome, source="manual") is None
 
 
-def test_a_plan_waiting_for_approval_pages_at_warning():
-    """It expires unanswered otherwise: the person who may approve is paged."""
+def test_a_plan_waiting_for_approval_pages_at_warning_on_its_own_key():
+    """It expires unanswered otherwise: the person who may approve is paged. Not under the
+    incident's key: a later failure there would be folded into this warning alert."""
     detail = event(Outcome.AWAITING_APPROVAL)
     assert detail is not None
     assert (detail["eventAction"], detail["severity"]) == ("trigger", "warning")
-    assert detail["dedupKey"] == incident_id("prod", "orders-errors", ALIAS)
+    assert detail["dedupKey"] == approval_page("prod", ALIAS)
+    assert detail["dedupKey"] != incident_id("prod", "orders-errors", ALIAS)
+    # a re-plan asked by a decision (the target changed) pages the same way
+    assert event(Outcome.AWAITING_APPROVAL, source="approval")["dedupKey"] == detail["dedupKey"]
+
+
+@pytest.mark.parametrize("outcome", [Outcome.EXECUTED, Outcome.SKIPPED])
+def test_an_answered_approval_resolves_its_page(outcome):
+    detail = event(outcome, source="approval")
+    assert detail is not None
+    assert (detail["eventAction"], detail["dedupKey"]) == ("resolve", approval_page("prod", ALIAS))
+
+
+def test_a_refused_answer_leaves_the_approval_page_open_and_a_failure_pages_the_incident():
+    assert event(Outcome.REJECTED, source="approval") is None  # unknown, expired, not allowed
+    failed = event(Outcome.FAILED, source="approval")
+    assert failed is not None
+    assert (failed["eventAction"], failed["severity"]) == ("trigger", "critical")
+    assert failed["dedupKey"] == incident_id("prod", "orders-errors", ALIAS)
 
 
 def test_a_breaker_opening_pages_critical_and_says_so():
