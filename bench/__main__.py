@@ -42,45 +42,37 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def run_events(server: Server, what: list[str], runs: int, work: Path) -> dict:
-    out = work / f"{'-'.join(what)}.json"
+def run_child(module: str, args: list[str], server: Server, out: Path) -> dict:
+    """``python -m MODULE ARGS --out OUT`` against the emulator ``server``; its JSON. Its
+    stdout (the handler's logs and EMF lines) is dropped."""
     env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": server.url}
     env["BENCH_SERVER_PID"] = str(server.pid)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     done = subprocess.run(
-        [sys.executable, "-m", "bench.events", *what, "--runs", str(runs), "--out", str(out)],
+        [sys.executable, "-m", module, *args, "--out", str(out)],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,  # the handler's logs and EMF lines
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         check=False,
     )
     if done.returncode:
-        raise RuntimeError(f"bench.events {' '.join(what)} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(out.read_text())
+
+
+def run_events(server: Server, what: list[str], runs: int, work: Path) -> dict:
+    out = work / f"{'-'.join(what)}.json"
+    return run_child("bench.events", [*what, "--runs", str(runs)], server, out)
 
 
 def run_concurrent(workers: int, work: Path) -> dict:
     """``bench.storms`` in a child process, against an emulator of its own that applies one
     request at a time (see bench/storms.py)."""
-    out = work / f"concurrent-{workers}.json"
     with moto_server(sys.executable, locked=True) as server:
-        env = {**os.environ, **FAKE_AWS, "AWS_ENDPOINT_URL": server.url}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "bench.storms", "--workers", str(workers)]
-        done = subprocess.run(
-            [*command, "--out", str(out)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    if done.returncode:
-        raise RuntimeError(f"bench.storms failed:\n{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+        out = work / f"concurrent-{workers}.json"
+        return run_child("bench.storms", ["--workers", str(workers)], server, out)
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

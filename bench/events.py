@@ -25,12 +25,10 @@ import contextlib
 import copy
 import json
 import os
-import random
 import resource
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -40,7 +38,16 @@ from botocore import xform_name
 
 from bench.cold import REMEDIATOR_ENV
 from bench.emulated import cpu_seconds, create_core, reset
-from bench.scenarios import SCENARIOS, Scenario, alarm_delivery, available, confirm_alarms
+from bench.scenarios import (
+    STORM_DELIVERIES,
+    STORM_TARGETS,
+    STORM_TRANSITIONS,
+    Scenario,
+    alarm_delivery,
+    available,
+    confirm_alarms,
+    storm_setup,
+)
 from bench.stats import median
 from serverless_remediation.remediate.emulator import ACCOUNT, REGION
 from serverless_remediation.remediation.targets import build, partition_of
@@ -276,11 +283,7 @@ def warm(switch: str, runs: int, workdir: Path) -> dict:
     return out
 
 
-STORM_TARGETS, STORM_TRANSITIONS, STORM_DELIVERIES = 50, 250, 1000
-
-
 def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
-    scenario = SCENARIOS[action]
     world = BenchWorld()
     rates: list[float] = []
     cpu: list[float] = []
@@ -293,26 +296,7 @@ def storm(runs: int, workdir: Path, action: str = "rollback") -> dict:
     for run in range(runs):
         reset(os.environ["AWS_ENDPOINT_URL"])
         create_core(world.clients, REMEDIATOR_ENV, "on")
-        routes = {}
-        for t in range(STORM_TARGETS):
-            name = f"storm-{t}"
-            target, params = scenario.make_target(world, name)
-            routes[name] = {"action": action, "target": target, "params": params}
-        names = sorted(routes)
-        # Transitions of the last few seconds (fresh: an event older than 15 min, or dated
-        # in the future, is refused), each alarm in ALARM since after its last one.
-        start = datetime.now(UTC) - timedelta(seconds=STORM_TRANSITIONS // STORM_TARGETS + 1)
-        transitions = [
-            alarm_delivery(
-                names[i % STORM_TARGETS],
-                changed=start + timedelta(seconds=i // STORM_TARGETS),
-            )
-            for i in range(STORM_TRANSITIONS)
-        ]
-        confirm_alarms(world.clients, *transitions)
-        per = STORM_DELIVERIES // STORM_TRANSITIONS
-        deliveries = [event for event in transitions for _ in range(per)]
-        random.Random(run).shuffle(deliveries)
+        routes, deliveries = storm_setup(world, action, run)
         if world.handler is None:
             world.start_handler({"alarms": routes}, [action], workdir)  # init
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -9,10 +9,11 @@ own calls (audit, notice, idempotency, guards, switch) are counted apart.
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -216,3 +217,33 @@ def alarm_delivery(name: str, *, changed: datetime | None = None) -> dict:
     record["MessageId"] = str(uuid.uuid4())
     record["Subject"] = f'ALARM: "{name}" in EU (Ireland)'[:100]
     return envelope
+
+
+#: the alarm storm: 250 transitions on 50 targets, each delivered 4 times (SNS is at least once)
+STORM_TARGETS, STORM_TRANSITIONS, STORM_DELIVERIES = 50, 250, 1000
+
+
+def storm_setup(world: World, action: str, seed: int) -> tuple[dict[str, dict], list[dict]]:
+    """The storm's routes (one fresh target each) and its deliveries, shuffled by ``seed``:
+    transitions of the last few seconds (fresh: an event older than 15 min, or dated in the
+    future, is refused), each alarm in ALARM since after its last one, confirmed in the
+    emulator's CloudWatch."""
+    scenario = SCENARIOS[action]
+    routes = {}
+    for t in range(STORM_TARGETS):
+        name = f"storm-{t}"
+        target, params = scenario.make_target(world, name)
+        routes[name] = {"action": action, "target": target, "params": params}
+    names = sorted(routes)
+    start = datetime.now(UTC) - timedelta(seconds=STORM_TRANSITIONS // STORM_TARGETS + 1)
+    transitions = [
+        alarm_delivery(
+            names[i % STORM_TARGETS], changed=start + timedelta(seconds=i // STORM_TARGETS)
+        )
+        for i in range(STORM_TRANSITIONS)
+    ]
+    confirm_alarms(world.clients, *transitions)
+    per = STORM_DELIVERIES // STORM_TRANSITIONS
+    deliveries = [event for event in transitions for _ in range(per)]
+    random.Random(seed).shuffle(deliveries)
+    return routes, deliveries

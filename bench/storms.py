@@ -27,11 +27,9 @@ import bisect
 import json
 import os
 import queue
-import random
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,13 +38,12 @@ import boto3
 from bench.cold import REMEDIATOR_ENV
 from bench.emulated import create_core, reset
 from bench.events import Context
-from bench.scenarios import SCENARIOS, alarm_delivery, confirm_alarms
+from bench.scenarios import SCENARIOS, STORM_TARGETS, STORM_TRANSITIONS, storm_setup
 from bench.stats import median
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-TARGETS, TRANSITIONS, DELIVERIES = 50, 250, 1000
 DEFAULT_WORKERS = 50
 
 #: documented per-account, per-Region request rates (requests per second) of the calls an
@@ -105,7 +102,6 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
     from serverless_remediation.remediation.clients import Clients
     from serverless_remediation.remediation.config import Settings
 
-    scenario = SCENARIOS[action]
     setup = Clients(boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"]))
     reset(os.environ["AWS_ENDPOINT_URL"])
     create_core(setup, REMEDIATOR_ENV, "on")
@@ -117,20 +113,7 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
         def deliver(self, event: dict) -> list[dict]:
             raise NotImplementedError
 
-    routes = {}
-    for t in range(TARGETS):
-        name = f"storm-{t}"
-        target, params = scenario.make_target(Setup(), name)
-        routes[name] = {"action": action, "target": target, "params": params}
-    names = sorted(routes)
-    start = datetime.now(UTC) - timedelta(seconds=TRANSITIONS // TARGETS + 1)
-    transitions = [
-        alarm_delivery(names[i % TARGETS], changed=start + timedelta(seconds=i // TARGETS))
-        for i in range(TRANSITIONS)
-    ]
-    confirm_alarms(setup, *transitions)
-    deliveries = [t for t in transitions for _ in range(DELIVERIES // TRANSITIONS)]
-    random.Random(seed).shuffle(deliveries)
+    routes, deliveries = storm_setup(Setup(), action, seed)
 
     path = workdir / "playbook.json"
     path.write_text(json.dumps({"alarms": routes}))
@@ -209,8 +192,8 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
         "action": action,
         "workers": workers,
         "deliveries": len(deliveries),
-        "transitions": TRANSITIONS,
-        "targets": TARGETS,
+        "transitions": STORM_TRANSITIONS,
+        "targets": STORM_TARGETS,
         "results": len(results),
         "outcomes": dict(sorted(outcomes.items())),
         "acted_twice": acted_twice,

@@ -29,6 +29,7 @@ import typer
 from serverless_remediation.remediate import cli
 from serverless_remediation.remediate import status as status_
 from serverless_remediation.remediation.approvals import (
+    ID_PATTERN,
     Approval,
     Approvals,
     Policy,
@@ -206,11 +207,7 @@ def _decide(
     who = cli.check_identity(deployment, endpoint_url, region)
     db, table = _table(deployment, endpoint_url, region)
     with cli.aws(f"read approval {approval_id} from {table}"):
-        found = (
-            Approvals(db, table).get(approval_id)
-            if re.match(r"^[0-9a-f]{32}$", approval_id)
-            else None
-        )
+        found = Approvals(db, table).get(approval_id) if re.match(ID_PATTERN, approval_id) else None
     if found is None:
         remediator = deployment.remediators[0]  # it refuses the unknown id, and records it
         cli.err.print(f"approval {approval_id} not found in {table}: sent anyway, to be recorded")

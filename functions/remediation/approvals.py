@@ -55,15 +55,16 @@ DEFAULT_EXPIRY = timedelta(minutes=15)
 #: an approval record outlives its deadline this long, so a late answer is told "expired"
 KEPT_AFTER_DEADLINE = timedelta(days=7)
 APPROVE, REJECT = "approve", "reject"
-_ID = r"^[0-9a-f]{32}$"
+#: an approval id (``uuid4().hex``)
+ID_PATTERN = r"^[0-9a-f]{32}$"
 
 DECISION_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "required": ["requested_by", "reason"],
     "properties": {
-        APPROVE: {"type": "string", "pattern": _ID},
-        REJECT: {"type": "string", "pattern": _ID},
+        APPROVE: {"type": "string", "pattern": ID_PATTERN},
+        REJECT: {"type": "string", "pattern": ID_PATTERN},
         "requested_by": {"type": "string", "minLength": 1, "maxLength": 256},
         "reason": {"type": "string", "minLength": 3, "maxLength": 1024},
         "via": {"type": "string", "minLength": 1, "maxLength": 256},

@@ -43,12 +43,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 
-from .approvals import APPROVE, REJECT, Approval, Approvals
+from .approvals import APPROVE, ID_PATTERN, REJECT, Approval, Approvals
 from .audit import AuditLog, Entry
 from .clients import Clients
 from .config import required
 from .errors import ConfigurationError, DeliveryFailed, RejectedError
 from .models import Outcome, Source
+from .playbook import REVERT
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -57,9 +58,7 @@ logger = Logger(service="auto-remediation")
 
 #: what every decision from a chat button says it came from
 VIA_CHAT = "chat"
-#: undo an executed action (``remediation.actions.revert``): ``{"revert": AUDIT_ID}``
-REVERT = "revert"
-_ID = re.compile(r"^[0-9a-f]{32}$")
+_ID = re.compile(ID_PATTERN)
 _RAW_LIMIT = 1000
 #: what of a remediator's error reaches the chat thread
 _ERROR_LIMIT = 300
@@ -73,7 +72,7 @@ def chat_identity(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class Forward:
-    """Where a button's decision goes, and what is sent."""
+    """Which remediator a request from chat goes to, and what is sent."""
 
     function: str
     payload: dict[str, str]
@@ -87,8 +86,9 @@ def forward(
     find: Callable[[str], Approval | None],
     request_id: str,
 ) -> Forward:
-    """Pure: the decision to send for a button's ``event``, or ``RejectedError`` for anything
-    but ``{"approve": ID}`` / ``{"reject": ID}``. ``find`` reads a stored approval; when it
+    """Pure: what to send for ``event`` from chat, or ``RejectedError`` for anything but
+    ``{"approve": ID}``, ``{"reject": ID}`` or ``{"revert": AUDIT_ID}`` (the latter only where
+    ``remediators`` lists revert). ``find`` reads a stored approval; when it
     cannot (the read fails, the record is unreadable) the id is treated as unknown and the
     receiving remediator reads it again, refuses what it cannot use, and records that.
     ``request_id`` makes a repeated send of the same press one decision (the remediator's
@@ -241,7 +241,9 @@ class Decider:
         except Exception as exc:
             why = f"{sent.function} did not answer: {str(exc)[:_ERROR_LIMIT]}"
             audit_id = self._record(Outcome.FAILED, why, correlation_id, raw=_excerpt(sent.payload))
-            raise DeliveryFailed(f"{why} (audit {audit_id}; press again to retry)") from exc
+            raise DeliveryFailed(
+                f"{why} (audit {audit_id}; see remediate history before asking again)"
+            ) from exc
         return answer
 
     def _record(self, outcome: Outcome, detail: str, correlation_id: str, *, raw: Any) -> str:

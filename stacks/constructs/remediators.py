@@ -36,7 +36,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from serverless_remediation import remediation
 from serverless_remediation.remediation.actions import MODULES_VARIABLE, module_of
@@ -481,20 +481,16 @@ class Remediators(Construct):
         timeout_seconds: int,
         memory_mb: int,
     ) -> lambda_.Function:
-        name = f"{self._prefix}-{action}"
+        name = self._function_name(action)
         log_group = self._log_group(f"Logs-{action}", name)
         role = self._build_role(f"Role-{action}", name, log_group, action)
         policies = grant(self, f"Role-{action}", role, statements)
-        fn = lambda_.Function(
-            self,
+        return self._function(
             f"Remediator-{action}",
+            policies,
             function_name=name,
             description=f"auto-remediation: runs {action} for {self._prefix} alarms",
-            runtime=RUNTIME,
-            architecture=self.architecture,
             handler=HANDLER,
-            code=self.code,
-            layers=[self.layer],
             role=role,
             log_group=log_group,
             timeout=Duration.seconds(timeout_seconds),
@@ -507,9 +503,6 @@ class Remediators(Construct):
             dead_letter_queue=self.dead_letters,
             max_event_age=Duration.hours(1),
         )
-        for policy in policies:
-            fn.node.add_dependency(policy)  # no invocation before its grants exist
-        return fn
 
     def _build_sweeper(
         self, statements: list[iam.PolicyStatement], minutes: int, memory_mb: int
@@ -529,16 +522,12 @@ class Remediators(Construct):
             "NOTICE_TOPIC_ARN": w.notice_topic.topic_arn,
             MODULES_VARIABLE: module_of("waf-block"),  # the blocks it sweeps
         }
-        fn = lambda_.Function(
-            self,
+        fn = self._function(
             "WafSweeper",
+            policies,
             function_name=name,
             description=f"auto-remediation: removes expired WAF blocks for {self._prefix}",
-            runtime=RUNTIME,
-            architecture=self.architecture,
             handler=SWEEPER_HANDLER,
-            code=self.code,
-            layers=[self.layer],
             role=role,
             log_group=log_group,
             timeout=Duration.seconds(120),
@@ -548,8 +537,6 @@ class Remediators(Construct):
             retry_attempts=0,
             dead_letter_queue=self.dead_letters,
         )
-        for policy in policies:
-            fn.node.add_dependency(policy)
         events.Rule(
             self,
             "SweepSchedule",
@@ -606,16 +593,12 @@ class Remediators(Construct):
         ]
         for statement in statements:
             role.add_to_policy(statement)
-        fn = lambda_.Function(
-            self,
+        return self._function(
             "ChatDecisions",
+            [role.node.find_child("DefaultPolicy")],
             function_name=name,
             description=f"auto-remediation: approvals and reverts from chat for {self._prefix}",
-            runtime=RUNTIME,
-            architecture=self.architecture,
             handler=DECIDER_HANDLER,
-            code=self.code,
-            layers=[self.layer],
             role=role,
             log_group=log_group,
             timeout=Duration.seconds(timeout_seconds + 15),
@@ -628,12 +611,30 @@ class Remediators(Construct):
                 "CHAT_IDENTITY": identity,
                 "REMEDIATOR_TIMEOUT_SECONDS": str(timeout_seconds),
                 "REMEDIATOR_FUNCTIONS": json.dumps(
-                    {a: f"{self._prefix}-{a}" for a in remediators}, sort_keys=True
+                    {a: self._function_name(a) for a in remediators}, sort_keys=True
                 ),
             },
         )
-        if role.node.try_find_child("DefaultPolicy") is not None:
-            fn.node.add_dependency(role.node.find_child("DefaultPolicy"))
+
+    def _function_name(self, action: str) -> str:
+        return f"{self._prefix}-{action}"
+
+    def _function(
+        self, construct_id: str, policies: Iterable[IConstruct], **props: Any
+    ) -> lambda_.Function:
+        """A function of the shared code and dependency layer; ``policies`` (its grants)
+        exist before it can be invoked."""
+        fn = lambda_.Function(
+            self,
+            construct_id,
+            runtime=RUNTIME,
+            architecture=self.architecture,
+            code=self.code,
+            layers=[self.layer],
+            **props,
+        )
+        for policy in policies:
+            fn.node.add_dependency(policy)  # no invocation before its grants exist
         return fn
 
 

@@ -15,6 +15,7 @@ A team adds it to its own CDK app::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 from aws_cdk import Annotations, Stack
@@ -201,20 +202,23 @@ class AutoRemediation(Construct):
             memory_mb=settings.memory_mb,
         )
 
+    @cached_property
+    def _book(self) -> Playbook:
+        """The playbook as the remediators parse it."""
+        return Playbook.from_dict(self.catalog.playbook())
+
     def _asking(self) -> set[str]:
         """The actions of the routes that wait for approval."""
-        playbook = Playbook.from_dict(self.catalog.playbook())
         return {
             route.action
-            for found in playbook.routes.values()
+            for found in self._book.routes.values()
             for route in found
             if route.mode is RouteMode.APPROVE
         }
 
     def _chat_admitted(self, cfg: EnvConfig) -> bool:
         """``people.approvers`` admit the channel (``chat:<app>-<env>``)."""
-        people = Playbook.from_dict(self.catalog.playbook()).people
-        return people.may_decide(chat_identity(cfg.prefix))
+        return self._book.people.may_decide(chat_identity(cfg.prefix))
 
     def _buttons(self, cfg: EnvConfig) -> bool:
         """Approve / Reject buttons: a route waits for approval and the approvers admit the

@@ -238,16 +238,23 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms, en
         own["ssm:GetParameter"] = {f"{ssm_arn}${{{p}}}" for p in parameters} | {
             f"{ssm_arn}{prefix}{a}" for a in actions if prefix
         }
-        role_props = resources[role].get("Properties", {})
-        if role_props.get("ManagedPolicyArns") or role_props.get("Policies"):
-            report.findings.append(f"{where}: role carries policies not checked here")
-        report.counts["roles"] += 1
-        for policy_name, policy in policies.items():
-            if {"Ref": role} not in policy["Properties"].get("Roles", []):
-                continue
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                report.counts["statements"] += 1
-                _check_statement(report, f"{where} {policy_name}", statement, own, allowed, r)
+        for place, statement in _role_statements(report, where, resources, role, policies):
+            _check_statement(report, place, statement, own, allowed, r)
+
+
+def _role_statements(report, where, resources, role, policies):
+    """(where, statement) of every policy attached to ``role``, counted; a role that also
+    carries policies of its own (managed or inline on the role) is a finding."""
+    role_props = resources[role].get("Properties", {})
+    if role_props.get("ManagedPolicyArns") or role_props.get("Policies"):
+        report.findings.append(f"{where}: role carries policies not checked here")
+    report.counts["roles"] += 1
+    for policy_name, policy in policies.items():
+        if {"Ref": role} not in policy["Properties"].get("Roles", []):
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            report.counts["statements"] += 1
+            yield f"{where} {policy_name}", statement
 
 
 def _check_decider(
@@ -277,25 +284,17 @@ def _check_decider(
         & set(fn["Properties"].get("Environment", {}).get("Variables", {})
               .get("REMEDIATION_ACTIONS", "").split(","))
     }  # fmt: skip
-    role_props = resources[role].get("Properties", {})
-    if role_props.get("ManagedPolicyArns") or role_props.get("Policies"):
-        report.findings.append(f"{where}: role carries policies not checked here")
-    report.counts["roles"] += 1
     report.counts["deciders"] += 1
-    for policy_name, policy in policies.items():
-        if {"Ref": role} not in policy["Properties"].get("Roles", []):
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            report.counts["statements"] += 1
-            table_actions = set(listed(statement.get("Action", []))) & DECIDER_TABLE_ACTIONS
-            if table_actions and "dynamodb:LeadingKeys" not in json.dumps(
-                statement.get("Condition", {})
-            ):
-                report.findings.append(
-                    f"{where} {policy_name}: {sorted(table_actions)} on every partition "
-                    "(no dynamodb:LeadingKeys condition)"
-                )
-            _check_statement(report, f"{where} {policy_name}", statement, own, {}, r)
+    for place, statement in _role_statements(report, where, resources, role, policies):
+        table_actions = set(listed(statement.get("Action", []))) & DECIDER_TABLE_ACTIONS
+        if table_actions and "dynamodb:LeadingKeys" not in json.dumps(
+            statement.get("Condition", {})
+        ):
+            report.findings.append(
+                f"{place}: {sorted(table_actions)} on every partition "
+                "(no dynamodb:LeadingKeys condition)"
+            )
+        _check_statement(report, place, statement, own, {}, r)
 
 
 def _check_statement(report, where, statement, own, allowed, r) -> None:
