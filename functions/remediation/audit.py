@@ -68,6 +68,8 @@ class Entry:
     raw: str | None = None
     #: a follow-up step's record names the record of the action it followed
     parent: str | None = None
+    #: a hub's record names the account it acted in (the event's, enrolled)
+    account: str | None = None
 
 
 class AuditRecord(TypedDict, total=False):
@@ -91,6 +93,7 @@ class AuditRecord(TypedDict, total=False):
     mode: str
     raw: str
     parent: str
+    account: str
     params: dict[str, Any]
     before_state: dict[str, Any]
     after_state: dict[str, Any]
@@ -124,6 +127,7 @@ def build_record(entry: Entry, outcome: Outcome, detail: str = "") -> dict[str, 
         "mode": entry.mode,
         "raw": entry.raw,
         "parent": entry.parent,
+        "account": entry.account,
     }
     record.update({name: value for name, value in optional.items() if value})
     if entry.params is not None:

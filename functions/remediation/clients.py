@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from botocore.config import Config
@@ -48,12 +49,32 @@ class Clients:
         endpoint_url: str | None = None,
         config: Config = DEFAULT_CONFIG,
         overrides: dict[str, Any] | None = None,
+        credentials: Callable[[], Mapping[str, str]] | None = None,
+        region: str | None = None,
     ) -> None:
         self._session = session
         self._endpoint_url = endpoint_url
         self._config = config
         self._made: dict[str, Any] = dict(overrides or {})
         self._lock = threading.Lock()
+        #: keys for ``session.client`` (``aws_access_key_id`` ...): another identity's
+        #: credentials on the same session, so its loaded service models are shared
+        self._credentials = credentials
+        #: the region a client gets when none is named (None: the session's own)
+        self._region = region
+
+    def acting_as(
+        self, credentials: Callable[[], Mapping[str, str]], *, region: str | None
+    ) -> Clients:
+        """Clients on this one's session and endpoint, signing with ``credentials`` (asked
+        for on each client's creation) and defaulting to ``region``."""
+        return Clients(
+            self.session(),
+            endpoint_url=self._endpoint_url,
+            config=self._config,
+            credentials=credentials,
+            region=region,
+        )
 
     # Typed clients (boto3-stubs) for the services the Lambda code calls; any other name
     # (the drill's and the tests' own) gets an untyped client.
@@ -111,18 +132,22 @@ class Clients:
                     self._made[key] = client
         return client
 
-    def _make(self, service: str, region: str | None = None) -> Any:
+    def session(self) -> boto3.session.Session:
         if self._session is None:
             import boto3
 
             self._session = boto3.session.Session()
+        return self._session
+
+    def _make(self, service: str, region: str | None = None) -> Any:
         # Untyped on purpose: ``service`` is any name, and the overloads above type the result.
-        make: Any = self._session.client
+        make: Any = self.session().client
         return make(
             service,
-            region_name=region or None,
+            region_name=region or self._region or None,
             endpoint_url=self._endpoint_url,
             config=self._config,
+            **(self._credentials() if self._credentials else {}),
         )
 
 

@@ -6,7 +6,9 @@ Read once per container. A missing or malformed setting fails the cold start lou
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +44,32 @@ def deployment_from_env(environ: Mapping[str, str], who: str) -> Deployment:
         region=region,
         partition=environ.get("DEPLOYMENT_PARTITION", "").strip() or partition_of(region),
         extra_regions=extra,
+        spokes=spokes_from_env(environ, who),
     )
+
+
+def spokes_from_env(environ: Mapping[str, str], who: str) -> dict[str, frozenset[str]]:
+    """A hub's enrolled spokes: ``SPOKES`` = ``{"<account>": ["<region>", ...]}`` (JSON, set
+    by the CDK app); unset or empty: none. Anything else fails the cold start."""
+    raw = environ.get("SPOKES", "").strip()
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not all(
+        isinstance(account, str)
+        and re.fullmatch(r"\d{12}", account)
+        and isinstance(regions, list)
+        and regions
+        and all(isinstance(r, str) and r for r in regions)
+        for account, regions in found.items()
+    ):
+        raise ConfigurationError(
+            f"{who} misconfigured: SPOKES must map 12-digit accounts to lists of regions"
+        )
+    return {account: frozenset(regions) for account, regions in found.items()}
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,10 @@ class Settings:
     max_event_age_seconds: int = DEFAULT_MAX_EVENT_AGE_SECONDS
     #: put outcome events on the default bus (paging); OUTCOME_EVENTS=on, set by the CDK app
     outcome_events: bool = False
+    #: a hub's spoke roles are named ``<prefix><action>`` (SPOKE_ROLE_PREFIX)
+    spoke_role_prefix: str = ""
+    #: a hub's per-account switches are ``<prefix><account>`` (SWITCH_ACCOUNT_PREFIX)
+    switch_account_prefix: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -95,4 +126,6 @@ class Settings:
             deployment=deployment_from_env(environ, "remediator"),
             max_event_age_seconds=number("MAX_EVENT_AGE_SECONDS", DEFAULT_MAX_EVENT_AGE_SECONDS),
             outcome_events=environ.get("OUTCOME_EVENTS", "").strip() == "on",
+            spoke_role_prefix=environ.get("SPOKE_ROLE_PREFIX", "").strip(),
+            switch_account_prefix=environ.get("SWITCH_ACCOUNT_PREFIX") or None,
         )

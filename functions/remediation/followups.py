@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 #: how the pipeline builds an action's context: the target is scope-checked on the way
-ContextFor = Callable[[Route, "type[AnyAction]"], "ActionContext"]
+#: (the step's route, its action, its audit id: a spoke session is named after it)
+ContextFor = Callable[[Route, "type[AnyAction]", str], "ActionContext"]
 #: why a step must not change anything now: (outcome, reason), or None when it may act;
 #: ``Outcome.DRY_RUN`` plans the step and records what it would do
 HoldFor = Callable[[Route], "tuple[Outcome, str] | None"]
@@ -65,6 +66,7 @@ def step_entry(parent: Entry, step: Route, now: datetime) -> Entry:
         target=step.target,
         params=step.params,
         parent=parent.audit_id,
+        account=parent.account,
     )
 
 
@@ -110,7 +112,7 @@ def _run_step(
         return Result(audit_id, held[0], held[1], step.action, step.target)
     action_cls = get_action(step.action)
     params = action_cls.Params.from_dict(step.params)
-    action = action_cls(context_for(step, action_cls))
+    action = action_cls(context_for(step, action_cls, audit_id))
     plan = action.plan(action.read(step.target, params), params, clock())
 
     def result(outcome: Outcome, reason: str, after: Any = None) -> Result:

@@ -3,9 +3,10 @@
 Fail closed: missing, unreadable or any other value means ``off``. Exactly ``on``, ``off``
 and ``dry-run`` are accepted: ``ON ``, ``On``, ``true`` or ``yes`` are off too, and the
 result says so (``Switch.faulty``), so the pipeline escalates with the bad value named
-instead of quietly skipping for weeks. An optional per-action override parameter can only
-restrict further (the effective mode is the more restrictive of the two), so the global
-switch set to ``off`` is a kill switch for every action.
+instead of quietly skipping for weeks. An optional per-action override parameter, and in a
+hub a per-account one (``<account prefix><account id>``), can only restrict further (the
+effective mode is the most restrictive of them), so the global switch set to ``off`` is a
+kill switch for every action in every account.
 """
 
 from __future__ import annotations
@@ -40,25 +41,35 @@ class Gate:
         parameter: str,
         *,
         override_prefix: str | None = None,
+        account_prefix: str | None = None,
         max_age: int = SWITCH_MAX_AGE_SECONDS,
     ) -> None:
         self._provider = SSMProvider(boto3_client=ssm_client)
         self._parameter = parameter
         self._override_prefix = override_prefix
+        self._account_prefix = account_prefix
         self._max_age = max_age
         # Powertools caches values, not absences: remember a missing parameter ourselves, or
         # every event would pay an SSM call for an override nobody set.
         self._absent_until: dict[str, float] = {}
 
-    def mode(self, action: str) -> Switch:
-        """The effective mode for ``action`` and a short reason naming where it came from."""
+    def mode(self, action: str, account: str | None = None) -> Switch:
+        """The effective mode for ``action`` (in ``account``, a hub's) and a short reason
+        naming where it came from."""
         main = self._read(self._parameter, missing_is_fault=True)
-        if main is None or main.mode is Mode.OFF or not self._override_prefix:
+        if main is None or main.mode is Mode.OFF:
             return main or Switch(Mode.OFF, f"switch {self._parameter} missing", True)
-        override = self._read(f"{self._override_prefix}{action}", missing_is_fault=False)
-        if override is None or _ORDER.index(override.mode) >= _ORDER.index(main.mode):
-            return main
-        return override
+        found = main
+        names = []
+        if self._override_prefix:
+            names.append(f"{self._override_prefix}{action}")
+        if self._account_prefix and account:
+            names.append(f"{self._account_prefix}{account}")
+        for name in names:
+            override = self._read(name, missing_is_fault=False)
+            if override is not None and _ORDER.index(override.mode) < _ORDER.index(found.mode):
+                found = override
+        return found
 
     def _read(self, name: str, *, missing_is_fault: bool) -> Switch | None:
         """The parameter as a ``Switch``; None when it is missing and that is allowed."""

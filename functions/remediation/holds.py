@@ -70,6 +70,8 @@ class Holds:
         clock: Callable[[], datetime],
     ) -> None:
         self.env = settings.env
+        #: a hub's notices name the account (``Run.account``)
+        self.hub = bool(settings.deployment.spokes)
         self.playbook = settings.playbook
         self.policy: Policy = settings.playbook.people
         self.served = settings.actions
@@ -286,6 +288,7 @@ class Holds:
             next_steps=steps or None,
             context=_chat_context(approval, pending),
             buttons=pending,
+            account=run.account if self.hub else None,
         )
         self.notifier.publish(subject, "\n".join(lines), chat)
 

@@ -123,6 +123,9 @@ class Route:
     maintenance: tuple[str, ...] = ()
     #: follow-up steps run after this route's action executed (``followups.py``)
     then: tuple[Route, ...] = ()
+    #: the enrolled spoke account the route's alarm and target live in (a hub's); None:
+    #: the deployment's own account
+    account: str | None = None
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ def command(*args: str) -> str | None:
     return " ".join(shlex.quote(arg) for arg in args)
 
 
-def build_notice(env: str, result: Result, *, key: str, reason: str) -> tuple[str, str]:
+def build_notice(
+    env: str, result: Result, *, key: str, reason: str, account: str | None = None
+) -> tuple[str, str]:
     """(subject, message) for one result."""
     verb = {
         Outcome.EXECUTED: "did",
@@ -76,6 +78,7 @@ def build_notice(env: str, result: Result, *, key: str, reason: str) -> tuple[st
         f"Why:        {one_line(result.reason or '-')}",
         f"Action:     {one_line(result.action or '-')}",
         f"Target:     {one_line(result.target or '-')}",
+        *([f"Account:    {one_line(account)}"] if account else []),
         f"Trigger:    {one_line(key or '-')}",
         f"Triggered:  {one_line(reason or '-')}",
         f"Audit id:   {one_line(result.audit_id)}",
@@ -155,6 +158,7 @@ def build_chat_notice(
     next_steps: list[str] | None = None,
     context: Mapping[str, str] | None = None,
     buttons: bool = False,
+    account: str | None = None,
 ) -> dict[str, Any]:
     """The custom notification for one result. ``next_steps`` and ``context`` (values added
     to ``metadata.additionalContext``, e.g. an approval id a chat button reads) let other
@@ -166,6 +170,8 @@ def build_chat_notice(
         f"*Why:* {code(result.reason or '-')}",
         f"*Action:* {code(result.action or '-')} on {code(result.target or '-')}",
     ]
+    if account:
+        lines.append(f"*Account:* {code(account)}")
     if result.before is not None or result.after is not None:
         lines.append(
             f"*Before -> after:* {_chat_state(result.before)} -> {_chat_state(result.after)}"
@@ -187,6 +193,7 @@ def build_chat_notice(
         "action": one_line(result.action or "-", 100),
         "target": one_line(result.target or "-", CHAT_FIELD_LIMIT),
         "alarm": one_line(key or "-", CHAT_FIELD_LIMIT),
+        **({"account": one_line(account, 20)} if account else {}),
         **{name: one_line(value, CHAT_FIELD_LIMIT) for name, value in (context or {}).items()},
     }
     metadata: dict[str, Any] = {

@@ -25,6 +25,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from . import confirm, followups, intake, targets
+from .accounts import Spokes
 from .actions import get_action
 from .actions.base import ActionContext, ActionParams, AnyAction, Plan
 from .audit import AuditLog, AuditRecord, Entry
@@ -45,6 +46,7 @@ from .notify import Notifier, OutcomeEvents
 from .once import IDEMPOTENCY_TTL_SECONDS, Once
 from .recorder import METRICS_NAMESPACE, Recorder
 from .run import Run
+from .scope import ScopeError
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "METRICS_NAMESPACE", "Pipeline", "RemediationFailed"]
 
@@ -73,6 +75,10 @@ class Pipeline:
                 "remediator misconfigured: MAX_EVENT_AGE_SECONDS must be below the "
                 f"idempotency record's lifetime ({IDEMPOTENCY_TTL_SECONDS} s)"
             )
+        if settings.deployment.spokes and not settings.spoke_role_prefix:
+            raise ConfigurationError(
+                "remediator misconfigured: SPOKES is set but SPOKE_ROLE_PREFIX is not"
+            )
         self.settings = settings
         self.clients = clients
         self.clock = clock
@@ -81,6 +87,7 @@ class Pipeline:
             clients("ssm"),
             settings.switch_parameter,
             override_prefix=settings.switch_override_prefix,
+            account_prefix=settings.switch_account_prefix,
         )
         self.guards = Guards(dynamodb, settings.table, settings.guards)
         self.audit = AuditLog(dynamodb, settings.table)
@@ -91,6 +98,16 @@ class Pipeline:
         )
         self.once = Once(dynamodb, settings.table, settings.env)
         self.holds = Holds(dynamodb, settings, self.guards, self.notifier, clock)
+        #: a hub's way into its enrolled spokes (``accounts.py``); None: one account
+        self.spokes = (
+            Spokes(
+                clients,
+                partition=settings.deployment.partition,
+                role_prefix=settings.spoke_role_prefix,
+            )
+            if settings.deployment.spokes
+            else None
+        )
         #: the handler registers the Lambda context on it (Powertools' timeout handling)
         self.idempotency_config = self.once.config
 
@@ -107,16 +124,17 @@ class Pipeline:
 
     def handle_message(self, message: Any, correlation_id: str) -> Result:
         request: Request | None = None
+        audit_id = uuid.uuid4().hex
         try:
             request = intake.parse(message)
             self._check_scope(request)
             route, action_cls, params = self._resolve(request)
-            ctx = self._context(route, action_cls)
+            ctx = self._context(route, action_cls, audit_id, request.key)
         except RejectedError as exc:
             if exc.raw is None:
                 exc.raw = intake.excerpt(message)
             return self._reject(exc, correlation_id, request=request)
-        entry = self._entry(request, route, correlation_id)
+        entry = self._entry(request, route, correlation_id, audit_id)
         # Never act without a record: if this write fails, the event fails (and reaches the DLQ).
         self.recorder.open(entry)
         run = Run(request, route, action_cls(ctx), params, entry.audit_id)
@@ -129,15 +147,19 @@ class Pipeline:
             self.recorder.close(entry, result)
         finally:  # what the action changed is done: its follow-ups too, even if telling failed
             if result.outcome is Outcome.EXECUTED and route.then and not run.recovery:
+
+                def context(step: Route, action_cls: type[AnyAction], audit_id: str) -> Any:
+                    return self._context(step, action_cls, audit_id, request.key)
+
                 followups.run(
-                    route.then, entry, self.recorder, self._context, self.clock, self._hold(run)
+                    route.then, entry, self.recorder, context, self.clock, self._hold(run)
                 )
         return result
 
     # -- before the record: what is asked, and may it be -----------------------------------
 
     def _check_scope(self, request: Request) -> None:
-        """Only this deployment's alarms and budgets."""
+        """Only this deployment's alarms and budgets (a hub's: its enrolled spokes' too)."""
         self.settings.deployment.check_request(request)
 
     def _resolve(self, request: Request) -> tuple[Route, type[AnyAction], ActionParams]:
@@ -148,6 +170,16 @@ class Pipeline:
         route = self.holds.route(request) or self.settings.playbook.resolve(
             request, self.settings.actions
         )
+        if request.source is Source.ALARM:
+            # an alarm answers for its own account only: spoke A's alarm under the name of
+            # spoke B's (or the hub's) never reaches B's targets
+            came_from = targets.parse(request.requested_by).account
+            belongs = route.account or self.settings.deployment.account
+            if came_from != belongs:
+                raise ScopeError(
+                    f"alarm {request.key[:100]!r} of account {came_from} names a route of "
+                    f"account {belongs}: an alarm acts in its own account only"
+                )
         action_cls = get_action(route.action)
         if request.source in (Source.ALARM, Source.BUDGET) and not action_cls.automatic:
             raise RejectedError(f"{route.action} is manual only: an alarm or budget never runs it")
@@ -159,23 +191,42 @@ class Pipeline:
             action_cls.check_manual(action_cls.Params.from_dict(configured.params), request.params)
         return route, action_cls, params
 
-    def _context(self, route: Route, action_cls: type[AnyAction]) -> ActionContext:
-        """The one way an action gets its clients and target: the target is scope-checked."""
+    def _context(
+        self, route: Route, action_cls: type[AnyAction], audit_id: str, asked_by: str
+    ) -> ActionContext:
+        """The one way an action gets its clients and target: the target is scope-checked
+        (in the route's account, the event's), and clients act in that account."""
+        deployment = self.settings.deployment
         ctx = ActionContext(
             clients=self.clients,
             audit=self.audit,
-            deployment=self.settings.deployment,
+            deployment=deployment,
             clock=self.clock,
             inventory=self.settings.playbook.inventory,
+            account=route.account or deployment.account if action_cls.target_is_arn else None,
+            reach=self._reach(route.action, audit_id, asked_by),
         )
         if action_cls.target_is_arn:
             ctx = ctx.for_target(route.target)  # scope first: it names the real problem
         action_cls.resources(route.target, route.params)  # then the shape the action takes
         return ctx
 
-    def _entry(self, request: Request, route: Route, correlation_id: str) -> Entry:
+    def _reach(
+        self, action: str, audit_id: str, asked_by: str
+    ) -> Callable[[str, str], Clients] | None:
+        """How this record's action acts in an enrolled spoke: its role there, in a session
+        named after the record (``accounts.Spokes``); None where nothing is enrolled."""
+        spokes = self.spokes
+        if spokes is None:
+            return None
+        return lambda account, region: spokes.clients(
+            account, region, action=action, record=audit_id, asked_by=asked_by
+        )
+
+    def _entry(self, request: Request, route: Route, correlation_id: str, audit_id: str) -> Entry:
+        deployment = self.settings.deployment
         return Entry(
-            audit_id=uuid.uuid4().hex,
+            audit_id=audit_id,
             correlation_id=correlation_id,
             created_at=self.clock(),
             source=request.source,
@@ -187,6 +238,7 @@ class Pipeline:
             action=route.action,
             target=route.target,
             params=route.params,
+            account=(route.account or deployment.account) if deployment.spokes else None,
         )
 
     # -- once per alarm transition ---------------------------------------------------------
@@ -254,7 +306,7 @@ class Pipeline:
         """The automation switch. A recovery only undoes a temporary change an executed ALARM
         made: it proceeds whatever the switch says (as the sweeper does), or the change would
         stay forever. A faulty switch (missing, unreadable, a typo) escalates."""
-        switch = self.gate.mode(run.route.action)
+        switch = self.gate.mode(run.route.action, run.account)
         if switch.mode is Mode.OFF and not run.recovery:
             if switch.faulty:
                 raise EscalatedError(switch.why)
@@ -274,23 +326,31 @@ class Pipeline:
         change only while the alarm that asked is still in ALARM."""
         request = run.request
         if request.source is Source.ALARM:
-            region = request.details["region"]  # the alarm ARN's, inside the scope
-            confirm.check_alarm(request, self._describe_alarm(request.key, region))
+            alarm = targets.parse(request.requested_by)  # the alarm ARN, inside the scope
+            confirm.check_alarm(request, self._describe_alarm(run, alarm))
             run.resolves = request.state == "OK"
         elif run.approval is not None and run.approval.origin_alarm:
             asked = targets.parse(run.approval.origin_alarm)  # in scope when the alarm asked
-            alarm = self._describe_alarm(asked.name, asked.region)
-            confirm.check_still_alarming(asked.arn, asked.name, alarm)
+            found = self._describe_alarm(run, asked)
+            confirm.check_still_alarming(asked.arn, asked.name, found)
 
-    def _describe_alarm(self, name: str, region: str) -> dict[str, Any] | None:
+    def _describe_alarm(self, run: Run, alarm: targets.Target) -> dict[str, Any] | None:
+        """The alarm as CloudWatch shows it, read in its own account and region (a spoke's
+        through the action's role there)."""
+        if self.settings.deployment.is_spoke(alarm.account):
+            reach = run.action.ctx.reach
+            if reach is None:
+                raise ScopeError(f"this path cannot read alarms of account {alarm.account}")
+            spoke = reach(alarm.account, alarm.region)
+            return confirm.describe_alarm(spoke("cloudwatch"), alarm.name)
         cloudwatch = self.clients("cloudwatch")
-        if cloudwatch.meta.region_name != region:
-            cloudwatch = self.clients("cloudwatch", region=region)
-        return confirm.describe_alarm(cloudwatch, name)
+        if cloudwatch.meta.region_name != alarm.region:
+            cloudwatch = self.clients("cloudwatch", region=alarm.region)
+        return confirm.describe_alarm(cloudwatch, alarm.name)
 
     def _hold(self, run: Run) -> followups.HoldFor:
         """What holds each follow-up step of ``run``'s action (``Holds.step``)."""
-        return lambda step: self.holds.step(run, step, self.gate.mode(step.action))
+        return lambda step: self.holds.step(run, step, self.gate.mode(step.action, run.account))
 
     def _dry_run(self, run: Run, switch: Switch) -> bool:
         return not run.recovery and (switch.mode is Mode.DRY_RUN or run.request.dry_run)

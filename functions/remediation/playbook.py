@@ -11,8 +11,10 @@ Shape::
      "inventory": [{"action": ..., "target": ..., "params": {...}}],
      "people": {"approval_seconds": 900, "approvers": [...], "max_silence_seconds": 86400}}
 
-A route may also carry ``mode`` (``auto`` when absent, ``approve`` or ``notify``) and
-``maintenance`` (weekly UTC windows, ``silences.py``); ``people`` is ``approvals.Policy``.
+A route may also carry ``mode`` (``auto`` when absent, ``approve`` or ``notify``),
+``maintenance`` (weekly UTC windows, ``silences.py``) and, in a hub, ``account``: the
+enrolled spoke its alarm and target live in (absent: the deployment's own account);
+``people`` is ``approvals.Policy``.
 
 ``inventory`` lists extra targets open to manual requests; every alarm and budget route is
 in the inventory too. A manual ``revert`` names an audit id instead: the revert action checks
@@ -22,6 +24,7 @@ that the record's own action and target are in the inventory.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ from .approvals import Policy
 from .models import RejectedError, Request, Route, RouteMode, Source
 from .silences import parse_window
 
+_ACCOUNT = re.compile(r"^\d{12}$")
 REVERT = "revert"  # manual only; its target is an audit id (see actions/revert.py)
 
 
@@ -98,7 +102,8 @@ class Playbook:
                         f"target {target[:200]!r} is not in the inventory for action {action!r}"
                     )
                 route = self.configured(action, target, request.params)
-                route = Route(route.action, route.target, {**route.params, **request.params})
+                params = {**route.params, **request.params}
+                route = Route(route.action, route.target, params, account=route.account)
         served = sorted(served)
         if route.action not in served:
             raise RejectedError(f"this remediator runs {served}, not {route.action!r}")
@@ -121,4 +126,7 @@ def _route(value: Any, where: str) -> Route:
     if not isinstance(steps, list) or any(isinstance(s, dict) and s.get("then") for s in steps):
         raise ValueError(f"playbook {where}.then: a list of routes without steps of their own")
     then = tuple(_route(step, f"{where}.then[{i}]") for i, step in enumerate(steps))
-    return Route(action, target, dict(params), RouteMode(mode), tuple(maintenance), then)
+    account = value.get("account")
+    if account is not None and not (isinstance(account, str) and _ACCOUNT.match(account)):
+        raise ValueError(f"playbook {where}.account: a 12-digit account id")
+    return Route(action, target, dict(params), RouteMode(mode), tuple(maintenance), then, account)

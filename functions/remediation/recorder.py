@@ -112,12 +112,21 @@ class Recorder:
         metric.add_dimension(name="Outcome", value=str(result.outcome))
         metric.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
         metric.flush_metrics()
+        if entry.account:  # a hub's: the same count by account too (its own dimension set)
+            by_account = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
+            by_account.add_dimension(name="Environment", value=self.env)
+            by_account.add_dimension(name="Action", value=result.action or "none")
+            by_account.add_dimension(name="Outcome", value=str(result.outcome))
+            by_account.add_dimension(name="Account", value=entry.account)
+            by_account.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
+            by_account.flush_metrics()
         try:
             if result.outcome in NOTIFY:
+                key, reason, account = entry.key, entry.reason, entry.account
                 subject, message = build_notice(
-                    self.env, result, key=entry.key, reason=entry.reason
+                    self.env, result, key=key, reason=reason, account=account
                 )
-                chat = build_chat_notice(self.env, result, key=entry.key, reason=entry.reason)
+                chat = build_chat_notice(self.env, result, key=key, reason=reason, account=account)
                 self.notifier.publish(subject, message, chat)
         finally:  # a notice that could not be sent never costs the page: it goes out first
             self.page(result, entry)

@@ -32,6 +32,11 @@ class Run:
     resolves: bool = False
 
     @property
+    def account(self) -> str | None:
+        """The account the action acts in, as its record names it (a hub's)."""
+        return self.action.ctx.account
+
+    @property
     def recovery(self) -> bool:
         """An OK transition that undoes a temporary change (a flag flipped on ALARM)."""
         return self.request.state == "OK" and self.action.recovers_on_ok

@@ -2,11 +2,15 @@
 
 A deployment (one environment of the suite) has authority over its own account, in its own
 partition and region, plus any region its configuration explicitly serves (CLOUDFRONT-scope
-WAF lives in us-east-1). ``check_target`` refuses any ARN outside that; ``check_request``
+WAF lives in us-east-1). A hub (an environment with ``organization.spokes``) also has
+authority over each enrolled spoke account, in that spoke's regions, and nowhere else.
+
+``check_target`` refuses any ARN outside that, and, given the event's account, any ARN of
+another account: an alarm of spoke A never changes spoke B (nor the hub). ``check_request``
 refuses an alarm (SNS message, EventBridge event or direct alarm action: the account and
-region it claims beside its ARN must agree with it) or a budget notice from elsewhere. Both
-raise ``ScopeError`` (a ``RejectedError``), so the pipeline records, notifies and changes
-nothing.
+region it claims beside its ARN must agree with it) of an account or region not enrolled, or
+a budget notice from elsewhere. Both raise ``ScopeError`` (a ``RejectedError``), so the
+pipeline records, notifies and changes nothing.
 
 Callers: the pipeline (every alarm, budget and manual request, before anything is read),
 ``ActionContext.for_target`` (so a revert's recorded target and the sweeper's IP sets pass
@@ -16,6 +20,7 @@ the same check), and the CDK app at synth (a config naming another account fails
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .models import RejectedError, Request, Source
@@ -31,36 +36,56 @@ class ScopeError(RejectedError):
 @dataclass(frozen=True)
 class Deployment:
     """Where this suite has authority: one account and partition, its region and any others
-    the environment explicitly serves."""
+    the environment explicitly serves; for a hub, also each enrolled spoke account in its
+    own regions (``spokes``: account -> regions)."""
 
     account: str
     region: str
     partition: str = "aws"
     extra_regions: frozenset[str] = field(default_factory=frozenset)
+    spokes: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
 
     @property
     def regions(self) -> frozenset[str]:
         return frozenset({self.region, *self.extra_regions})
 
-    def check_target(self, target: str) -> list[Target]:
-        """Every ARN in ``target``, parsed; ``ScopeError`` if any is outside the deployment."""
-        parsed = parse_all(target, default_account=self.account)
+    def regions_of(self, account: str) -> frozenset[str] | None:
+        """The regions this deployment serves in ``account``; None if it is not enrolled."""
+        if account == self.account:
+            return self.regions
+        return self.spokes.get(account)
+
+    def is_spoke(self, account: str) -> bool:
+        return account != self.account and account in self.spokes
+
+    def check_target(self, target: str, account: str | None = None) -> list[Target]:
+        """Every ARN in ``target``, parsed; ``ScopeError`` if any is outside the deployment,
+        or, with ``account`` (the event's), in any other account than that one."""
+        parsed = parse_all(target, default_account=account or self.account)
         for one in parsed:
             problems = []
             if one.partition != self.partition:
                 problems.append(f"partition {one.partition}, not {self.partition}")
-            if one.account != self.account:
-                problems.append(f"account {one.account}, not {self.account}")
+            regions = self.regions_of(one.account)
+            if account is not None and one.account != account:
+                problems.append(f"account {one.account}, not the event's account {account}")
+            elif regions is None:
+                problems.append(self._not_enrolled(one.account))
             # a global resource (a CloudFront distribution) has no region: its account
             # and partition still decide (``targets.parse`` refuses one that names a region)
-            if one.region not in self.regions and one.service not in GLOBAL_SERVICES:
-                served = ", ".join(sorted(self.regions))
-                problems.append(f"region {one.region or '(none)'}, not {served}")
+            served = regions or frozenset()
+            if one.region not in served and one.service not in GLOBAL_SERVICES and regions:
+                shown = ", ".join(sorted(served))
+                problems.append(f"region {one.region or '(none)'}, not {shown}")
             if problems:
                 raise ScopeError(
                     f"target {one.arn[:200]!r} is outside this deployment: {'; '.join(problems)}"
                 )
         return parsed
+
+    def _not_enrolled(self, account: str) -> str:
+        spokes = " nor an enrolled spoke" if self.spokes else ""
+        return f"account {account}, not {self.account}{spokes}"
 
     def check_request(self, request: Request) -> None:
         """``ScopeError`` unless an alarm or budget notice comes from this deployment."""
@@ -87,12 +112,13 @@ class Deployment:
             problems.append(f"{its} region {str(region_code)[:20]!r} disagrees with its ARN")
         if alarm.partition != self.partition:
             problems.append(f"partition {alarm.partition}, not {self.partition}")
-        if alarm.account != self.account:
-            problems.append(f"account {alarm.account}, not {self.account}")
+        regions = self.regions_of(alarm.account)
+        if regions is None:
+            problems.append(self._not_enrolled(alarm.account))
         # An alarm of a region the environment explicitly serves (AWS/Billing and
         # CloudFront metrics exist only in us-east-1) is confirmed in that region.
-        if alarm.region not in self.regions:
-            problems.append(f"region {alarm.region}, not {', '.join(sorted(self.regions))}")
+        elif alarm.region not in regions:
+            problems.append(f"region {alarm.region}, not {', '.join(sorted(regions))}")
         if problems:
             raise ScopeError(
                 f"alarm {request.key[:100]!r} is not this deployment's: {'; '.join(problems)}"

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from ..errors import FailedError, RejectedError
 from ..models import Verdict
+from ..scope import ScopeError
 
 if typing.TYPE_CHECKING:
     from ..audit import AuditLog, AuditRecord
@@ -82,10 +83,28 @@ class ActionContext:
     clock: Callable[[], datetime]
     inventory: Mapping[tuple[str, str], Route] = field(default_factory=dict)
     targets: tuple[Target, ...] = ()
+    #: the account the event came from: the target must be in it (None: a manual request
+    #: or a revert, whose target's own account must be enrolled)
+    account: str | None = None
+    #: (account, region) -> clients acting in that enrolled spoke (``accounts.Spokes``, bound
+    #: to the action and the record); None where this path has no way into a spoke
+    reach: Callable[[str, str], Clients] | None = None
 
     def for_target(self, target: str) -> ActionContext:
-        """This context for ``target``; ``ScopeError`` if the deployment may not touch it."""
-        return dataclasses.replace(self, targets=tuple(self.deployment.check_target(target)))
+        """This context for ``target``, with clients acting in the target's account;
+        ``ScopeError`` if the deployment may not touch it from this event."""
+        found = tuple(self.deployment.check_target(target, self.account))
+        accounts = {t.account for t in found}
+        if len(accounts) != 1:
+            raise ScopeError(f"target {target[:200]!r} names {len(accounts)} accounts, not one")
+        (account,) = accounts
+        clients = self.clients
+        if self.deployment.is_spoke(account):
+            if self.reach is None:
+                raise ScopeError(f"this path cannot act in spoke account {account}")
+            region = next((t.region for t in found if t.region), self.deployment.region)
+            clients = self.reach(account, region)
+        return dataclasses.replace(self, targets=found, clients=clients, account=account)
 
 
 class VerifyError(FailedError):

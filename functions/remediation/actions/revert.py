@@ -28,6 +28,7 @@ because an audit id names no AWS resource).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -60,6 +61,8 @@ class RevertCurrent(TypedDict):
     record_before: NotRequired[dict[str, Any]]
     record_after: NotRequired[dict[str, Any]]
     state: NotRequired[dict[str, Any]]
+    #: the account the record acted in (a hub's record); absent: the deployment's own
+    account: NotRequired[str]
 
 
 class RevertState(TypedDict, total=False):
@@ -69,6 +72,7 @@ class RevertState(TypedDict, total=False):
     action: str
     target: str
     state: dict[str, Any]
+    account: str
 
 
 def plain(value: Any) -> Any:
@@ -116,7 +120,10 @@ def plan_revert(current: RevertCurrent) -> Plan[RevertState]:
     action, target = current["action"], current["target"]
 
     def wrap(values: dict[str, Any]) -> RevertState:
-        return {"action": action, "target": target, "state": values}
+        found: RevertState = {"action": action, "target": target, "state": values}
+        if current.get("account"):
+            found["account"] = current["account"]
+        return found
 
     now = {key: state.get(key) for key in left}
     if {key: state.get(key) for key in was} == was:
@@ -168,8 +175,9 @@ class Revert(Action[RevertParams, RevertCurrent, RevertState]):
         if why is not None:
             return {"audit_id": audit_id, "refusal": why}
         assert record is not None
+        account = record.get("account")
         try:
-            original = self._build(record["action"], record["target"])
+            original = self._build(record["action"], record["target"], account)
         except RejectedError as exc:
             return {"audit_id": audit_id, "refusal": f"audit {audit_id}: {exc.reason}"}
         try:
@@ -177,7 +185,7 @@ class Revert(Action[RevertParams, RevertCurrent, RevertState]):
         except RejectedError as exc:
             why = f"audit {audit_id}: its parameters no longer parse ({exc.reason})"
             return {"audit_id": audit_id, "refusal": why}
-        return {
+        current: RevertCurrent = {
             "audit_id": audit_id,
             "action": record["action"],
             "target": record["target"],
@@ -185,6 +193,9 @@ class Revert(Action[RevertParams, RevertCurrent, RevertState]):
             "record_after": record["after_state"],
             "state": plain(original.read(record["target"], original_params)),
         }
+        if account:
+            current["account"] = account
+        return current
 
     def plan(
         self, current: RevertCurrent, params: RevertParams, now: datetime
@@ -201,10 +212,13 @@ class Revert(Action[RevertParams, RevertCurrent, RevertState]):
         return {**plan.after, "state": plain(seen)}
 
     def _original(self, plan: Plan[RevertState]) -> tuple[AnyAction, Plan[Any]]:
-        original = self._build(plan.after["action"], plan.after["target"])
+        after = plan.after
+        original = self._build(after["action"], after["target"], after.get("account"))
         inner = Plan.change(plan.summary, plan.before["state"], plan.after["state"])
         return original, inner
 
-    def _build(self, action: str, target: str) -> AnyAction:
-        """The original action, built like any other: its target passes the scope check."""
-        return get_action(action)(self.ctx.for_target(target))
+    def _build(self, action: str, target: str, account: str | None) -> AnyAction:
+        """The original action, built like any other: its target passes the scope check, in
+        the account the record acted in."""
+        ctx = dataclasses.replace(self.ctx, account=account) if account else self.ctx
+        return get_action(action)(ctx.for_target(target))

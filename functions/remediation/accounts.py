@@ -1,0 +1,113 @@
+"""Acting in an enrolled spoke account: the hub's remediator assumes the spoke's role for
+its own action kind, and nothing else reaches another account.
+
+- The role is ``arn:<partition>:iam::<spoke>:role/<SPOKE_ROLE_PREFIX><action>``: one per
+  action kind, trusting only the hub's remediator role of that kind (``stacks/spoke.py``).
+- The session is named after the audit record it serves (CloudTrail in the spoke then names
+  the record), and tagged with the alarm (or request) that asked.
+- The credentials are kept for that record's whole path (confirmation, read, apply, verify,
+  follow-up steps) while they are valid, so one record costs one ``sts:AssumeRole``. They
+  are not shared between records: a session named after one record must not make another's
+  calls.
+
+``ActionContext.for_target`` is the one caller: the target has passed the scope check
+(the event's account, enrolled) before any credentials are asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .clients import Clients
+
+#: AssumeRole's DurationSeconds floor (and enough for one record: a remediator's timeout
+#: is at most 900 s)
+SESSION_SECONDS = 900
+#: credentials are not used this close to their expiry
+EXPIRY_MARGIN_SECONDS = 60
+#: records whose credentials one container keeps (each serves one record's path)
+MAX_SESSIONS = 32
+#: what a session tag value may hold (STS: letters, digits, spaces and _.:/=+-@), 256 long
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+
+
+def role_arn(partition: str, account: str, role_prefix: str, action: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_prefix}{action}"
+
+
+def session_tags(asked_by: str) -> list[dict[str, str]]:
+    """The session's tags: the alarm (or request) that asked, as STS allows it."""
+    value = _TAG_UNSAFE.sub("_", asked_by.rsplit(":alarm:", 1)[-1])[:256] or "-"
+    return [{"Key": "autorem-asked-by", "Value": value}]
+
+
+@dataclass(frozen=True)
+class Session:
+    role_arn: str
+    name: str
+    asked_by: str
+
+
+class Spokes:
+    """Clients acting in spoke accounts, one assumed session per (role, record)."""
+
+    def __init__(
+        self,
+        home: Clients,
+        *,
+        partition: str,
+        role_prefix: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._home = home
+        self._partition = partition
+        self._role_prefix = role_prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: session -> (its credentials, valid until, its clients by default region)
+        self._sessions: OrderedDict[Session, tuple[Mapping[str, str], float, dict[str, Clients]]]
+        self._sessions = OrderedDict()
+        #: AssumeRole calls made (the bench reads it)
+        self.assumed = 0
+
+    def clients(
+        self, account: str, region: str, *, action: str, record: str, asked_by: str
+    ) -> Clients:
+        """Clients signing as ``action``'s role in ``account``, defaulting to ``region``."""
+        session = Session(
+            role_arn(self._partition, account, self._role_prefix, action), record, asked_by
+        )
+        with self._lock:
+            found = self._sessions.get(session)
+            if found is None or found[1] <= self._clock():
+                credentials, expires = self._assume(session)
+                found = (credentials, expires - EXPIRY_MARGIN_SECONDS, {})
+                self._sessions[session] = found
+                while len(self._sessions) > MAX_SESSIONS:
+                    self._sessions.popitem(last=False)
+            self._sessions.move_to_end(session)
+            credentials, _, by_region = found
+            if region not in by_region:
+                by_region[region] = self._home.acting_as(lambda: credentials, region=region)
+            return by_region[region]
+
+    def _assume(self, session: Session) -> tuple[Mapping[str, str], float]:
+        found = self._home("sts").assume_role(
+            RoleArn=session.role_arn,
+            RoleSessionName=session.name[:64],
+            DurationSeconds=SESSION_SECONDS,
+            Tags=session_tags(session.asked_by),
+        )
+        self.assumed += 1
+        given = found["Credentials"]
+        credentials = {
+            "aws_access_key_id": given["AccessKeyId"],
+            "aws_secret_access_key": given["SecretAccessKey"],
+            "aws_session_token": given["SessionToken"],
+        }
+        return credentials, given["Expiration"].timestamp()
