@@ -29,6 +29,7 @@ from serverless_remediation.stacks.config import (
     RestApiService,
     Route,
     Service,
+    SpokeConfig,
     TableService,
     WafService,
     WebhookService,
@@ -115,6 +116,8 @@ class Catalog:
                 found["mode"] = str(r.mode)
             if r.maintenance:
                 found["maintenance"] = list(r.maintenance)
+            if r.account:  # a spoke's route, in a hub (remediation/playbook.py)
+                found["account"] = r.account
             return found
 
         return {
@@ -155,13 +158,33 @@ def served_regions(cfg: EnvConfig) -> frozenset[str]:
 
 
 def deployment(cfg: EnvConfig) -> scope.Deployment:
-    """The remediators' authority (``DEPLOYMENT_*``/``SERVED_REGIONS`` say the same at run time)."""
+    """The remediators' authority (``DEPLOYMENT_*``/``SERVED_REGIONS``/``SPOKES`` say the same
+    at run time): a hub's includes each enrolled spoke account in its regions."""
+    spokes: dict[str, set[str]] = {}
+    for spoke in cfg.spokes:
+        seen = cfg.as_spoke(spoke)
+        spokes.setdefault(spoke.account, set()).update({spoke.region, *served_regions(seen)})
     return scope.Deployment(
         account=cfg.account,
         region=cfg.region,
         partition=partition(cfg),
         extra_regions=served_regions(cfg),
+        spokes={account: frozenset(regions) for account, regions in spokes.items()},
     )
+
+
+def spoke_catalog(cfg: EnvConfig, spoke: SpokeConfig, registry: dict[str, Any]) -> Catalog:
+    """One spoke's alarms, their routes marked with the spoke's account (an alarm acts in
+    its own account only: ``remediation.pipeline``)."""
+    found = build(cfg.as_spoke(spoke), registry)
+
+    def mark(route: Route) -> Route:
+        then = tuple(mark(step) for step in route.then)
+        return dataclasses.replace(route, account=spoke.account, then=then)
+
+    alarms = tuple(dataclasses.replace(a, route=mark(a.route)) for a in found.alarms)
+    inventory = tuple(mark(r) for r in found.inventory)
+    return dataclasses.replace(found, alarms=alarms, inventory=inventory)
 
 
 def arn(cfg: EnvConfig, service: str, resource: str, *, region: str | None = None) -> str:
@@ -254,7 +277,7 @@ class _Builder:
         service = self.service
         if kind in service.disable:
             return
-        name = f"{self.cfg.prefix}-{service.name}-{kind}"
+        name = f"{self.cfg.alarm_names}-{service.name}-{kind}"
         where = f"environments.{self.cfg.env}.services.{service.name}"
         chosen: Route
         if kind in service.routes:

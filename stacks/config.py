@@ -699,6 +699,38 @@ class People(_Model):
     )
 
 
+_ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
+
+
+class Spoke(_Model):
+    """``organization.spokes.<name>``: one workload account the hub remediates."""
+
+    account: Annotated[str, StringConstraints(pattern=_ACCOUNT)] = Field(
+        description="the spoke's 12-digit AWS account"
+    )
+    regions: tuple[Region, ...] = Field(
+        default=(),
+        description="regions of the spoke's services (default: the hub's region); the same "
+        "services in each",
+    )
+    services: dict[Name, ServiceConfig] = Field(
+        default_factory=dict, description="the spoke's services, as under services"
+    )
+
+
+class Organization(_Model):
+    """``organization``: this environment is a hub remediating its spokes' accounts."""
+
+    id: Annotated[str, StringConstraints(pattern=_ORGANIZATION_ID)] | None = Field(
+        default=None,
+        description="the AWS Organizations id (o-...): the hub's bus accepts events from its "
+        "accounts only; without it, from the spokes' accounts only",
+    )
+    spokes: dict[Name, Spoke] = Field(
+        default_factory=dict, description="the enrolled workload accounts"
+    )
+
+
 class Environment(_Model):
     """``environments.<name>`` in cdk.json, as written."""
 
@@ -728,6 +760,21 @@ class Environment(_Model):
         default=(), description="extra routes for manual requests (remediate invoke)"
     )
     people: People = Field(default_factory=People, description="approvals and silences")
+    organization: Organization | None = Field(
+        default=None, description="a hub: the organization and its enrolled spoke accounts"
+    )
+
+
+@dataclass(frozen=True)
+class SpokeConfig:
+    """One enrolled spoke account in one region, as the catalog and the spoke stack read it."""
+
+    name: str
+    account: str
+    region: str
+    services: tuple[Service, ...]
+    #: its alarms' names start with it (``<app>-<env>-<spoke>[-<region>]``): unique in the hub
+    alarm_prefix: str
 
 
 @dataclass(frozen=True)
@@ -751,11 +798,36 @@ class EnvConfig:
     budgets: tuple[Budget, ...] = ()
     inventory: tuple[Route, ...] = ()
     people: People = dataclasses.field(default_factory=People)
+    #: a hub's organization id and its spokes (one per account and region)
+    organization_id: str | None = None
+    spokes: tuple[SpokeConfig, ...] = ()
+    #: the alarms' names start with it; empty: ``prefix`` (a spoke's, ``SpokeConfig``)
+    alarm_prefix: str = ""
 
     @property
     def prefix(self) -> str:
         """``<app>-<env>``: every physical name starts with it."""
         return f"{self.app}-{self.env}"
+
+    @property
+    def alarm_names(self) -> str:
+        """What every alarm name of this environment (or spoke) starts with."""
+        return self.alarm_prefix or self.prefix
+
+    def as_spoke(self, spoke: SpokeConfig) -> EnvConfig:
+        """The environment as one spoke sees it: the spoke's account, region and services,
+        the hub's thresholds, guards and people; no budgets, inventory or spokes of its own."""
+        return dataclasses.replace(
+            self,
+            account=spoke.account,
+            region=spoke.region,
+            services=spoke.services,
+            budgets=(),
+            inventory=(),
+            spokes=(),
+            organization_id=None,
+            alarm_prefix=spoke.alarm_prefix,
+        )
 
     def service(self, name: str) -> Service:
         for service in self.services:
@@ -811,20 +883,15 @@ def parse_env(app: str, env: str, raw: Any) -> EnvConfig:
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     _check_windows(model.thresholds, f"{where}.thresholds")
-    services: list[Service] = []
-    for name, service in model.services.items():
-        overrides = service.thresholds.model_dump(include=service.thresholds.model_fields_set)
-        merged = Thresholds.model_validate({**model.thresholds.model_dump(), **overrides})
-        key = f"{where}.services.{name}.thresholds"
-        _check_windows(merged, key)
-        if merged.period_seconds < 60 and service.aws_metrics:
-            raise ConfigError(
-                f"{key}.period_seconds: {merged.period_seconds} s, but the {service.kind} "
-                f"alarms ({', '.join(sorted(service.aws_metrics))}) read AWS metrics of one-minute "
-                "resolution: a shorter period never gets data; allowed: a multiple of 60"
-            )
-        services.append(service.named(name, thresholds=merged))
+    services = _services(model.services, model.thresholds, f"{where}.services")
+    spokes = _spokes(app, env, model, where)
     asks = [f"services.{n}" for n, s in model.services.items() if "approve" in s.modes.values()]
+    asks += [
+        f"organization.spokes.{name}.services.{n}"
+        for name, spoke in (model.organization.spokes if model.organization else {}).items()
+        for n, s in spoke.services.items()
+        if "approve" in s.modes.values()
+    ]
     asks += [f"budgets.{n}" for n, b in model.budgets.items() if b.mode == "approve"]
     if asks and not model.people.approvers:
         raise ConfigError(
@@ -848,7 +915,59 @@ def parse_env(app: str, env: str, raw: Any) -> EnvConfig:
         budgets=tuple(budget.named(name) for name, budget in model.budgets.items()),
         inventory=tuple(route.route() for route in model.inventory),
         people=model.people,
+        organization_id=model.organization.id if model.organization else None,
+        spokes=spokes,
     )
+
+
+def _services(found: Mapping[str, Any], thresholds: Thresholds, where: str) -> tuple[Service, ...]:
+    """Each service with the environment's thresholds under its own overrides."""
+    services: list[Service] = []
+    for name, service in found.items():
+        overrides = service.thresholds.model_dump(include=service.thresholds.model_fields_set)
+        merged = Thresholds.model_validate({**thresholds.model_dump(), **overrides})
+        key = f"{where}.{name}.thresholds"
+        _check_windows(merged, key)
+        if merged.period_seconds < 60 and service.aws_metrics:
+            raise ConfigError(
+                f"{key}.period_seconds: {merged.period_seconds} s, but the {service.kind} "
+                f"alarms ({', '.join(sorted(service.aws_metrics))}) read AWS metrics of one-minute "
+                "resolution: a shorter period never gets data; allowed: a multiple of 60"
+            )
+        services.append(service.named(name, thresholds=merged))
+    return tuple(services)
+
+
+def _spokes(app: str, env: str, model: Environment, where: str) -> tuple[SpokeConfig, ...]:
+    """A hub's spokes, one per (account, region): each account enrolled once, never the
+    hub's own, in the hub's partition."""
+    if model.organization is None:
+        return ()
+    found: list[SpokeConfig] = []
+    accounts: dict[str, str] = {}
+    for name, spoke in model.organization.spokes.items():
+        key = f"{where}.organization.spokes.{name}"
+        if spoke.account == model.account:
+            raise ConfigError(f"{key}.account: the hub's own account is not a spoke")
+        if spoke.account in accounts:
+            raise ConfigError(
+                f"{key}.account: {spoke.account} is enrolled already as "
+                f"{accounts[spoke.account]!r}: list its regions there"
+            )
+        accounts[spoke.account] = name
+        regions = spoke.regions or (model.region,)
+        if len(set(regions)) != len(regions):
+            raise ConfigError(f"{key}.regions: a region listed twice")
+        for region in regions:
+            if targets.partition_of(region) != targets.partition_of(model.region):
+                raise ConfigError(f"{key}.regions: {region} is not in the hub's partition")
+        services = _services(spoke.services, model.thresholds, f"{key}.services")
+        for region in regions:
+            suffix = f"-{region}" if len(regions) > 1 else ""
+            found.append(
+                SpokeConfig(name, spoke.account, region, services, f"{app}-{env}-{name}{suffix}")
+            )
+    return tuple(found)
 
 
 #: the windows the rate and latency alarms evaluate in ``period_seconds`` periods

@@ -1,5 +1,6 @@
 """Stacks that only compose. One environment = one core stack + as many alarm stacks as
-keep each under CloudFormation's 500-resource limit."""
+keep each under CloudFormation's 500-resource limit; a hub adds one spoke stack per enrolled
+account and region (``<app>-<env>-spoke-<name>[-<region>]``), deployed in that account."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 from aws_cdk import App, Environment, Stack, Tags
 from constructs import Construct
 
-from serverless_remediation.stacks.catalog import AlarmSpec
-from serverless_remediation.stacks.config import EnvConfig
+from serverless_remediation.stacks import catalog as catalog_
+from serverless_remediation.stacks.catalog import AlarmSpec, Catalog
+from serverless_remediation.stacks.config import ConfigError, EnvConfig, SpokeConfig
+from serverless_remediation.stacks.constructs import permissions
 from serverless_remediation.stacks.constructs.alarms import ServiceAlarms
+from serverless_remediation.stacks.constructs.spoke import SpokeAccess
 from serverless_remediation.stacks.constructs.suite import AutoRemediation
 
 #: alarms per alarm stack: one resource each, well under 500 with room for growth
@@ -47,6 +51,49 @@ class AlarmsStack(Stack):
             self, "Alarms", specs=specs, topic_arn=core.suite.alarm_topic_arn
         )
         # The alarms name the core stack's topics by ARN (no export): deploy the core first.
+        self.add_stack_dependency(core)
+
+
+class SpokeStack(Stack):
+    """One spoke account and region: its alarms (no alarm actions: their state changes go to
+    the hub's bus), the forwarding rule and the roles the hub's remediators assume."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvConfig,
+        spoke: SpokeConfig,
+        catalog: Catalog,
+        core: CoreStack,
+        actions: Mapping[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        if len(catalog.alarms) > MAX_ALARMS_PER_STACK:
+            raise ConfigError(
+                f"environments.{config.env}.organization.spokes.{spoke.name}: "
+                f"{len(catalog.alarms)} alarms, more than one spoke stack holds "
+                f"({MAX_ALARMS_PER_STACK}): enrol the account's services as two spokes"
+            )
+        self.alarms = ServiceAlarms(self, "Alarms", specs=catalog.alarms, topic_arn=None)
+        seen = config.as_spoke(spoke)
+        grants = permissions.grants(
+            catalog, actions, stack=self, deployment=catalog_.deployment(seen)
+        )
+        self.access = SpokeAccess(
+            self,
+            "Access",
+            hub_prefix=config.prefix,
+            hub_account=config.account,
+            hub_bus_arn=core.suite.bus_arn(),
+            organization_id=config.organization_id,
+            alarm_prefix=spoke.alarm_prefix,
+            grants=grants,
+        )
+        # The roles trust the hub's remediator roles by ARN: IAM refuses a principal that
+        # does not exist yet, so the hub deploys first.
         self.add_stack_dependency(core)
 
 
@@ -86,6 +133,24 @@ def add_environment(
                 core=core,
                 env=env,
                 description=f"auto-remediation {config.prefix}: alarms, slice {number}",
+            )
+        )
+    for spoke, found in core.suite.spokes:
+        suffix = f"-{spoke.region}" if spoke.alarm_prefix.endswith(spoke.region) else ""
+        stacks.append(
+            SpokeStack(
+                app,
+                f"{config.prefix}-spoke-{spoke.name}{suffix}",
+                config=config,
+                spoke=spoke,
+                catalog=found,
+                core=core,
+                actions=core.suite.actions,
+                env=Environment(account=spoke.account, region=spoke.region),
+                description=(
+                    f"auto-remediation {config.prefix}: spoke {spoke.name} "
+                    f"({spoke.account}, {spoke.region})"
+                ),
             )
         )
     for stack in stacks:

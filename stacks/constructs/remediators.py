@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -302,6 +302,10 @@ class Wiring:
     #: every alarm of this environment (their names share its prefix): what the pipeline
     #: may read back to confirm an alarm
     alarm_arns: Sequence[str] = ()
+    #: a hub's per-account switches (``remediation.gate``)
+    account_switch_arns: Sequence[str] = ()
+    #: a hub's remediator role names (action -> name): its spokes' roles trust them by ARN
+    role_names: Callable[[str], str] | None = None
 
 
 def action_modules(action: str, playbook: Mapping[str, Any]) -> dict[str, str]:
@@ -417,6 +421,7 @@ class Remediators(Construct):
         role = iam.Role(
             self,
             construct_id,
+            role_name=w.role_names(action) if w.role_names and action else None,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             # sqs:SendMessage on the dead-letter queue is added by the function itself.
             description=f"{name}: its own log group, the audit table, the switch, notices",
@@ -438,7 +443,7 @@ class Remediators(Construct):
                 iam.PolicyStatement(
                     sid="Switch",
                     actions=["ssm:GetParameter"],
-                    resources=[w.switch_arn, w.override_arn(action)],
+                    resources=[w.switch_arn, w.override_arn(action), *w.account_switch_arns],
                 )
             )
             role.add_to_policy(

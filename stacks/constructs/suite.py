@@ -14,11 +14,14 @@ A team adds it to its own CDK app::
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
 from aws_cdk import Annotations, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -28,6 +31,7 @@ from serverless_remediation.remediation.playbook import Playbook
 from serverless_remediation.stacks import catalog as catalog_
 from serverless_remediation.stacks.config import EnvConfig
 from serverless_remediation.stacks.constructs import permissions
+from serverless_remediation.stacks.constructs import spoke as spoke_
 from serverless_remediation.stacks.constructs.alarms import CostBudgets
 from serverless_remediation.stacks.constructs.audit_store import AuditStore
 from serverless_remediation.stacks.constructs.chat import ChatChannels
@@ -62,11 +66,18 @@ class AutoRemediation(Construct):
         self.actions = dict(actions if actions is not None else registry())
         self.catalog = catalog_.build(cfg, self.actions)
         self.deployment = catalog_.deployment(cfg)
+        #: a hub's spokes, each with its alarms and routes (``stacks.SpokeStack`` deploys them)
+        self.spokes = [(s, catalog_.spoke_catalog(cfg, s, self.actions)) for s in cfg.spokes]
         stack = Stack.of(self)
         # One remediator (function, role, topic) per action some route names: no other.
         grants = permissions.grants(
             self.catalog, self.actions, stack=stack, deployment=self.deployment
         )
+        for action, roles in self._spoke_roles().items():  # a hub: it acts through them
+            statement = iam.PolicyStatement(
+                sid="SpokeRoles", actions=list(spoke_.ASSUME_ACTIONS), resources=roles
+            )
+            grants[action] = [*grants.get(action, []), statement]
         names = sorted(grants)
         # An alarm topic only for actions an alarm or budget notifies (not revert); with
         # trigger eventbridge, alarms reach their remediators through rules: budgets only.
@@ -115,10 +126,20 @@ class AutoRemediation(Construct):
                     catalog_.arn(cfg, "cloudwatch", f"alarm:{cfg.prefix}-*", region=region)
                     for region in sorted(self.deployment.regions)
                 ],
+                account_switch_arns=[
+                    self.switch.account_arn(account)
+                    for account in sorted({cfg.account, *self.deployment.spokes})
+                    if self.spokes
+                ],
+                role_names=(
+                    (lambda action: spoke_.remediator_role_name(cfg.prefix, action))
+                    if self.spokes
+                    else None
+                ),
             ),
             grants=grants,
             alarm_topics=self.notices.alarm_topics,
-            playbook=self.catalog.playbook(),
+            playbook=self.routing.playbook(),
             reserved_concurrency=settings.reserved_concurrency,
             log_retention_days=settings.log_retention_days,
             timeout_seconds=settings.timeout_seconds,
@@ -148,6 +169,10 @@ class AutoRemediation(Construct):
                 rule_arn=lambda name: catalog_.arn(cfg, "events", f"rule/{name}"),
                 max_event_age_seconds=cfg.guards.max_event_age_seconds,
             )
+        self.hub_bus: spoke_.HubBus | None = None
+        self.spoke_rules: AlarmEventRules | None = None
+        if self.spokes:
+            self._add_hub_bus(cfg)
         self.decider = self._add_decider(cfg)
         functions = dict(self.remediators.functions)
         if self.remediators.sweeper is not None:
@@ -203,9 +228,64 @@ class AutoRemediation(Construct):
         )
 
     @cached_property
+    def routing(self) -> catalog_.Catalog:
+        """What the remediators' playbook holds: this environment's routes and, in a hub,
+        every spoke's (each marked with its account)."""
+        if not self.spokes:
+            return self.catalog
+        spoke_alarms = [a for _, found in self.spokes for a in found.alarms]
+        spoke_inventory = [r for _, found in self.spokes for r in found.inventory]
+        return dataclasses.replace(
+            self.catalog,
+            alarms=(*self.catalog.alarms, *spoke_alarms),
+            inventory=(*self.catalog.inventory, *spoke_inventory),
+        )
+
+    def _spoke_roles(self) -> dict[str, list[str]]:
+        """action -> the spoke roles its remediator assumes (one per spoke account that
+        routes to it; revert wherever any other action is routed)."""
+        found: dict[str, set[str]] = {}
+        prefix = spoke_.spoke_role_prefix(self.config.prefix)
+        for spoke, spoke_catalog in self.spokes:
+            for action in permissions.routed_actions(spoke_catalog, list(self.actions)):
+                name = f"{prefix}{action}"[:64]
+                arn = spoke_.role_arn(self.deployment.partition, spoke.account, name)
+                found.setdefault(action, set()).add(arn)
+        return {action: sorted(arns) for action, arns in found.items()}
+
+    def _add_hub_bus(self, cfg: EnvConfig) -> None:
+        """A hub's bus, and the rules routing each spoke alarm to its action's remediator."""
+        self.hub_bus = spoke_.HubBus(
+            self,
+            "HubBus",
+            prefix=cfg.prefix,
+            organization_id=cfg.organization_id,
+            spoke_accounts=[s.account for s in cfg.spokes],
+        )
+        bus = spoke_.bus_name(cfg.prefix)
+        self.spoke_rules = AlarmEventRules(
+            self,
+            "SpokeAlarmRules",
+            prefix=f"{cfg.prefix}-spokes",
+            alarms_by_action=alarms_by_action(a for _, c in self.spokes for a in c.alarms),
+            functions=self.remediators.functions,
+            dead_letters=self.remediators.dead_letters,
+            dead_letter_key=self.notices.key,
+            rule_arn=lambda name: catalog_.arn(cfg, "events", f"rule/{bus}/{name}"),
+            max_event_age_seconds=cfg.guards.max_event_age_seconds,
+            event_bus=self.hub_bus.bus,
+        )
+
+    def bus_arn(self) -> str:
+        """The hub's bus, as the spokes' forwarding rules name it."""
+        return catalog_.arn(
+            self.config, "events", f"event-bus/{spoke_.bus_name(self.config.prefix)}"
+        )
+
+    @cached_property
     def _book(self) -> Playbook:
         """The playbook as the remediators parse it."""
-        return Playbook.from_dict(self.catalog.playbook())
+        return Playbook.from_dict(self.routing.playbook())
 
     def _asking(self) -> set[str]:
         """The actions of the routes that wait for approval."""
@@ -280,4 +360,9 @@ class AutoRemediation(Construct):
         }
         if d.extra_regions:
             environment["SERVED_REGIONS"] = ",".join(sorted(d.extra_regions))
+        if d.spokes:  # a hub (remediation.config.spokes_from_env, remediation.accounts)
+            spokes = {account: sorted(regions) for account, regions in sorted(d.spokes.items())}
+            environment["SPOKES"] = json.dumps(spokes, separators=(",", ":"))
+            environment["SPOKE_ROLE_PREFIX"] = spoke_.spoke_role_prefix(self.config.prefix)
+            environment["SWITCH_ACCOUNT_PREFIX"] = self.switch.account_prefix
         return environment

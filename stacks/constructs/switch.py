@@ -15,6 +15,8 @@ class Switch(Construct):
         super().__init__(scope, construct_id)
         self.name = f"/{app}/{env}/switch"
         self.override_prefix = f"/{app}/{env}/switch-override/"
+        #: a hub's per-account switches (``<prefix><account id>``), created by hand
+        self.account_prefix = f"/{app}/{env}/switch-account/"
         self.parameter = ssm.StringParameter(
             self,
             "Parameter",
@@ -22,6 +24,13 @@ class Switch(Construct):
             string_value=mode,
             description="auto-remediation switch: on | off | dry-run (anything else = off)",
             allowed_pattern="^(on|off|dry-run)$",
+        )
+
+    def account_arn(self, account: str) -> str:
+        return Stack.of(self).format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=f"{self.account_prefix.lstrip('/')}{account}",
         )
 
     def override_arn(self, action: str) -> str:

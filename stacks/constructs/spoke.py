@@ -1,0 +1,180 @@
+"""Many accounts: the hub's bus (``HubBus``) and what each spoke account holds
+(``SpokeAccess``), on the engines AWS provides for it: EventBridge across accounts and IAM
+role assumption.
+
+A spoke's alarms change state on the spoke's default bus (CloudWatch guarantees that
+delivery); one rule there forwards exactly the suite's alarms (their names start with the
+spoke's alarm prefix) to the hub's bus. On the hub's bus, ``AlarmEventRules`` (the same
+construct as a single-account ``trigger: eventbridge``) routes each alarm to its action's
+remediator, with a retry policy and the hub's alarmed dead-letter queue.
+
+The remediator then acts through the spoke's role for its own action kind
+(``remediation.accounts``): ``<app>-<env>-spoke-<action>``, which only the hub's remediator
+role of that kind may assume (and tag its session), from inside the organization when one is
+named, and which may do exactly that action's declared permissions on the spoke's own
+targets, plus read the spoke's alarms to confirm them (``permissions.grants``, the same
+computation as a single account's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from serverless_remediation.stacks.constructs.nag import acknowledge
+from serverless_remediation.stacks.constructs.permissions import grant
+from serverless_remediation.stacks.constructs.trigger import DETAIL_TYPE, SOURCE
+
+#: what a hub remediator may do with a spoke role: assume it, naming and tagging its session
+ASSUME_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
+#: the spoke role reads its own alarms back to confirm one before acting
+CONFIRM_ACTIONS = ("cloudwatch:DescribeAlarms",)
+
+
+def bus_name(prefix: str) -> str:
+    return f"{prefix}-alarms"
+
+
+def spoke_role_prefix(prefix: str) -> str:
+    """``SPOKE_ROLE_PREFIX``: a spoke role is ``<prefix>-spoke-<action>``."""
+    return f"{prefix}-spoke-"
+
+
+def remediator_role_name(prefix: str, action: str) -> str:
+    """A hub's remediator roles have fixed names: the spokes' trust policies name them."""
+    return f"{prefix}-{action}"[:64]
+
+
+def role_arn(partition: str, account: str, name: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{name}"
+
+
+class HubBus(Construct):
+    """The hub's event bus: ``events:PutEvents`` only from the organization (when its id is
+    given) or else from the enrolled spoke accounts."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        organization_id: str | None,
+        spoke_accounts: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name(prefix))
+        if organization_id:
+            principals: list[iam.IPrincipal] = [iam.AnyPrincipal()]
+            conditions = {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
+        else:
+            principals = [iam.AccountPrincipal(a) for a in sorted(set(spoke_accounts))]
+            conditions = {}
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="SpokesPutAlarmEvents",
+                principals=principals,
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions=conditions or None,
+            )
+        )
+
+
+class SpokeAccess(Construct):
+    """In one spoke account and region: the rule forwarding the suite's alarm state changes
+    to the hub's bus, and one role per action kind for the hub's remediator of that kind."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        hub_prefix: str,
+        hub_account: str,
+        hub_bus_arn: str,
+        organization_id: str | None,
+        alarm_prefix: str,
+        grants: Mapping[str, list[iam.PolicyStatement]],
+        forward_alarms: bool = True,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        partition = stack.partition
+        self.roles: dict[str, iam.Role] = {}
+        alarms = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{alarm_prefix}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for action, statements in sorted(grants.items()):
+            hub_role = role_arn(partition, hub_account, remediator_role_name(hub_prefix, action))
+            principal: iam.PrincipalBase = iam.ArnPrincipal(hub_role)
+            if organization_id:
+                principal = principal.with_conditions(
+                    {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
+                )
+            role = iam.Role(
+                self,
+                f"Role-{action}",
+                role_name=f"{spoke_role_prefix(hub_prefix)}{action}"[:64],
+                # sts:AssumeRole and sts:TagSession (the session names the alarm)
+                assumed_by=iam.SessionTagsPrincipal(principal),
+                description=(
+                    f"{hub_prefix}: the hub's {action} remediator acts here, on this account's "
+                    "configured targets only"
+                ),
+                max_session_duration=Duration.hours(1),
+            )
+            confirm = iam.PolicyStatement(
+                sid="ConfirmAlarms", actions=list(CONFIRM_ACTIONS), resources=[alarms]
+            )
+            grant(self, f"Role-{action}", role, [confirm, *statements])
+            acknowledge(
+                role,
+                f"AwsSolutions::AwsSolutions-IAM5[Resource::{alarms}]",
+                "cloudwatch:DescribeAlarms on the suite's alarms in this spoke (their names "
+                "share its prefix): the hub confirms an alarm at its source before acting",
+            )
+            self.roles[action] = role
+        self.forward: events.Rule | None = None
+        self.dead_letters: sqs.Queue | None = None
+        if forward_alarms:
+            self._forward(hub_prefix, hub_bus_arn, alarm_prefix)
+
+    def _forward(self, hub_prefix: str, hub_bus_arn: str, alarm_prefix: str) -> None:
+        self.dead_letters = sqs.Queue(
+            self,
+            "ForwardDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "AwsSolutions-SQS3",
+            "this queue is the dead-letter queue of the forwarding rule",
+        )
+        self.forward = events.Rule(
+            self,
+            "ForwardAlarms",
+            description=f"{hub_prefix}: the suite's alarm state changes, to the hub's bus",
+            event_pattern=events.EventPattern(
+                source=[SOURCE],
+                detail_type=[DETAIL_TYPE],
+                detail={"alarmName": events.Match.prefix(f"{alarm_prefix}-")},
+            ),
+            targets=[
+                targets.EventBus(
+                    events.EventBus.from_event_bus_arn(self, "HubBus", hub_bus_arn),
+                    dead_letter_queue=self.dead_letters,
+                )
+            ],
+        )
