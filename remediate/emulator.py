@@ -346,7 +346,9 @@ def put_plain_alarm(cloudwatch: Any, name: str, *, namespace: str) -> None:
     )
 
 
-def agree_alarm(clients: Clients, arn: str, state: StateValueType, at: datetime) -> None:
+def agree_alarm(
+    clients: Clients, arn: str, state: StateValueType, at: datetime, account: str = ACCOUNT
+) -> None:
     """Make the emulated CloudWatch show alarm ``arn`` in ``state`` since ``at``.
 
     What AWS would show when CloudWatch itself sent the message: the pipeline confirms every
@@ -354,14 +356,14 @@ def agree_alarm(clients: Clients, arn: str, state: StateValueType, at: datetime)
     when the emulator has none of that name. moto cannot be told a state's time through its
     API, so the time is set on moto's in-process model: the server runs in this process.
 
-    An alarm of another account is left alone: the clients act in the emulator's account
-    (``ACCOUNT``), and a remediator never reads another account's alarms (the scope check
-    refuses such an event before it would).
+    An alarm of another account than ``clients``' own (``account``, by default the
+    emulator's) is left alone: a remediator reads another account's alarms only through
+    that account's role, and the scope check refuses any other.
     """
     from moto.cloudwatch.models import cloudwatch_backends
 
     alarm = parse(arn)
-    if alarm.account != ACCOUNT or alarm.service != "cloudwatch":
+    if alarm.account != account or alarm.service != "cloudwatch":
         return
     name = arn.split(":", 6)[6]  # everything after "alarm:" (a name may hold "/" or ":")
     cloudwatch = clients("cloudwatch", region=alarm.region)

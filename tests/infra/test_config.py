@@ -119,8 +119,8 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
         "misspelt top-level key",
         env(treshold={}),
         "environments.test.treshold: unknown key; allowed here: account, budgets, chat, "
-        "description, guards, inventory, notice_emails, paging, people, region, remediators, "
-        "services, switch, thresholds, trigger",
+        "description, guards, inventory, notice_emails, organization, paging, people, region, "
+        "remediators, services, switch, thresholds, trigger",
     ),
     (
         "misspelt threshold",

@@ -118,12 +118,18 @@ def test_this_apps_stacks_only_compose_the_constructs(context: dict[str, Any]) -
 
     from serverless_remediation.stacks.config import load
     from serverless_remediation.stacks.constructs.alarms import ServiceAlarms
+    from serverless_remediation.stacks.constructs.spoke import SpokeAccess
     from serverless_remediation.stacks.constructs.suite import AutoRemediation
-    from serverless_remediation.stacks.stacks import add_environment
+    from serverless_remediation.stacks.stacks import SpokeStack, add_environment
 
     stacks = add_environment(App(), load(context, "prod-example"))
-    core, *alarm_stacks = stacks
+    core, *others = stacks
     assert [type(c) for c in core.node.children] == [AutoRemediation]
+    spokes = [s for s in others if isinstance(s, SpokeStack)]
+    alarm_stacks = [s for s in others if not isinstance(s, SpokeStack)]
     assert alarm_stacks
+    assert spokes  # prod-example is a hub
     for stack in alarm_stacks:
         assert [type(c) for c in stack.node.children] == [ServiceAlarms]
+    for stack in spokes:
+        assert [type(c) for c in stack.node.children] == [ServiceAlarms, SpokeAccess]
