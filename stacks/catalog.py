@@ -177,6 +177,13 @@ def spoke_catalog(cfg: EnvConfig, spoke: SpokeConfig, registry: dict[str, Any]) 
     """One spoke's alarms, their routes marked with the spoke's account (an alarm acts in
     its own account only: ``remediation.pipeline``)."""
     found = build(cfg.as_spoke(spoke), registry)
+    blocks = [a.name for a in found.alarms if a.route.action == WAF_BLOCK]
+    if blocks:  # a temporary change nobody would take out: refused, not deployed
+        raise ConfigError(
+            f"environments.{cfg.env}.organization.spokes.{spoke.name}: {blocks[0]} routes to "
+            f"{WAF_BLOCK}, whose expiry sweeper runs in the hub and cannot reach a spoke's IP "
+            "sets yet: disable that alarm kind or keep the WAF in the hub's own services"
+        )
 
     def mark(route: Route) -> Route:
         then = tuple(mark(step) for step in route.then)

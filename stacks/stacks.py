@@ -75,7 +75,8 @@ class SpokeStack(Stack):
             raise ConfigError(
                 f"environments.{config.env}.organization.spokes.{spoke.name}: "
                 f"{len(catalog.alarms)} alarms, more than one spoke stack holds "
-                f"({MAX_ALARMS_PER_STACK}): enrol the account's services as two spokes"
+                f"({MAX_ALARMS_PER_STACK}): disable alarm kinds of its services or move "
+                "services to an environment of their own"
             )
         self.alarms = ServiceAlarms(self, "Alarms", specs=catalog.alarms, topic_arn=None)
         seen = config.as_spoke(spoke)
@@ -89,6 +90,7 @@ class SpokeStack(Stack):
             hub_account=config.account,
             hub_bus_arn=core.suite.bus_arn(),
             organization_id=config.organization_id,
+            partition=catalog_.partition(config),
             alarm_prefix=spoke.alarm_prefix,
             grants=grants,
         )

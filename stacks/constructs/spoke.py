@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -100,20 +100,16 @@ class SpokeAccess(Construct):
         hub_account: str,
         hub_bus_arn: str,
         organization_id: str | None,
+        partition: str,
         alarm_prefix: str,
         grants: Mapping[str, list[iam.PolicyStatement]],
         forward_alarms: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        partition = stack.partition
         self.roles: dict[str, iam.Role] = {}
-        alarms = stack.format_arn(
-            service="cloudwatch",
-            resource="alarm",
-            resource_name=f"{alarm_prefix}-*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        # plain strings (no partition token): cdk-nag acknowledgements name the ARN
+        alarms = f"arn:{partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm_prefix}-*"
         for action, statements in sorted(grants.items()):
             hub_role = role_arn(partition, hub_account, remediator_role_name(hub_prefix, action))
             principal: iam.PrincipalBase = iam.ArnPrincipal(hub_role)

@@ -29,7 +29,7 @@ from serverless_remediation.remediation.decisions import chat_identity
 from serverless_remediation.remediation.models import RouteMode
 from serverless_remediation.remediation.playbook import Playbook
 from serverless_remediation.stacks import catalog as catalog_
-from serverless_remediation.stacks.config import EnvConfig
+from serverless_remediation.stacks.config import ConfigError, EnvConfig
 from serverless_remediation.stacks.constructs import permissions
 from serverless_remediation.stacks.constructs import spoke as spoke_
 from serverless_remediation.stacks.constructs.alarms import CostBudgets
@@ -234,6 +234,13 @@ class AutoRemediation(Construct):
         if not self.spokes:
             return self.catalog
         spoke_alarms = [a for _, found in self.spokes for a in found.alarms]
+        names = [a.name for a in (*self.catalog.alarms, *spoke_alarms)]
+        if clash := sorted({n for n in names if names.count(n) > 1}):
+            raise ConfigError(
+                f"environments.{self.config.env}: alarm names {clash[:3]} are made twice (a "
+                "service of the hub and one of a spoke, or of two spokes, give the same name): "
+                "rename one of the services"
+            )
         spoke_inventory = [r for _, found in self.spokes for r in found.inventory]
         return dataclasses.replace(
             self.catalog,

@@ -153,3 +153,34 @@ def hub(**organization: Any) -> dict[str, Any]:
 def test_a_bad_organization_fails_naming_the_key(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_env("autorem", "hub", raw)
+
+
+def test_a_hub_and_a_spoke_service_giving_one_alarm_name_fail_at_synth() -> None:
+    from aws_cdk import App
+
+    from serverless_remediation.stacks.stacks import add_environment
+
+    lam = {"kind": "lambda", "function": "api", "alias": "live"}
+    raw = {
+        **hub(spokes={"payments": {"account": "333333333333", "services": {"api": lam}}}),
+        "services": {"payments-api": lam},
+    }
+    with pytest.raises(ConfigError, match="made twice"):
+        add_environment(App(), parse_env("autorem", "hub", raw))
+
+
+def test_a_spoke_route_to_waf_block_is_refused_its_sweeper_cannot_reach_it() -> None:
+    from aws_cdk import App
+
+    from serverless_remediation.stacks.stacks import add_environment
+
+    waf = {
+        "kind": "waf",
+        "ip_set_name": "blocked",
+        "ip_set_id": "66666666-7777-8888-9999-000000000000",
+        "log_group": "/aws/apigateway/access",
+        "metric": {"namespace": "App", "name": "AuthFailures"},
+    }
+    raw = hub(spokes={"edge": {"account": "333333333333", "services": {"waf": waf}}})
+    with pytest.raises(ConfigError, match="expiry sweeper runs in the hub"):
+        add_environment(App(), parse_env("autorem", "hub", raw))

@@ -40,8 +40,13 @@ LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
 KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})
 #: the pipeline reads each alarm back before acting (remediation.confirm)
 CONFIRM_ACTION = "cloudwatch:DescribeAlarms"
-#: the AWS services that may publish alarms and budget notices into the suite
-PUBLISHERS = frozenset({"cloudwatch.amazonaws.com", "budgets.amazonaws.com"})
+#: the AWS services that may publish alarms and budget notices into the suite (and, from
+#: the environment's own rules, dead letters to its encrypted queue)
+PUBLISHERS = frozenset(
+    {"cloudwatch.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"}
+)
+#: what a hub's remediator may do with its spokes' roles of its own kind
+ASSUME_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
 DECIDER_HANDLER = "remediation.decisions.lambda_handler"
 #: the chat buttons' function reads approvals and records a refused press
@@ -166,11 +171,17 @@ def check(
     account: str,
     region: str,
     alarm_prefix: str | None = None,
+    spokes: Mapping[str, tuple[str, str]] | None = None,
 ) -> Report:
+    """``spokes``: a hub's spoke stacks, stack name -> (account, region)."""
     report = Report()
     alarms = alarm_arns(playbook, account, region, alarm_prefix)
     for stack, template in templates.items():
         resources = template.get("Resources", {})
+        if stack in (spokes or {}):
+            where = spokes[stack]  # type: ignore[index]
+            _check_spoke_roles(report, stack, resources, playbook, account, where, alarm_prefix)
+            continue
         _check_roles(report, stack, resources, playbook, account, region, alarms, alarm_prefix)
         _check_topics(report, stack, resources, account, region)
         _check_keys(report, stack, resources, account)
@@ -211,6 +222,7 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms, en
             actions = {"waf-block"}
         else:
             actions = {a.strip() for a in variables.get("REMEDIATION_ACTIONS", "").split(",") if a}
+        runs = set(actions)
         if "revert" in actions:  # revert re-applies any other action's change: it may all
             actions |= set(REGISTRY)
         unknown = actions - set(REGISTRY)
@@ -238,7 +250,87 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms, en
         own["ssm:GetParameter"] = {f"{ssm_arn}${{{p}}}" for p in parameters} | {
             f"{ssm_arn}{prefix}{a}" for a in actions if prefix
         }
+        # a hub's: its per-account switches, and its spokes' roles of its own kind
+        spokes = json.loads(variables.get("SPOKES") or "{}")
+        per_account = variables.get("SWITCH_ACCOUNT_PREFIX", "")
+        if per_account:
+            own["ssm:GetParameter"] |= {f"{ssm_arn}{per_account}{a}" for a in {account, *spokes}}
+        role_prefix = variables.get("SPOKE_ROLE_PREFIX", "")
+        for a in ASSUME_ACTIONS:
+            own[a] = spoke_roles(playbook, runs, role_prefix, partition_of(region))
         for place, statement in _role_statements(report, where, resources, role, policies):
+            _check_statement(report, place, statement, own, allowed, r)
+
+
+def spoke_roles(
+    playbook: Mapping[str, Any], runs: set[str], role_prefix: str, partition: str
+) -> set[str]:
+    """The spoke roles a hub's remediator running ``runs`` may assume: its own kind's, in
+    each spoke account a route of its kind names (revert: each spoke account at all)."""
+    if not role_prefix:
+        return set()
+    found = set()
+    for runner, route in routes(playbook):
+        account = route.get("account")
+        if account and (runner in runs or "revert" in runs):
+            for kind in runs:
+                found.add(f"arn:{partition}:iam::{account}:role/{role_prefix}{kind}")
+    return found
+
+
+def _check_spoke_roles(report, stack, resources, playbook, hub, where, env_prefix) -> None:
+    """A spoke's roles: each trusted only by the hub's remediator role of its kind, allowing
+    only its kind's declared permissions on the routes of this spoke's account (revert: every
+    kind's), and reading the spoke's own alarms."""
+    account, region = where
+    r = lambda value: render(value, account, region)  # noqa: E731
+    policies = {
+        **_of_type(resources, "AWS::IAM::Policy"),
+        **_of_type(resources, "AWS::IAM::ManagedPolicy"),
+    }
+    partition = partition_of(region)
+    mine = {
+        "alarms": {n: rt for n, rt in playbook.get("alarms", {}).items()
+                   if rt.get("account") == account},
+        "inventory": [rt for rt in playbook.get("inventory", []) if rt.get("account") == account],
+    }  # fmt: skip
+    prefixes = {n.rsplit("-", 3)[0] for n in mine["alarms"]}
+    for name, role in _of_type(resources, "AWS::IAM::Role").items():
+        props = role["Properties"]
+        trust = props.get("AssumeRolePolicyDocument", {}).get("Statement", [])
+        principals = [s.get("Principal", {}) for s in trust]
+        if principals == [{"Service": "events.amazonaws.com"}]:  # the forwarding rule's
+            report.counts["roles"] += 1
+            for place, statement in _role_statements(report, f"{stack}/{name}", resources, name,
+                                                     policies):  # fmt: skip
+                for action in listed(statement.get("Action", [])):
+                    report.counts["grants"] += 1
+                    if action != "events:PutEvents":
+                        report.findings.append(f"{place}: the forwarding role allows {action}")
+            continue
+        role_name = str(props.get("RoleName", ""))
+        kind = role_name.removeprefix(f"{env_prefix}-spoke-")
+        if kind not in REGISTRY:
+            report.findings.append(f"{stack}/{name}: a role that is no action's ({role_name})")
+            continue
+        report.counts["spoke_roles"] += 1
+        expected = {"AWS": f"arn:{partition}:iam::{hub}:role/{env_prefix}-{kind}"}
+        for statement in trust:
+            if statement.get("Principal") != expected or statement.get("Effect") != "Allow":
+                report.findings.append(
+                    f"{stack}/{name}: trusts {statement.get('Principal')}, not only {expected}"
+                )
+            if set(listed(statement.get("Action", []))) - set(ASSUME_ACTIONS):
+                report.findings.append(f"{stack}/{name}: its trust allows more than assuming")
+        runs = set(REGISTRY) if kind == "revert" else {kind}
+        allowed = allowed_for(runs if kind != "revert" else {*REGISTRY}, mine)
+        own = {
+            CONFIRM_ACTION: {
+                build(partition, "cloudwatch", region, account, f"alarm:{p}-*") for p in prefixes
+            }
+        }
+        for place, statement in _role_statements(report, f"{stack}/{name}", resources, name,
+                                                 policies):  # fmt: skip
             _check_statement(report, place, statement, own, allowed, r)
 
 

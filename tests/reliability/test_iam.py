@@ -35,21 +35,24 @@ def synthesized():
         config = load(CONTEXT, env)
         stacks = add_environment(App(), config)
         templates = {s.stack_name: Template.from_stack(s).to_json() for s in stacks}
-        playbook = stacks[0].suite.catalog.playbook()
-        out[env] = (config, templates, playbook)
+        playbook = stacks[0].suite.routing.playbook()  # what the remediators bundle
+        spokes = {s.stack_name: (s.account, s.region) for s in stacks if "-spoke-" in s.stack_name}
+        out[env] = (config, templates, playbook, spokes)
     return out
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_roles_topics_and_keys_stay_inside_their_declared_bounds(synthesized, figures, env):
-    config, templates, playbook = synthesized[env]
+    config, templates, playbook, spokes = synthesized[env]
     report = check(
         templates,
         playbook,
         account=config.account,
         region=config.region,
         alarm_prefix=config.prefix,
+        spokes=spokes,
     )
+    figures.add("iam_spoke_roles_checked", report.counts["spoke_roles"])
     figures.add("iam_roles_checked", report.counts["roles"])
     figures.add("iam_statements_checked", report.counts["statements"])
     figures.add("iam_topics_checked", report.counts["topics"])
@@ -63,7 +66,7 @@ def test_roles_topics_and_keys_stay_inside_their_declared_bounds(synthesized, fi
 
 def test_the_check_catches_an_extra_action_a_foreign_resource_and_an_open_topic(synthesized):
     """The checker is not vacuous: widen a synthesized template four ways, each is found."""
-    config, templates, playbook = synthesized["drill"]
+    config, templates, playbook, _ = synthesized["drill"]
     widened = copy.deepcopy(templates)
     core = widened[next(iter(widened))]["Resources"]
     managed = next(
@@ -107,7 +110,7 @@ def test_the_check_catches_a_wider_chat_decisions_function(synthesized):
     """The chat's entry point may invoke only the remediators that ask for approval and
     revert, read and write only its partitions, and carry no other policy: widen it three
     ways."""
-    config, templates, playbook = synthesized["drill"]
+    config, templates, playbook, _ = synthesized["drill"]
     widened = copy.deepcopy(templates)
     core = widened[next(iter(widened))]["Resources"]
     (role,) = [
@@ -139,3 +142,34 @@ def test_the_check_catches_a_wider_chat_decisions_function(synthesized):
     assert any(f"lambda:InvokeFunction on ${{{rollback}.Arn}}" in f for f in findings), findings
     assert any("no dynamodb:LeadingKeys condition" in f for f in findings), findings
     assert any("role carries policies not checked here" in f for f in findings), findings
+
+
+def test_the_check_catches_a_spoke_role_trusting_more_or_granting_another_account(synthesized):
+    """A hub's spoke roles are checked (prod-example is a hub), and not vacuously: widen one
+    role's trust and one of its grants, each is found."""
+    config, templates, playbook, spokes = synthesized["prod-example"]
+    clean = check(
+        templates, playbook, account=config.account, region=config.region,
+        alarm_prefix=config.prefix, spokes=spokes,
+    )  # fmt: skip
+    assert clean.counts["spoke_roles"] >= 6
+    assert not clean.findings
+    widened = copy.deepcopy(templates)
+    spoke = widened[sorted(spokes)[0]]["Resources"]
+    role = next(
+        body for body in spoke.values()
+        if body["Type"] == "AWS::IAM::Role" and body["Properties"].get("RoleName")
+    )  # fmt: skip
+    role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = {"AWS": "*"}
+    managed = next(b for b in spoke.values() if b["Type"] == "AWS::IAM::ManagedPolicy")
+    statement = managed["Properties"]["PolicyDocument"]["Statement"][-1]
+    statement["Resource"] = [
+        *listed(statement["Resource"]),
+        "arn:aws:lambda:eu-west-1:999999999999:function:x",
+    ]
+    found = check(
+        widened, playbook, account=config.account, region=config.region,
+        alarm_prefix=config.prefix, spokes=spokes,
+    ).findings  # fmt: skip
+    assert any("trusts {'AWS': '*'}" in f for f in found), found
+    assert any("999999999999" in f for f in found), found
