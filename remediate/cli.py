@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -1212,6 +1213,13 @@ def gate_dry_run(
 def history(
     env: Env = "drill",
     target: Annotated[str | None, typer.Option(help="Only this target (newest first).")] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            help="Only records of this account (a hub's spoke, or the hub's own: records "
+            "naming no account are the deployment's)."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many records.")] = 20,
     output: OutputOpt = Output.TABLE,
     as_json: AsJson = False,
@@ -1258,15 +1266,24 @@ def history(
         missing=f"audit table {table_name} not found in {where}: is {env} deployed there "
         "(or check --region)?",
     ):
+        if account is not None and not re.fullmatch(r"\d{12}", account):
+            _die(f"--account {account[:40]!r}: a 12-digit account id")
+
+        def wanted(record: Mapping[str, Any]) -> bool:
+            return account is None or record.get("account", deployment.account) == account
+
         records: Sequence[Mapping[str, Any]]
         if target:
-            records = list(itertools.islice(AuditLog(db, table_name).history(target), limit))
+            found = (r for r in AuditLog(db, table_name).history(target) if wanted(r))
+            records = list(itertools.islice(found, limit))
         else:
             items: list[dict] = []
             for page in db.get_paginator("scan").paginate(TableName=table_name):
                 items.extend(i for i in page["Items"] if i["pk"]["S"].startswith("audit#"))
             records = sorted(
-                (parse_item(i) for i in items), key=lambda r: r["created_at"], reverse=True
+                (r for r in (parse_item(i) for i in items) if wanted(r)),
+                key=lambda r: r["created_at"],
+                reverse=True,
             )[:limit]
     if _output(output, as_json) is Output.JSON:
         for record in records:
@@ -1280,6 +1297,9 @@ def history(
     table.add_column("target", no_wrap=True)
     table.add_column("reason", overflow="fold", min_width=16)
     table.add_column("by", no_wrap=True)
+    accounts = any(record.get("account") for record in records)  # a hub's records
+    if accounts:
+        table.add_column("account", no_wrap=True)
     for record in records:
         table.add_row(
             record.get("created_at", "")[:19],
@@ -1289,6 +1309,7 @@ def history(
             escape(_arn_cell(record.get("target") or "-")),
             escape(str(record.get("detail", ""))[:120]),
             escape(_arn_cell(record.get("requested_by", ""))),
+            *([str(record.get("account") or deployment.account)] if accounts else []),
         )
     console.print(table)
 

@@ -100,6 +100,8 @@ class Catalog:
     skipped: tuple[str, ...] = ()
     #: approvals and silences (``remediation.approvals.Policy``, the playbook's ``people``)
     people: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: a hub's enrolled spoke accounts -> regions (the playbook's ``spokes``)
+    spokes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def playbook(self) -> dict[str, Any]:
         """The ``playbook.json`` every remediator bundles (see remediation/playbook.py)."""
@@ -125,6 +127,7 @@ class Catalog:
             "budgets": {b.name: route(b.route) for b in self.budgets},
             "inventory": [route(r) for r in self.inventory],
             **({"people": self.people} if self.people else {}),
+            **({"spokes": self.spokes} if self.spokes else {}),
         }
 
     def routes(self, action: str) -> list[Route]:
@@ -158,8 +161,9 @@ def served_regions(cfg: EnvConfig) -> frozenset[str]:
 
 
 def deployment(cfg: EnvConfig) -> scope.Deployment:
-    """The remediators' authority (``DEPLOYMENT_*``/``SERVED_REGIONS``/``SPOKES`` say the same
-    at run time): a hub's includes each enrolled spoke account in its regions."""
+    """The remediators' authority (``DEPLOYMENT_*``, ``SERVED_REGIONS`` and the playbook's
+    ``spokes`` say the same at run time): a hub's includes each enrolled spoke account in its
+    regions."""
     spokes: dict[str, set[str]] = {}
     for spoke in cfg.spokes:
         seen = cfg.as_spoke(spoke)

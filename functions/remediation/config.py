@@ -6,11 +6,9 @@ Read once per container. A missing or malformed setting fails the cold start lou
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ConfigurationError
@@ -44,32 +42,7 @@ def deployment_from_env(environ: Mapping[str, str], who: str) -> Deployment:
         region=region,
         partition=environ.get("DEPLOYMENT_PARTITION", "").strip() or partition_of(region),
         extra_regions=extra,
-        spokes=spokes_from_env(environ, who),
     )
-
-
-def spokes_from_env(environ: Mapping[str, str], who: str) -> dict[str, frozenset[str]]:
-    """A hub's enrolled spokes: ``SPOKES`` = ``{"<account>": ["<region>", ...]}`` (JSON, set
-    by the CDK app); unset or empty: none. Anything else fails the cold start."""
-    raw = environ.get("SPOKES", "").strip()
-    if not raw:
-        return {}
-    try:
-        found = json.loads(raw)
-    except ValueError:
-        found = None
-    if not isinstance(found, dict) or not all(
-        isinstance(account, str)
-        and re.fullmatch(r"\d{12}", account)
-        and isinstance(regions, list)
-        and regions
-        and all(isinstance(r, str) and r for r in regions)
-        for account, regions in found.items()
-    ):
-        raise ConfigurationError(
-            f"{who} misconfigured: SPOKES must map 12-digit accounts to lists of regions"
-        )
-    return {account: frozenset(regions) for account, regions in found.items()}
 
 
 @dataclass(frozen=True)
@@ -109,6 +82,7 @@ class Settings:
             return value
 
         defaults = GuardSettings()
+        playbook = Playbook.load(environ.get("PLAYBOOK_PATH") or DEFAULT_PLAYBOOK)
         return cls(
             env=need("REMEDIATION_ENV"),
             actions=frozenset(
@@ -122,8 +96,9 @@ class Settings:
                 cooldown_seconds=number("COOLDOWN_SECONDS", defaults.cooldown_seconds),
                 breaker_max=number("BREAKER_MAX_PER_HOUR", defaults.breaker_max),
             ),
-            playbook=Playbook.load(environ.get("PLAYBOOK_PATH") or DEFAULT_PLAYBOOK),
-            deployment=deployment_from_env(environ, "remediator"),
+            playbook=playbook,
+            # a hub's enrolled spokes are bundled with the playbook (too many for variables)
+            deployment=replace(deployment_from_env(environ, "remediator"), spokes=playbook.spokes),
             max_event_age_seconds=number("MAX_EVENT_AGE_SECONDS", DEFAULT_MAX_EVENT_AGE_SECONDS),
             outcome_events=environ.get("OUTCOME_EVENTS", "").strip() == "on",
             spoke_role_prefix=environ.get("SPOKE_ROLE_PREFIX", "").strip(),

@@ -77,7 +77,7 @@ class Pipeline:
             )
         if settings.deployment.spokes and not settings.spoke_role_prefix:
             raise ConfigurationError(
-                "remediator misconfigured: SPOKES is set but SPOKE_ROLE_PREFIX is not"
+                "remediator misconfigured: the playbook enrols spokes, SPOKE_ROLE_PREFIX is unset"
             )
         self.settings = settings
         self.clients = clients

@@ -9,7 +9,8 @@ Shape::
     {"alarms":   {"<alarm name>":  {"action": ..., "target": ..., "params": {...}}},
      "budgets":  {"<budget name>": {"action": ..., "target": ..., "params": {...}}},
      "inventory": [{"action": ..., "target": ..., "params": {...}}],
-     "people": {"approval_seconds": 900, "approvers": [...], "max_silence_seconds": 86400}}
+     "people": {"approval_seconds": 900, "approvers": [...], "max_silence_seconds": 86400},
+     "spokes": {"<account>": ["<region>", ...]}}
 
 A route may also carry ``mode`` (``auto`` when absent, ``approve`` or ``notify``),
 ``maintenance`` (weekly UTC windows, ``silences.py``) and, in a hub, ``account``: the
@@ -47,6 +48,8 @@ class Playbook:
     #: (capacity-bump on a function: memory for latency, reserved concurrency for throttles)
     routes: dict[tuple[str, str], tuple[Route, ...]] = field(default_factory=dict)
     people: Policy = field(default_factory=Policy)
+    #: a hub's enrolled spoke accounts and their regions (``scope.Deployment.spokes``)
+    spokes: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any) -> Playbook:
@@ -64,7 +67,7 @@ class Playbook:
             inventory.setdefault(key, route)
             routes[key] = (*routes.get(key, ()), route)
         people = Policy.from_dict(data.get("people"))
-        return cls(alarms, budgets, inventory, routes, people)
+        return cls(alarms, budgets, inventory, routes, people, _spokes(data.get("spokes", {})))
 
     def configured(self, action: str, target: str, requested: Mapping[str, Any]) -> Route:
         """The configured route a manual request on (action, target) is measured against:
@@ -108,6 +111,20 @@ class Playbook:
         if route.action not in served:
             raise RejectedError(f"this remediator runs {served}, not {route.action!r}")
         return route
+
+
+def _spokes(value: Any) -> dict[str, frozenset[str]]:
+    """``{"<account>": ["<region>", ...]}``: anything else is a broken bundle."""
+    if not isinstance(value, dict) or not all(
+        isinstance(account, str)
+        and _ACCOUNT.match(account)
+        and isinstance(regions, list)
+        and regions
+        and all(isinstance(r, str) and r for r in regions)
+        for account, regions in value.items()
+    ):
+        raise ValueError("playbook spokes: 12-digit accounts, each to a list of regions")
+    return {account: frozenset(regions) for account, regions in value.items()}
 
 
 def _route(value: Any, where: str) -> Route:

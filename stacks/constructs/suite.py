@@ -15,7 +15,6 @@ A team adds it to its own CDK app::
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
@@ -246,6 +245,7 @@ class AutoRemediation(Construct):
             self.catalog,
             alarms=(*self.catalog.alarms, *spoke_alarms),
             inventory=(*self.catalog.inventory, *spoke_inventory),
+            spokes={a: sorted(r) for a, r in sorted(self.deployment.spokes.items())},
         )
 
     def _spoke_roles(self) -> dict[str, list[str]]:
@@ -367,9 +367,7 @@ class AutoRemediation(Construct):
         }
         if d.extra_regions:
             environment["SERVED_REGIONS"] = ",".join(sorted(d.extra_regions))
-        if d.spokes:  # a hub (remediation.config.spokes_from_env, remediation.accounts)
-            spokes = {account: sorted(regions) for account, regions in sorted(d.spokes.items())}
-            environment["SPOKES"] = json.dumps(spokes, separators=(",", ":"))
+        if d.spokes:  # a hub (the spokes are in the playbook: remediation.accounts)
             environment["SPOKE_ROLE_PREFIX"] = spoke_.spoke_role_prefix(self.config.prefix)
             environment["SWITCH_ACCOUNT_PREFIX"] = self.switch.account_prefix
         return environment

@@ -108,6 +108,16 @@ def test_invoke_local_for_real_changes_the_target_and_history_shows_it(
     (record,) = [json.loads(line) for line in output.splitlines()]
     assert record["outcome"] == "executed"
     assert record["after_state"] == {"version": "1", "weights": {}}
+    # --account: a record naming no account is the deployment's own
+    code, output = run("history", "--local", "--account", "123456789012", "--json", *common)
+    assert code == 0, output
+    assert [json.loads(line)["audit_id"] for line in output.splitlines()] == [record["audit_id"]]
+    code, output = run("history", "--local", "--account", "222222222222", "--json", *common)
+    assert code == 0, output
+    assert output.strip() == ""
+    code, output = run("history", "--local", "--account", "12", *common)
+    assert code != 0
+    assert "12-digit" in output
 
 
 def test_invoke_rejects_a_malformed_param(drill_assembly):

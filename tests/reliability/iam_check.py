@@ -251,7 +251,7 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms, en
             f"{ssm_arn}{prefix}{a}" for a in actions if prefix
         }
         # a hub's: its per-account switches, and its spokes' roles of its own kind
-        spokes = json.loads(variables.get("SPOKES") or "{}")
+        spokes = playbook.get("spokes", {})
         per_account = variables.get("SWITCH_ACCOUNT_PREFIX", "")
         if per_account:
             own["ssm:GetParameter"] |= {f"{ssm_arn}{per_account}{a}" for a in {account, *spokes}}

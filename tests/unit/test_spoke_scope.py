@@ -3,6 +3,7 @@ role per action and record, ``accounts.Spokes``) and the action context that joi
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -12,7 +13,7 @@ from botocore.stub import ANY, Stubber
 from serverless_remediation.remediation.accounts import Spokes, session_tags
 from serverless_remediation.remediation.actions.base import ActionContext
 from serverless_remediation.remediation.clients import Clients
-from serverless_remediation.remediation.config import ConfigurationError, spokes_from_env
+from serverless_remediation.remediation.playbook import Playbook
 from serverless_remediation.remediation.scope import Deployment, ScopeError
 from tests.unit.test_scope_logic import alarm_request
 
@@ -92,15 +93,15 @@ def test_a_single_account_deployment_has_no_spokes():
         '{"222222222222": "eu-west-1"}',
     ],
 )
-def test_a_malformed_spokes_setting_fails_the_cold_start(raw):
-    with pytest.raises(ConfigurationError, match="SPOKES"):
-        spokes_from_env({"SPOKES": raw}, "remediator")
+def test_a_malformed_spokes_bundle_fails_the_cold_start(raw):
+    with pytest.raises(ValueError, match="playbook spokes"):
+        Playbook.from_dict({"spokes": json.loads(raw) if raw != "not json" else raw})
 
 
-def test_spokes_setting_read():
-    found = spokes_from_env({"SPOKES": '{"222222222222": ["eu-west-1"]}'}, "remediator")
+def test_spokes_read_from_the_bundle():
+    found = Playbook.from_dict({"spokes": {"222222222222": ["eu-west-1"]}}).spokes
     assert found == {SPOKE_A: frozenset({"eu-west-1"})}
-    assert spokes_from_env({}, "remediator") == {}
+    assert Playbook.from_dict({}).spokes == {}
 
 
 # -- sessions -------------------------------------------------------------------------------
