@@ -12,7 +12,7 @@ from typing import Any
 from serverless_remediation.remediate.drill import messages
 from serverless_remediation.remediate.drill.scenario import AGREE, VIAS, Expect, Scenario, Step
 from serverless_remediation.remediate.drill.template import Remediator, TemplateError
-from serverless_remediation.remediate.drill.world import Delivery, World, target_specs
+from serverless_remediation.remediate.drill.world import AT, Delivery, World, target_specs
 from serverless_remediation.remediate.replay import retime
 
 
@@ -120,7 +120,8 @@ class Runner:
             routes += [s for r in filter(None, routes) for s in r.get("then", [])]  # follow-ups
             for route in filter(None, routes):
                 specs = target_specs(route.get("target", ""), route.get("params") or {})
-                watched |= {(kind, name) for kind, name, _ in specs}
+                at = f"{AT}{route['account']}" if route.get("account") else ""  # a spoke's
+                watched |= {(kind, name + at) for kind, name, _ in specs}
         return watched
 
     # -- steps --------------------------------------------------------------------------
@@ -205,7 +206,7 @@ class Runner:
             alarm.properties,
             arn=alarm.arn,
             region=deployment.region,
-            account=deployment.account,
+            account=alarm.arn.split(":")[4],  # a hub's spoke alarm: the spoke's event
             new_state=state,
             old_state=old,
             reason=reason,

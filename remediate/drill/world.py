@@ -128,6 +128,8 @@ class World:
         self.switch = deployment.setting("SWITCH_PARAMETER")
         self.notice_topic = deployment.setting("NOTICE_TOPIC_ARN")
         self.targets: dict[str, dict[str, dict[str, Any]]] = {}
+        #: clients acting in a hub's spoke accounts (account -> clients), per build
+        self._accounts: dict[str, Clients] = {}
         self._warm: dict[str, Any] = {}  # function name -> its warm Pipeline
         self._queue_url = ""
         self._seen_audit: set[str] = set()
@@ -158,8 +160,10 @@ class World:
         ]["QueueArn"]
         sns.subscribe(TopicArn=self.notice_topic, Protocol="sqs", Endpoint=queue_arn)
         self.set_switch(self.deployed_switch() if switch == AS_DEPLOYED else switch)
+        self._accounts.clear()  # an emulator reset forgets assumed sessions
         for alarm in self.deployment.alarms.values():
-            self.clients("cloudwatch").put_metric_alarm(**_alarm_api_params(alarm.properties))
+            with self.acting_in(alarm.arn.split(":")[4]):
+                self.clients("cloudwatch").put_metric_alarm(**_alarm_api_params(alarm.properties))
             self.alarm_states[alarm.name] = "OK"
         defaults = default_targets(self.deployment.playbook())
         if only is not None:
@@ -210,8 +214,39 @@ class World:
                     key = {k: item[k] for k in (PARTITION_KEY, SORT_KEY)}
                     db.delete_item(TableName=self.table, Key=key)
 
+    @contextlib.contextmanager
+    def acting_in(self, account: str | None) -> Iterator[None]:
+        """``self.clients`` act in ``account`` (a hub's spoke) meanwhile: a role there, as an
+        operator would assume it; the deployment's own account (or None) changes nothing."""
+        if account is None or account == self.deployment.account:
+            yield
+            return
+        if account not in self._accounts:
+            found = self.clients("sts").assume_role(
+                RoleArn=f"arn:{self.deployment.partition}:iam::{account}:role/drill-operator",
+                RoleSessionName="drill",
+            )["Credentials"]
+            keys = {
+                "aws_access_key_id": found["AccessKeyId"],
+                "aws_secret_access_key": found["SecretAccessKey"],
+                "aws_session_token": found["SessionToken"],
+            }
+            self._accounts[account] = self.clients.acting_as(
+                lambda: keys, region=self.deployment.region
+            )
+        own, self.clients = self.clients, self._accounts[account]
+        try:
+            yield
+        finally:
+            self.clients = own
+
     def _create_targets(self) -> None:
-        for name, spec in self.targets.get("functions", {}).items():
+        for account, targets in by_account(self.targets).items():
+            with self.acting_in(account):
+                self._create_targets_in(targets)
+
+    def _create_targets_in(self, targets: dict[str, dict[str, dict[str, Any]]]) -> None:
+        for name, spec in targets.get("functions", {}).items():
             emu.create_function(
                 self.clients,
                 name,
@@ -230,9 +265,9 @@ class World:
                     FunctionName=name,
                     ReservedConcurrentExecutions=int(spec["reserved_concurrency"]),
                 )
-        for name, spec in self.targets.get("parameters", {}).items():
+        for name, spec in targets.get("parameters", {}).items():
             emu.put_parameter(self.clients, name, str(spec["value"]))
-        for name, spec in self.targets.get("tables", {}).items():
+        for name, spec in targets.get("tables", {}).items():
             emu.create_table(
                 self.clients,
                 name,
@@ -254,7 +289,7 @@ class World:
                         MinCapacity=int(scaling.get("min", 1)),
                         MaxCapacity=int(scaling.get("max", 100)),
                     )
-        for name, spec in self.targets.get("ip_sets", {}).items():
+        for name, spec in targets.get("ip_sets", {}).items():
             emu.create_ip_set(
                 self.clients,
                 name,
@@ -263,7 +298,7 @@ class World:
                 addresses=list(spec.get("addresses", [])),
                 version=spec.get("version", "IPV4"),
             )
-        for api_id, spec in self.targets.get("rest_apis", {}).items():
+        for api_id, spec in targets.get("rest_apis", {}).items():
             emu.create_rest_stage(
                 self.clients,
                 api_id,
@@ -277,7 +312,7 @@ class World:
                     for stage, on in (spec.get("stages") or {}).items()
                 },
             )
-        for api_id, spec in self.targets.get("http_apis", {}).items():
+        for api_id, spec in targets.get("http_apis", {}).items():
             self.gaps.add_http_api(
                 api_id,
                 spec.get("stage", "prod"),
@@ -289,12 +324,12 @@ class World:
                 },
             )
         now_ms = int(self.clock().timestamp() * 1000)
-        for name, spec in self.targets.get("log_groups", {}).items():
+        for name, spec in targets.get("log_groups", {}).items():
             lines = access_log_lines(spec)
             self.gaps.log_lines[name] = lines
             emu.create_log_group(self.clients, name, lines, at_ms=now_ms - 60_000)
         for kind in kinds.KINDS.values():  # kinds an extension registered
-            for name, spec in self.targets.get(kind.name, {}).items():
+            for name, spec in targets.get(kind.name, {}).items():
                 kind.create(self.clients, name, spec or {})
 
     # -- observe ----------------------------------------------------------------------
@@ -302,7 +337,22 @@ class World:
     def snapshot(
         self, only: set[tuple[str, str]] | None = None
     ) -> dict[str, dict[str, dict[str, Any]]]:
-        """The state of every target (or those in ``only``: (kind, name)), by kind and name."""
+        """The state of every target (or those in ``only``: (kind, name)), by kind and name
+        (a spoke's as ``name@account``)."""
+        state: dict[str, dict[str, dict[str, Any]]] = {}
+        for account, targets in by_account(self.targets).items():
+            with self.acting_in(account):
+                found = self._snapshot_in(targets, only, f"{AT}{account}" if account else "")
+            for kind, named in found.items():
+                state.setdefault(kind, {}).update(named)
+        return state
+
+    def _snapshot_in(
+        self,
+        targets: dict[str, dict[str, dict[str, Any]]],
+        only: set[tuple[str, str]] | None,
+        suffix: str,
+    ) -> dict[str, dict[str, dict[str, Any]]]:
         state: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, reader in (
             ("functions", self._function_state),
@@ -312,13 +362,13 @@ class World:
             ("rest_apis", self._rest_stage_state),
             ("http_apis", self._http_stage_state),
         ):
-            for name, spec in self.targets.get(kind, {}).items():
-                if only is None or (kind, name) in only:
-                    state.setdefault(kind, {})[name] = reader(name, spec)
+            for name, spec in targets.get(kind, {}).items():
+                if only is None or (kind, name + suffix) in only:
+                    state.setdefault(kind, {})[name + suffix] = reader(name, spec)
         for extra in kinds.KINDS.values():
-            for name, spec in self.targets.get(extra.name, {}).items():
-                if only is None or (extra.name, name) in only:
-                    state.setdefault(extra.name, {})[name] = extra.read(
+            for name, spec in targets.get(extra.name, {}).items():
+                if only is None or (extra.name, name + suffix) in only:
+                    state.setdefault(extra.name, {})[name + suffix] = extra.read(
                         self.clients, name, spec or {}
                     )
         return state
@@ -454,9 +504,13 @@ class World:
         or ``{"state": S, "since": timedelta}`` (in S since ``at`` + since; either key
         defaults to the event's).
         """
-        name = arn.split(":", 6)[-1]
+        with self.acting_in(arn.split(":")[4]):  # a hub's spoke alarm: in the spoke
+            return self._show_alarm(arn, state, at, how)
+
+    def _show_alarm(self, arn: str, state: StateValueType, at: datetime, how: Any) -> str:
+        name, account = arn.split(":", 6)[-1], arn.split(":")[4]
         if how == AGREE:
-            emu.agree_alarm(self.clients, arn, state, at)
+            emu.agree_alarm(self.clients, arn, state, at, account=account)
             return ""
         if how == AS_IS:
             found = self.clients("cloudwatch").describe_alarms(AlarmNames=[name])
@@ -467,7 +521,7 @@ class World:
             return f"CloudWatch has no alarm {name}"
         shown_state = how.get("state", state)
         since = at + how.get("since", timedelta())
-        emu.agree_alarm(self.clients, arn, shown_state, since)
+        emu.agree_alarm(self.clients, arn, shown_state, since, account=account)
         offset = _offset(since - at)
         return f"CloudWatch shows {name} {shown_state} since {offset} the event's time"
 
@@ -628,7 +682,9 @@ def default_targets(playbook: dict[str, Any]) -> dict[str, dict[str, dict[str, A
     routes += [step for route in routes for step in route.get("then", [])]  # follow-ups
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for route in routes:
+        account = route.get("account")  # a hub's spoke route: the target lives there
         for kind, name, spec in target_specs(route.get("target", ""), route.get("params", {})):
+            name = f"{name}{AT}{account}" if account else name
             known = found.setdefault(kind, {}).setdefault(name, spec)
             if kind == "functions" and known is not spec:  # routes to one function: merge
                 known["alias"] = known.get("alias") or spec.get("alias")
@@ -638,6 +694,28 @@ def default_targets(playbook: dict[str, Any]) -> dict[str, dict[str, dict[str, A
                     **known.get("environment", {}),
                 }
     return found
+
+
+#: a target of another account (a hub's spoke) is named ``<name>@<account>``
+AT = "@"
+
+
+def split_account(name: str) -> tuple[str, str | None]:
+    """``orders-api@222222222222`` -> ("orders-api", "222222222222"); no account: None."""
+    base, _, account = name.partition(AT)
+    return base, account or None
+
+
+def by_account(
+    targets: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str | None, dict[str, dict[str, dict[str, Any]]]]:
+    """Targets grouped by the account they live in (None: the deployment's own)."""
+    out: dict[str | None, dict[str, dict[str, dict[str, Any]]]] = {}
+    for kind, named in targets.items():
+        for name, spec in named.items():
+            base, account = split_account(name)
+            out.setdefault(account, {}).setdefault(kind, {})[base] = spec
+    return out
 
 
 def target_specs(target: str, params: dict[str, Any]) -> list[tuple[str, str, dict]]:
