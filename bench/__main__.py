@@ -1,7 +1,7 @@
 """``python -m bench``: every benchmark, then one table (see bench/README.md).
 
 Options: ``--runs N`` (default 7; medians of N), ``--peer-python PATH`` (the bench venv's
-Python, where c7n is installed), ``--only cold,warm,calls,storm,concurrent,synth,mitigate``,
+Python, where c7n is installed), ``--only cold,warm,calls,storm,concurrent,synth,mitigate,hub``,
 ``--json PATH`` (all figures, default reports/bench.json).
 """
 
@@ -24,7 +24,7 @@ from bench.emulated import Server, moto_server
 from bench.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("cold", "warm", "calls", "storm", "concurrent", "synth", "mitigate")
+SECTIONS = ("cold", "warm", "calls", "storm", "concurrent", "synth", "mitigate", "hub")
 SYNTH_SIZES = [1, 25, 150]
 SYNTH_KEEP = 25  # the assembly the detection windows are read from (every service kind)
 
@@ -33,6 +33,9 @@ COLD_VS_FLOOR, COLD_VS_PEER = 1.25, 1.6
 WARM_MS, CALLS_OVER_MIN, STORM_PER_S, SYNTH_150_S = 5.0, 2, 200.0, 60.0
 # Targets of issue 16: the duplicate path's own CPU, memory growth over 1,000 events.
 DUPLICATE_MS, RSS_GROWTH = 2.0, 0.05
+# Issue 13: a hub and N spokes of 15 services (one synth each: 100 spokes take about a
+# minute), every stack under CloudFormation's 500 resources
+HUB_SPOKES, STACK_RESOURCES = [10, 50, 100], 500
 #: concurrent environments in the storm: the issue's 50, and what a remediator is deployed
 #: with by default (its reserved concurrency caps its environments)
 CONCURRENT_WORKERS = (50, 5)
@@ -124,6 +127,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 if "mitigate" in only:
                     windows = mitigate.detection_windows(keep, f"bench{SYNTH_KEEP}")
                     figures["detection_s"] = {f"{a}|{k}": s for (a, k), s in windows.items()}
+        if "hub" in only:
+            why = synth.available()
+            if why:
+                figures["hub_synth"] = {"unavailable": why}
+            else:
+                log(f"synth a hub and {HUB_SPOKES} spokes of {synth.SPOKE_SERVICES} services")
+                figures["hub_synth"] = synth.measure_hub(HUB_SPOKES, 1)
+            log("the cross-account path, side by side with the single-account one")
+            with moto_server(sys.executable) as server:
+                out = work / "accounts.json"
+                runs = ["--runs", str(args.runs)]
+                figures["accounts"] = run_child("bench.accounts", runs, server, out)
     return figures
 
 
@@ -296,6 +311,50 @@ def table(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.extend(concurrent_rows(f.get("concurrent")))
     rows.extend(synth_rows(f.get("synth")))
     rows.extend(mitigate_rows(f))
+    rows.extend(hub_rows(f.get("hub_synth"), f.get("accounts")))
+    return rows
+
+
+def hub_rows(hub: dict | None, accounts: dict | None) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    if hub is not None and "unavailable" in hub:
+        rows.append(("synth hub + spokes", f"not available: {hub['unavailable']}", "", "n/a"))
+    elif hub is not None:
+        sizes = sorted(int(k) for k in hub)
+        got = {n: hub[n] if n in hub else hub[str(n)] for n in sizes}
+
+        def each(key: str, unit: str = "") -> str:
+            return " / ".join(f"{got[n][key]:.0f}{unit}" for n in sizes)
+
+        a, b, c = sizes[0], sizes[1], sizes[-1]
+        early = (got[b]["seconds"] - got[a]["seconds"]) / (b - a)
+        late = (got[c]["seconds"] - got[b]["seconds"]) / (c - b)
+        linear = late <= max(early, 0.01) * 1.5
+        biggest = max(got[n]["max_resources"] for n in sizes)
+        rows.append(
+            (
+                f"synth hub + {' / '.join(map(str, sizes))} spokes",
+                f"{each('seconds', ' s')} (1 run each); stacks {each('stacks')}; resources "
+                f"{each('resources')}; hub core {each('core_resources')}; per added spoke "
+                f"{early:.2f} s ({a}->{b}), {late:.2f} s ({b}->{c})",
+                f"linear; every stack < {STACK_RESOURCES}",
+                f"{_met(linear)}; {_met(biggest < STACK_RESOURCES)} (largest {biggest})",
+            )
+        )
+    if accounts is not None:
+        ms, added = accounts["ms"], accounts["added_ms"]
+        rows.append(
+            (
+                "cross-account path per event",
+                f"single account {ms['single']:.0f} ms; spoke {ms['spoke']:.0f} ms "
+                f"(+{added['spoke']:.0f} ms: one AssumeRole per record, as deployed); spoke "
+                f"with one session shared across records {ms['spoke_cached']:.0f} ms "
+                f"(+{added['spoke_cached']:.0f} ms); medians of {accounts['events']} events "
+                "each, alternating, dry-run",
+                "reported",
+                "n/a",
+            )
+        )
     return rows
 
 

@@ -142,6 +142,108 @@ def measure(
     return out
 
 
+#: services per generated spoke (the issue's figure: a hub plus N spokes of 15 services)
+SPOKE_SERVICES = 15
+
+
+def hub_environment(spokes: int, services: int = SPOKE_SERVICES) -> dict[str, Any]:
+    """A hub of ``services`` services with ``spokes`` spokes of as many each: Lambda
+    functions, DynamoDB tables and HTTP APIs in turn (the kinds a spoke may route; WAF stays
+    in the hub)."""
+
+    def generated(prefix: str) -> dict[str, Any]:
+        kinds = [
+            lambda i: {"kind": "lambda", "function": f"{prefix}-fn-{i}", "alias": "live"},
+            lambda i: {"kind": "dynamodb", "table": f"{prefix}-table-{i}"},
+            lambda i: {
+                "kind": "http-api",
+                "api_id": f"h{i:09d}",
+                "stage": "prod",
+                "function": f"{prefix}-fn-{i}",
+            },
+        ]
+        return {f"{prefix}-svc{i}": kinds[i % len(kinds)](i) for i in range(services)}
+
+    return {
+        "description": f"bench: a hub and {spokes} spokes of {services} services",
+        "account": "210987654321",
+        "region": "eu-west-1",
+        "services": generated("hub"),
+        "organization": {
+            "id": "o-benchorg001",
+            "spokes": {
+                f"s{n:03d}": {"account": f"{300000000000 + n}", "services": generated(f"s{n}")}
+                for n in range(spokes)
+            },
+        },
+    }
+
+
+def measure_hub(sizes: list[int], runs: int) -> dict[int, dict]:
+    """Per number of spokes: median wall seconds of ``cdk synth`` (cdk-nag included), the
+    stacks, the resources of the hub's core stack, the most in any one stack, and in all."""
+    from bench.stats import median
+
+    project = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
+    out: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp:
+        work = Path(tmp)
+        context = copy.deepcopy(project["context"])
+        for size in sizes:
+            context["environments"][f"hub{size}"] = hub_environment(size)
+        app = project["app"].replace(".venv/bin/python", str(ROOT / ".venv" / "bin" / "python"))
+        app = app.replace("app.py", str(ROOT / "app.py"))
+        (work / "cdk.json").write_text(json.dumps({"app": app, "context": context}))
+        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+        env["CDK_DISABLE_VERSION_CHECK"] = "1"
+        seconds: dict[int, list[float]] = {s: [] for s in sizes}
+        for _ in range(runs):
+            for size in sizes:
+                assembly = work / f"out{size}"
+                shutil.rmtree(assembly, ignore_errors=True)
+                command = [
+                    str(CDK),
+                    "synth",
+                    "--quiet",
+                    "-c",
+                    f"env=hub{size}",
+                    "-o",
+                    str(assembly),
+                ]
+                done = subprocess.run(
+                    [sys.executable, "-c", WRAPPER, *command],
+                    cwd=work,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode:
+                    raise RuntimeError(f"cdk synth of a hub of {size} spokes failed: {done.stderr}")
+                seconds[size].append(float(done.stdout.split()[0]))
+        for size in sizes:
+            counts = _per_stack(work / f"out{size}")
+            core = next(n for n in counts if n.endswith("-core"))
+            out[size] = {
+                "seconds": median(seconds[size]),
+                "runs": len(seconds[size]),
+                "stacks": len(counts),
+                "core_resources": counts[core],
+                "max_resources": max(counts.values()),
+                "resources": sum(counts.values()),
+            }
+    return out
+
+
+def _per_stack(assembly: Path) -> dict[str, int]:
+    return {
+        template.name.removesuffix(".template.json"): len(
+            json.loads(template.read_text(encoding="utf-8")).get("Resources", {})
+        )
+        for template in assembly.glob("*.template.json")
+    }
+
+
 def _count(assembly: Path, kind: str) -> int:
     total = 0
     for template in assembly.glob("*.template.json"):

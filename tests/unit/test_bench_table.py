@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.__main__ import calls_breakdown, render, synth_rows
+from bench.__main__ import calls_breakdown, hub_rows, render, synth_rows
 from bench.mitigate import alarm_kind, window_seconds
-from bench.synth import cycled
+from bench.synth import cycled, hub_environment
 
 
 def test_detection_window_single_metric_and_metric_math() -> None:
@@ -80,3 +80,26 @@ def test_table_has_a_cold_init_line_with_both_ratios() -> None:
 
 def _synth(seconds: float) -> dict:
     return {"seconds": seconds, "peak_rss_mb": 500.0, "alarms": 3, "runs": 7}
+
+
+def test_hub_rows_judge_linearity_and_the_largest_stack() -> None:
+    def size(seconds: float, largest: int) -> dict:
+        return {"seconds": seconds, "stacks": 2, "core_resources": 50, "max_resources": largest,
+                "resources": 100, "runs": 1}  # fmt: skip
+
+    (good,) = hub_rows({"10": size(10, 100), "50": size(30, 120), "100": size(55, 200)}, None)
+    assert good[3] == "yes; yes (largest 200)"
+    (bad,) = hub_rows({"10": size(10, 100), "50": size(12, 120), "100": size(80, 600)}, None)
+    assert bad[3] == "NO; NO (largest 600)"
+    accounts = {"ms": {"single": 50, "spoke": 70, "spoke_cached": 52},
+                "added_ms": {"spoke": 20, "spoke_cached": 2}, "events": 30}  # fmt: skip
+    (row,) = hub_rows(None, accounts)
+    assert "+20 ms: one AssumeRole per record" in row[1]
+
+
+def test_hub_environment_is_a_valid_hub_of_as_many_spokes() -> None:
+    from serverless_remediation.stacks.config import parse_env
+
+    config = parse_env("autorem", "hub3", hub_environment(3))
+    assert len(config.spokes) == 3
+    assert {len(s.services) for s in config.spokes} == {15}
