@@ -18,12 +18,17 @@ computation as a single account's).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import jsii
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -35,6 +40,10 @@ from serverless_remediation.stacks.constructs.trigger import DETAIL_TYPE, SOURCE
 ASSUME_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 #: the spoke role reads its own alarms back to confirm one before acting
 CONFIRM_ACTIONS = ("cloudwatch:DescribeAlarms",)
+
+
+#: a spoke's health alarm: its forwarding rule's dead letters (``<alarm prefix>-<this>``)
+FORWARD_DEAD_LETTERS = "forward-dead-letters"
 
 
 def bus_name(prefix: str) -> str:
@@ -76,6 +85,7 @@ class HubBus(Construct):
         else:
             principals = [iam.AccountPrincipal(a) for a in sorted(set(spoke_accounts))]
             conditions = {}
+        self._prefix = prefix
         self.bus.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="SpokesPutAlarmEvents",
@@ -85,6 +95,69 @@ class HubBus(Construct):
                 conditions=conditions or None,
             )
         )
+
+    def notify_spoke_health(
+        self, topic: sns.ITopic, key: kms.IKey | None, rule_arn: Callable[[str], str]
+    ) -> events.Rule:
+        """The spokes' own health alarms (their forwarding rules' dead letters), as they
+        change state on this bus, to the hub's notice topic: no remediator handles them."""
+        name = f"{self._prefix}-spoke-health"[:64]
+        rule = events.Rule(
+            self,
+            "SpokeHealth",
+            rule_name=name,
+            description=f"{self._prefix}: a spoke's forwarding rule has dead letters",
+            event_bus=self.bus,
+            event_pattern=events.EventPattern(
+                source=[SOURCE],
+                detail_type=[DETAIL_TYPE],
+                detail={"alarmName": events.Match.suffix(f"-{FORWARD_DEAD_LETTERS}")},
+            ),
+        )
+        rule.add_target(_NoticeTopic(topic, _health_message()))
+        only_this_rule = {"ArnEquals": {"aws:SourceArn": rule_arn(name)}}
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="SpokeHealthNotices",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=only_this_rule,
+            )
+        )
+        if key is not None:
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="SpokeHealthNotices",
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],  # in a key policy "*" means this key
+                    conditions=only_this_rule,
+                )
+            )
+        return rule
+
+
+@jsii.implements(events.IRuleTarget)
+class _NoticeTopic:
+    """The hub's notice topic as a rule target, without the grant ``targets.SnsTopic`` adds
+    (a policy statement with no condition): ``HubBus.notify_spoke_health`` grants the one
+    rule instead."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic, self._message = topic, message
+
+    def bind(self, rule: Any, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
+
+
+def _health_message() -> events.RuleTargetInput:
+    return events.RuleTargetInput.from_text(
+        f"Spoke account {events.EventField.account} ({events.EventField.region}): alarm "
+        f"{events.EventField.from_path('$.detail.alarmName')} is "
+        f"{events.EventField.from_path('$.detail.state.value')}: "
+        f"{events.EventField.from_path('$.detail.configuration.description')}"
+    )
 
 
 class SpokeAccess(Construct):
@@ -157,6 +230,25 @@ class SpokeAccess(Construct):
             self.dead_letters,
             "AwsSolutions-SQS3",
             "this queue is the dead-letter queue of the forwarding rule",
+        )
+        # Its state changes go out on this bus like every alarm of the spoke's prefix, and
+        # the hub sends them to its notice topic (``HubBus.notify_spoke_health``).
+        self.dead_letter_alarm = cw.Alarm(
+            self,
+            "ForwardDeadLettersAlarm",
+            alarm_name=f"{alarm_prefix}-{FORWARD_DEAD_LETTERS}",
+            alarm_description=(
+                f"{hub_prefix}: alarm state changes the spoke could not forward to the hub are "
+                f"waiting in {self.dead_letters.queue_name}: the hub never saw them; read, "
+                "fix the bus or its policy, and act on them by hand"
+            ),
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic=cw.Stats.MAXIMUM
+            ),
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self.forward = events.Rule(
             self,

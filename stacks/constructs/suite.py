@@ -282,6 +282,11 @@ class AutoRemediation(Construct):
             max_event_age_seconds=cfg.guards.max_event_age_seconds,
             event_bus=self.hub_bus.bus,
         )
+        self.hub_bus.notify_spoke_health(
+            self.notices.notice_topic,
+            self.notices.key,
+            lambda name: catalog_.arn(cfg, "events", f"rule/{bus}/{name}"),
+        )
 
     def bus_arn(self) -> str:
         """The hub's bus, as the spokes' forwarding rules name it."""

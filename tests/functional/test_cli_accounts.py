@@ -153,9 +153,8 @@ def test_a_region_other_than_the_environments_is_refused(fresh, drill_assembly, 
 def test_commands_that_write_have_no_default_environment(drill_assembly, args):
     code, output = run(*args, "--cdk-out", str(drill_assembly), "--yes")
     assert code == cli.Code.USAGE
-    assert "writes to AWS: name the environment with --env (drill, prod-example)" in " ".join(
-        output.split()
-    )
+    said = " ".join(output.split())
+    assert "writes to AWS: name the environment with --env (drill, drill-org, prod-example)" in said
 
 
 def test_a_terminal_is_asked_and_no_means_nothing_written(

@@ -34,7 +34,7 @@ def build(raw: dict[str, Any], registry: dict[str, Any] | None = None) -> catalo
 
 def test_unknown_environment_lists_the_valid_ones(context: dict[str, Any]) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown environment 'nope'; valid: drill, prod-example"
+        ConfigError, match=r"unknown environment 'nope'; valid: drill, drill-org, prod-example"
     ):
         load(context, "nope")
     with pytest.raises(ConfigError, match="choose an environment with -c env=NAME"):

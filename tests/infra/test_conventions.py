@@ -72,7 +72,7 @@ def test_an_unknown_environment_names_the_valid_ones(
     done = run_app({**context, "env": "prod"}, tmp_path)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "config error: unknown environment 'prod'; valid: drill, prod-example"
+        "config error: unknown environment 'prod'; valid: drill, drill-org, prod-example"
     ]
 
 
@@ -87,9 +87,12 @@ def test_without_an_environment_the_app_lists_every_one(
     stacks = {
         name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"
     }
-    for name in context["environments"]:
+    for name, raw in context["environments"].items():
         assert f"autorem-{name}-core" in stacks
-        assert f"autorem-{name}-alarms-1" in stacks
+        if raw.get("services"):  # a hub of spokes only has no alarms of its own
+            assert f"autorem-{name}-alarms-1" in stacks
+        for spoke in (raw.get("organization") or {}).get("spokes", {}):
+            assert any(s.startswith(f"autorem-{name}-spoke-{spoke}") for s in stacks)
 
 
 # -- feature flags --------------------------------------------------------------------------

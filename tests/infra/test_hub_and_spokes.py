@@ -90,7 +90,11 @@ def test_the_hubs_bus_admits_only_the_organization(prod: Synth) -> None:
 
 def test_spoke_alarms_are_routed_on_the_hubs_bus_to_their_remediator(prod: Synth) -> None:
     rules = of_type(prod.core_template, "AWS::Events::Rule")
-    on_bus = [r for r in rules.values() if "EventBusName" in r["Properties"]]
+    on_bus = [
+        r
+        for r in rules.values()
+        if "EventBusName" in r["Properties"] and "-spokes-" in r["Properties"]["Name"]
+    ]
     names = {n for r in on_bus for n in r["Properties"]["EventPattern"]["detail"]["alarmName"]}
     assert f"{PREFIX}-payments-payments-api-error-rate" in names
     assert all(n.startswith((f"{PREFIX}-payments-", f"{PREFIX}-search-")) for n in names)
@@ -98,6 +102,29 @@ def test_spoke_alarms_are_routed_on_the_hubs_bus_to_their_remediator(prod: Synth
         (target,) = rule["Properties"]["Targets"]
         assert "DeadLetterConfig" in target
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_a_spokes_dead_letters_reach_the_hubs_notice_topic_and_nothing_else(prod: Synth) -> None:
+    """The forwarding rule's dead letters are alarmed in the spoke; the alarm's state change
+    goes to the hub like any of the spoke's, and one rule there sends it to the notices."""
+    template = prod.templates[f"{PREFIX}-spoke-payments"]
+    (alarm,) = (
+        a
+        for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].endswith("-forward-dead-letters")
+    )
+    assert alarm["Properties"]["AlarmName"] == f"{PREFIX}-payments-forward-dead-letters"
+    rules = of_type(prod.core_template, "AWS::Events::Rule").values()
+    (health,) = (r for r in rules if r["Properties"].get("Name") == f"{PREFIX}-spoke-health")
+    pattern = health["Properties"]["EventPattern"]["detail"]["alarmName"]
+    assert pattern == [{"suffix": "-forward-dead-letters"}]
+    (target,) = health["Properties"]["Targets"]
+    assert "NoticeTopic" in target["Arn"]["Ref"]
+    policies = of_type(prod.core_template, "AWS::SNS::TopicPolicy").values()
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    (grant,) = (s for s in statements if s.get("Sid") == "SpokeHealthNotices")
+    rule_arn = f"arn:aws:events:eu-west-1:{HUB}:rule/{PREFIX}-alarms/{PREFIX}-spoke-health"
+    assert grant["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
 
 
 def test_a_spoke_forwards_only_its_own_alarms_to_the_hubs_bus(prod: Synth) -> None:
