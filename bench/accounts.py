@@ -97,6 +97,7 @@ def pipelines(home: Clients) -> dict[str, Pipeline]:
         playbook=book,
         deployment=Deployment(ACCOUNT, REGION, spokes={SPOKE: frozenset({REGION})}),
         spoke_role_prefix=ROLE_PREFIX,
+        switch_account_prefix="/auto-remediation/bench/switch-account/",
     )
     made = {path: Pipeline(settings, home) for path in PATHS}
     assert made["spoke_cached"].spokes is not None

@@ -53,6 +53,26 @@ class Session:
     asked_by: str
 
 
+class _Held:
+    """One session: assumed on its first client (so a failure to assume happens inside the
+    record's path, recorded as that record's failure), then kept while valid."""
+
+    def __init__(self, assume: Callable[[], tuple[Mapping[str, str], float]]) -> None:
+        self._assume = assume
+        self._lock = threading.Lock()
+        self._keys: Mapping[str, str] | None = None
+        #: not used at or after this time (epoch seconds); unassumed: open
+        self.until = float("inf")
+        self.by_region: dict[str, Clients] = {}
+
+    def credentials(self) -> Mapping[str, str]:
+        with self._lock:
+            if self._keys is None:
+                self._keys, expires = self._assume()
+                self.until = expires - EXPIRY_MARGIN_SECONDS
+            return self._keys
+
+
 class Spokes:
     """Clients acting in spoke accounts, one assumed session per (role, record)."""
 
@@ -69,32 +89,29 @@ class Spokes:
         self._role_prefix = role_prefix
         self._clock = clock
         self._lock = threading.Lock()
-        #: session -> (its credentials, valid until, its clients by default region)
-        self._sessions: OrderedDict[Session, tuple[Mapping[str, str], float, dict[str, Clients]]]
-        self._sessions = OrderedDict()
+        self._sessions: OrderedDict[Session, _Held] = OrderedDict()
         #: AssumeRole calls made (the bench reads it)
         self.assumed = 0
 
     def clients(
         self, account: str, region: str, *, action: str, record: str, asked_by: str
     ) -> Clients:
-        """Clients signing as ``action``'s role in ``account``, defaulting to ``region``."""
+        """Clients signing as ``action``'s role in ``account``, defaulting to ``region``; the
+        role is assumed when the first of them is made."""
         session = Session(
             role_arn(self._partition, account, self._role_prefix, action), record, asked_by
         )
         with self._lock:
-            found = self._sessions.get(session)
-            if found is None or found[1] <= self._clock():
-                credentials, expires = self._assume(session)
-                found = (credentials, expires - EXPIRY_MARGIN_SECONDS, {})
-                self._sessions[session] = found
+            held = self._sessions.get(session)
+            if held is None or held.until <= self._clock():
+                held = _Held(lambda: self._assume(session))
+                self._sessions[session] = held
                 while len(self._sessions) > MAX_SESSIONS:
                     self._sessions.popitem(last=False)
             self._sessions.move_to_end(session)
-            credentials, _, by_region = found
-            if region not in by_region:
-                by_region[region] = self._home.acting_as(lambda: credentials, region=region)
-            return by_region[region]
+            if region not in held.by_region:
+                held.by_region[region] = self._home.acting_as(held.credentials, region=region)
+            return held.by_region[region]
 
     def _assume(self, session: Session) -> tuple[Mapping[str, str], float]:
         found = self._home("sts").assume_role(

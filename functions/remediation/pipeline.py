@@ -17,6 +17,8 @@ escalated, anything else failed.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ from .accounts import Spokes
 from .actions import get_action
 from .actions.base import ActionContext, ActionParams, AnyAction, Plan
 from .audit import AuditLog, AuditRecord, Entry
-from .clients import Clients
+from .clients import Clients, error_code
 from .config import Settings
 from .errors import (
     ConfigurationError,
@@ -44,6 +46,7 @@ from .holds import Holds
 from .models import Mode, Outcome, Request, Result, Route, Source, Verdict
 from .notify import Notifier, OutcomeEvents
 from .once import IDEMPOTENCY_TTL_SECONDS, Once
+from .playbook import REVERT
 from .recorder import METRICS_NAMESPACE, Recorder
 from .run import Run
 from .scope import ScopeError
@@ -51,6 +54,8 @@ from .scope import ScopeError
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "METRICS_NAMESPACE", "Pipeline", "RemediationFailed"]
 
 logger = Logger(child=True)
+#: an audit id (a revert's target): what ``actions/revert.py`` accepts
+AUDIT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def utcnow() -> datetime:
@@ -75,9 +80,12 @@ class Pipeline:
                 "remediator misconfigured: MAX_EVENT_AGE_SECONDS must be below the "
                 f"idempotency record's lifetime ({IDEMPOTENCY_TTL_SECONDS} s)"
             )
-        if settings.deployment.spokes and not settings.spoke_role_prefix:
+        if settings.deployment.spokes and not (
+            settings.spoke_role_prefix and settings.switch_account_prefix
+        ):
             raise ConfigurationError(
-                "remediator misconfigured: the playbook enrols spokes, SPOKE_ROLE_PREFIX is unset"
+                "remediator misconfigured: the playbook enrols spokes but SPOKE_ROLE_PREFIX or "
+                "SWITCH_ACCOUNT_PREFIX is unset"
             )
         self.settings = settings
         self.clients = clients
@@ -149,7 +157,11 @@ class Pipeline:
             if result.outcome is Outcome.EXECUTED and route.then and not run.recovery:
 
                 def context(step: Route, action_cls: type[AnyAction], audit_id: str) -> Any:
-                    return self._context(step, action_cls, audit_id, request.key)
+                    # a step runs in its main route's remediator: in a spoke, through that
+                    # remediator's role (which holds the step's permissions there)
+                    return self._context(
+                        step, action_cls, audit_id, request.key, runner=route.action
+                    )
 
                 followups.run(
                     route.then, entry, self.recorder, context, self.clock, self._hold(run)
@@ -180,6 +192,8 @@ class Pipeline:
                     f"alarm {request.key[:100]!r} of account {came_from} names a route of "
                     f"account {belongs}: an alarm acts in its own account only"
                 )
+        if route.action == REVERT and self.settings.deployment.spokes:
+            route = self._revert_account(route)
         action_cls = get_action(route.action)
         if request.source in (Source.ALARM, Source.BUDGET) and not action_cls.automatic:
             raise RejectedError(f"{route.action} is manual only: an alarm or budget never runs it")
@@ -191,8 +205,30 @@ class Pipeline:
             action_cls.check_manual(action_cls.Params.from_dict(configured.params), request.params)
         return route, action_cls, params
 
+    def _revert_account(self, route: Route) -> Route:
+        """A hub's revert acts in the account its record names: that account's switch holds
+        it, and its own record names it too. A record that cannot be read is refused here
+        (the revert would refuse it anyway)."""
+        if not AUDIT_ID.fullmatch(route.target):
+            return route  # the revert refuses it, with its reason
+        try:
+            record = self.audit.get(route.target)
+        except Exception as exc:
+            raise RejectedError(
+                f"audit {route.target[:40]!r} could not be read ({error_code(exc)}): "
+                "nothing reverted"
+            ) from None
+        account = (record or {}).get("account")
+        return dataclasses.replace(route, account=account) if account else route
+
     def _context(
-        self, route: Route, action_cls: type[AnyAction], audit_id: str, asked_by: str
+        self,
+        route: Route,
+        action_cls: type[AnyAction],
+        audit_id: str,
+        asked_by: str,
+        *,
+        runner: str | None = None,
     ) -> ActionContext:
         """The one way an action gets its clients and target: the target is scope-checked
         (in the route's account, the event's), and clients act in that account."""
@@ -204,7 +240,7 @@ class Pipeline:
             clock=self.clock,
             inventory=self.settings.playbook.inventory,
             account=route.account or deployment.account if action_cls.target_is_arn else None,
-            reach=self._reach(route.action, audit_id, asked_by),
+            reach=self._reach(runner or route.action, audit_id, asked_by),
         )
         if action_cls.target_is_arn:
             ctx = ctx.for_target(route.target)  # scope first: it names the real problem

@@ -33,8 +33,9 @@ class Run:
 
     @property
     def account(self) -> str | None:
-        """The account the action acts in, as its record names it (a hub's)."""
-        return self.action.ctx.account
+        """The account the action acts in, as its record names it (a hub's): the route's
+        (a spoke's, or a revert's record's), else the context's."""
+        return self.route.account or self.action.ctx.account
 
     @property
     def recovery(self) -> bool:

@@ -61,7 +61,7 @@ def hub(stack):
         assert f":{account}:" in alias
         alarms[alarm_name(name)] = {"action": "rollback", "target": alias, "account": account}
     playbook = {"alarms": alarms}
-    settings = stack.settings(playbook, deployment=HUB_DEPLOYMENT)
+    settings = stack.settings(playbook, actions={"rollback", "revert"}, deployment=HUB_DEPLOYMENT)
     settings = type(settings)(
         **{
             **settings.__dict__,
@@ -147,3 +147,65 @@ def test_an_alarm_the_spoke_does_not_show_is_not_acted_on(hub):
     (result,) = hub.hub_pipeline.handle(event(hub, SPOKE_A, alarm_name("a"), agree=False))
     assert result.outcome is not Outcome.EXECUTED
     assert live_version(hub, SPOKE_A) == "3"
+
+
+def fresh(hub) -> Pipeline:
+    """A new container (a switch flip reaches a warm one within 30 s: the cache)."""
+    return Pipeline(hub.hub_pipeline.settings, hub.clients, clock=lambda: hub.now)
+
+
+def test_a_revert_in_a_spoke_is_held_by_that_accounts_switch_and_names_it(hub):
+    (done,) = hub.hub_pipeline.handle(event(hub, SPOKE_A, alarm_name("a")))
+    assert done.outcome is Outcome.EXECUTED, done.reason
+    hub.set_switch("off", name=f"/auto-remediation/test/switch-account/{SPOKE_A}")
+    revert = {"action": "revert", "target": done.audit_id, "reason": "drill", "requested_by": "me"}
+    (held,) = fresh(hub).handle(revert)
+    assert held.outcome is Outcome.SKIPPED
+    assert f"switch-account/{SPOKE_A} = off" in held.reason
+    assert live_version(hub, SPOKE_A) == "2"
+    records = {r["audit_id"]: r for r in hub.audit_items()}
+    assert records[held.audit_id]["account"] == SPOKE_A
+    hub.set_switch("on", name=f"/auto-remediation/test/switch-account/{SPOKE_A}")
+    (undone,) = fresh(hub).handle(revert)
+    assert undone.outcome is Outcome.EXECUTED, undone.reason
+    assert live_version(hub, SPOKE_A) == "3"
+
+
+def test_a_role_that_cannot_be_assumed_is_a_recorded_failure(hub, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def refused(session):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+
+    monkeypatch.setattr(hub.hub_pipeline.spokes, "_assume", refused)
+    (result,) = hub.hub_pipeline.handle(event(hub, SPOKE_A, alarm_name("a")))
+    assert result.outcome is Outcome.FAILED
+    assert "AccessDenied" in result.reason
+    (record,) = hub.audit_items()
+    assert record["outcome"] == "failed"
+    assert record["account"] == SPOKE_A
+    assert live_version(hub, SPOKE_A) == "3"
+
+
+def test_a_follow_up_step_in_a_spoke_acts_through_its_main_remediators_role(hub):
+    from serverless_remediation.remediation.actions import get_action
+    from serverless_remediation.remediation.models import Route
+
+    asked = []
+    hub.hub_pipeline.spokes.clients = lambda *a, **k: asked.append(k["action"]) or hub.clients
+    target = hub.spokes[SPOKE_A]("lambda").get_alias(FunctionName="orders", Name="live")["AliasArn"]
+    step = Route("capacity-bump", target, {"kind": "lambda-memory"}, account=SPOKE_A)
+    hub.hub_pipeline._context(
+        step, get_action("capacity-bump"), "c" * 32, "alarm", runner="rollback"
+    )
+    assert asked == ["rollback"]
+
+
+def test_a_hub_without_its_per_account_switch_prefix_fails_the_cold_start(hub):
+    import dataclasses
+
+    from serverless_remediation.remediation.errors import ConfigurationError
+
+    settings = dataclasses.replace(hub.hub_pipeline.settings, switch_account_prefix=None)
+    with pytest.raises(ConfigurationError, match="SWITCH_ACCOUNT_PREFIX"):
+        Pipeline(settings, hub.clients)

@@ -152,18 +152,25 @@ def test_one_session_per_role_and_record_kept_while_valid(sts):
     expect_assume(stubber, SPOKE_A, "rollback", "a" * 32, NOW + timedelta(minutes=15))
     expect_assume(stubber, SPOKE_A, "rollback", "b" * 32, NOW + timedelta(minutes=15))
     expect_assume(stubber, SPOKE_A, "rollback", "a" * 32, NOW + timedelta(minutes=30))
-    first = spokes.clients(SPOKE_A, "eu-west-1", action="rollback", record="a" * 32, asked_by="x")
+
+    def made(record: str, region: str = "eu-west-1") -> Clients:
+        return spokes.clients(SPOKE_A, region, action="rollback", record=record, asked_by="x")
+
+    first = made("a" * 32)
+    assert spokes.assumed == 0  # assumed with the first client: a failure is the record's
+    first("lambda")
+    assert spokes.assumed == 1
     # the same record's later calls (verify, follow-ups, another region) reuse the session
-    again = spokes.clients(SPOKE_A, "eu-west-1", action="rollback", record="a" * 32, asked_by="x")
+    again = made("a" * 32)
     assert again is first
-    spokes.clients(SPOKE_A, "us-east-1", action="rollback", record="a" * 32, asked_by="x")
+    made("a" * 32, "us-east-1")("lambda")
     assert spokes.assumed == 1
     # another record: its own session, named after it
-    spokes.clients(SPOKE_A, "eu-west-1", action="rollback", record="b" * 32, asked_by="x")
+    made("b" * 32)("lambda")
     assert spokes.assumed == 2
     # within a minute of expiry the credentials are not used: assumed again
     clock[0] = (NOW + timedelta(minutes=14, seconds=30)).timestamp()
-    spokes.clients(SPOKE_A, "eu-west-1", action="rollback", record="a" * 32, asked_by="x")
+    made("a" * 32)("lambda")
     assert spokes.assumed == 3
     stubber.assert_no_pending_responses()
 
