@@ -130,6 +130,11 @@ class Catalog:
             **({"spokes": self.spokes} if self.spokes else {}),
         }
 
+    def routes_all(self) -> list[Route]:
+        """Every route: alarms, budgets and inventory."""
+        found = [a.route for a in self.alarms] + [b.route for b in self.budgets]
+        return [*found, *self.inventory]
+
     def routes(self, action: str) -> list[Route]:
         """Every route of ``action``: alarms, budgets and inventory (what its role must reach)."""
         found = [a.route for a in self.alarms] + [b.route for b in self.budgets]

@@ -4,6 +4,7 @@ account and region (``<app>-<env>-spoke-<name>[-<region>]``), deployed in that a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,9 +69,13 @@ class SpokeStack(Stack):
         catalog: Catalog,
         core: CoreStack,
         actions: Mapping[str, Any],
+        roles_for: Sequence[tuple[SpokeConfig, Catalog]] = (),
         **kwargs: Any,
     ) -> None:
+        """``roles_for``: every region of this account (the roles are per account, so one
+        of its stacks holds them, granted for all its regions); empty: no roles here."""
         super().__init__(scope, construct_id, **kwargs)
+        self.spoke = spoke
         if len(catalog.alarms) > MAX_ALARMS_PER_STACK:
             raise ConfigError(
                 f"environments.{config.env}.organization.spokes.{spoke.name}: "
@@ -79,10 +84,21 @@ class SpokeStack(Stack):
                 "services to an environment of their own"
             )
         self.alarms = ServiceAlarms(self, "Alarms", specs=catalog.alarms, topic_arn=None)
-        seen = config.as_spoke(spoke)
-        grants = permissions.grants(
-            catalog, actions, stack=self, deployment=catalog_.deployment(seen)
-        )
+        grants: dict[str, list[Any]] = {}
+        if roles_for:  # one computation over every region's routes: one statement per kind
+            first = roles_for[0][1]
+            every = dataclasses.replace(
+                first,
+                alarms=tuple(a for _, found in roles_for for a in found.alarms),
+                inventory=tuple(r for _, found in roles_for for r in found.inventory),
+            )
+            deployment = catalog_.deployment(config.as_spoke(roles_for[0][0]))
+            grants = permissions.grants(every, actions, stack=self, deployment=deployment)
+        partition = catalog_.partition(config)
+        confirm = [
+            f"arn:{partition}:cloudwatch:{one.region}:{one.account}:alarm:{one.alarm_prefix}-*"
+            for one, _ in roles_for
+        ]
         self.access = SpokeAccess(
             self,
             "Access",
@@ -93,6 +109,7 @@ class SpokeStack(Stack):
             partition=catalog_.partition(config),
             alarm_prefix=spoke.alarm_prefix,
             grants=grants,
+            confirm_alarms=confirm,
         )
         # The roles trust the hub's remediator roles by ARN: IAM refuses a principal that
         # does not exist yet, so the hub deploys first.
@@ -137,7 +154,11 @@ def add_environment(
                 description=f"auto-remediation {config.prefix}: alarms, slice {number}",
             )
         )
+    regions: dict[str, list[tuple[SpokeConfig, Catalog]]] = {}
     for spoke, found in core.suite.spokes:
+        regions.setdefault(spoke.account, []).append((spoke, found))
+    for spoke, found in core.suite.spokes:
+        group = regions[spoke.account]
         suffix = f"-{spoke.region}" if spoke.alarm_prefix.endswith(spoke.region) else ""
         stacks.append(
             SpokeStack(
@@ -148,6 +169,7 @@ def add_environment(
                 catalog=found,
                 core=core,
                 actions=core.suite.actions,
+                roles_for=group if group[0][0] is spoke else (),
                 env=Environment(account=spoke.account, region=spoke.region),
                 description=(
                     f"auto-remediation {config.prefix}: spoke {spoke.name} "

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -97,7 +97,11 @@ class HubBus(Construct):
         )
 
     def notify_spoke_health(
-        self, topic: sns.ITopic, key: kms.IKey | None, rule_arn: Callable[[str], str]
+        self,
+        accounts: Sequence[str],
+        topic: sns.ITopic,
+        key: kms.IKey | None,
+        rule_arn: Callable[[str], str],
     ) -> events.Rule:
         """The spokes' own health alarms (their forwarding rules' dead letters), as they
         change state on this bus, to the hub's notice topic: no remediator handles them."""
@@ -111,6 +115,7 @@ class HubBus(Construct):
             event_pattern=events.EventPattern(
                 source=[SOURCE],
                 detail_type=[DETAIL_TYPE],
+                account=list(accounts),  # the enrolled spokes' only
                 detail={"alarmName": events.Match.suffix(f"-{FORWARD_DEAD_LETTERS}")},
             ),
         )
@@ -176,13 +181,14 @@ class SpokeAccess(Construct):
         partition: str,
         alarm_prefix: str,
         grants: Mapping[str, list[iam.PolicyStatement]],
+        confirm_alarms: Sequence[str] = (),
         forward_alarms: bool = True,
     ) -> None:
+        """``grants``: action -> its statements on this account's targets in every region it
+        is enrolled in (IAM roles are per account: one region's stack holds them, the others
+        ``{}``); ``confirm_alarms``: the suite's alarms there, one ARN pattern per region."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.roles: dict[str, iam.Role] = {}
-        # plain strings (no partition token): cdk-nag acknowledgements name the ARN
-        alarms = f"arn:{partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm_prefix}-*"
         for action, statements in sorted(grants.items()):
             hub_role = role_arn(partition, hub_account, remediator_role_name(hub_prefix, action))
             principal: iam.PrincipalBase = iam.ArnPrincipal(hub_role)
@@ -203,15 +209,16 @@ class SpokeAccess(Construct):
                 max_session_duration=Duration.hours(1),
             )
             confirm = iam.PolicyStatement(
-                sid="ConfirmAlarms", actions=list(CONFIRM_ACTIONS), resources=[alarms]
+                sid="ConfirmAlarms", actions=list(CONFIRM_ACTIONS), resources=list(confirm_alarms)
             )
             grant(self, f"Role-{action}", role, [confirm, *statements])
-            acknowledge(
-                role,
-                f"AwsSolutions::AwsSolutions-IAM5[Resource::{alarms}]",
-                "cloudwatch:DescribeAlarms on the suite's alarms in this spoke (their names "
-                "share its prefix): the hub confirms an alarm at its source before acting",
-            )
+            for alarms in confirm_alarms:
+                acknowledge(
+                    role,
+                    f"AwsSolutions::AwsSolutions-IAM5[Resource::{alarms}]",
+                    "cloudwatch:DescribeAlarms on the suite's alarms in this spoke (their "
+                    "names share its prefix): the hub confirms an alarm at its source first",
+                )
             self.roles[action] = role
         self.forward: events.Rule | None = None
         self.dead_letters: sqs.Queue | None = None

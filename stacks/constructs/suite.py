@@ -233,6 +233,22 @@ class AutoRemediation(Construct):
         if not self.spokes:
             return self.catalog
         spoke_alarms = [a for _, found in self.spokes for a in found.alarms]
+        spoke_inventory = [r for _, found in self.spokes for r in found.inventory]
+        seen: dict[tuple[str, str], set[str | None]] = {}
+        for route in (
+            *self.catalog.routes_all(),
+            *(a.route for a in spoke_alarms),
+            *spoke_inventory,
+        ):
+            seen.setdefault((route.action, route.target), set()).add(route.account)
+        if twice := sorted(key for key, accounts in seen.items() if len(accounts) > 1):
+            action, target = twice[0]
+            raise ConfigError(
+                f"environments.{self.config.env}: {action} on {target[:200]!r} is configured in "
+                "two accounts (an ARN without an account, e.g. an API Gateway stage, names the "
+                "same id in the hub and a spoke or in two spokes): an approval or a manual "
+                "request could not tell which account it means"
+            )
         names = [a.name for a in (*self.catalog.alarms, *spoke_alarms)]
         if clash := sorted({n for n in names if names.count(n) > 1}):
             raise ConfigError(
@@ -240,7 +256,6 @@ class AutoRemediation(Construct):
                 "service of the hub and one of a spoke, or of two spokes, give the same name): "
                 "rename one of the services"
             )
-        spoke_inventory = [r for _, found in self.spokes for r in found.inventory]
         return dataclasses.replace(
             self.catalog,
             alarms=(*self.catalog.alarms, *spoke_alarms),
@@ -281,8 +296,11 @@ class AutoRemediation(Construct):
             rule_arn=lambda name: catalog_.arn(cfg, "events", f"rule/{bus}/{name}"),
             max_event_age_seconds=cfg.guards.max_event_age_seconds,
             event_bus=self.hub_bus.bus,
+            # the bus admits the organization; the rules pass on the enrolled accounts only
+            accounts=sorted(self.deployment.spokes),
         )
         self.hub_bus.notify_spoke_health(
+            sorted(self.deployment.spokes),
             self.notices.notice_topic,
             self.notices.key,
             lambda name: catalog_.arn(cfg, "events", f"rule/{bus}/{name}"),

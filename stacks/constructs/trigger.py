@@ -105,7 +105,9 @@ class AlarmEventRules(Construct):
         rule_arn: Callable[[str], str],
         max_event_age_seconds: int,
         event_bus: events.IEventBus | None = None,
+        accounts: Sequence[str] = (),
     ) -> None:
+        """``accounts``: only events of these accounts (a hub's bus: its enrolled spokes)."""
         super().__init__(scope, construct_id)
         age = min(max(max_event_age_seconds, MIN_EVENT_AGE_SECONDS), MAX_EVENT_AGE_SECONDS)
         self.rules: dict[str, list[events.Rule]] = {}
@@ -124,6 +126,7 @@ class AlarmEventRules(Construct):
                     event_pattern=events.EventPattern(
                         source=[SOURCE],
                         detail_type=[DETAIL_TYPE],
+                        account=sorted(accounts) or None,
                         detail={"alarmName": chunk},
                     ),
                 )

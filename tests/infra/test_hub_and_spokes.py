@@ -99,6 +99,8 @@ def test_spoke_alarms_are_routed_on_the_hubs_bus_to_their_remediator(prod: Synth
     assert f"{PREFIX}-payments-payments-api-error-rate" in names
     assert all(n.startswith((f"{PREFIX}-payments-", f"{PREFIX}-search-")) for n in names)
     for rule in on_bus:
+        # the bus admits the organization; a rule passes on the enrolled accounts only
+        assert rule["Properties"]["EventPattern"]["account"] == ["333333333333", "444444444444"]
         (target,) = rule["Properties"]["Targets"]
         assert "DeadLetterConfig" in target
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
@@ -210,4 +212,18 @@ def test_a_spoke_route_to_waf_block_is_refused_its_sweeper_cannot_reach_it() -> 
     }
     raw = hub(spokes={"edge": {"account": "333333333333", "services": {"waf": waf}}})
     with pytest.raises(ConfigError, match="expiry sweeper runs in the hub"):
+        add_environment(App(), parse_env("autorem", "hub", raw))
+
+
+def test_one_account_less_target_in_two_accounts_is_refused_at_synth() -> None:
+    from aws_cdk import App
+
+    from serverless_remediation.stacks.stacks import add_environment
+
+    api = {"kind": "http-api", "api_id": "s3a4r5c6h7", "stage": "prod", "function": "api"}
+    raw = {
+        **hub(spokes={"a": {"account": "333333333333", "services": {"a-http": api}}}),
+        "services": {"hub-http": api},
+    }
+    with pytest.raises(ConfigError, match="configured in two accounts"):
         add_environment(App(), parse_env("autorem", "hub", raw))

@@ -164,6 +164,29 @@ def alarm_arns(
     return found
 
 
+@dataclass(frozen=True)
+class Spoke:
+    """A hub's spoke stack, as the check needs it."""
+
+    account: str
+    region: str
+    #: the suite's alarms in that account, one pattern per region it is enrolled in
+    alarms: frozenset[str]
+    #: the organization a spoke role's trust must require (None: none configured)
+    organization_id: str | None = None
+
+
+def own_routes(playbook: Mapping[str, Any], account: str | None) -> dict[str, Any]:
+    """The playbook's routes of ``account`` (None: the hub's own, naming no account)."""
+    return {
+        "alarms": {n: r for n, r in playbook.get("alarms", {}).items()
+                   if r.get("account") == account},
+        "budgets": {n: r for n, r in playbook.get("budgets", {}).items()
+                    if r.get("account") == account},
+        "inventory": [r for r in playbook.get("inventory", []) if r.get("account") == account],
+    }  # fmt: skip
+
+
 def check(
     templates: Mapping[str, Mapping[str, Any]],
     playbook: Mapping[str, Any],
@@ -171,18 +194,23 @@ def check(
     account: str,
     region: str,
     alarm_prefix: str | None = None,
-    spokes: Mapping[str, tuple[str, str]] | None = None,
+    spokes: Mapping[str, Spoke] | None = None,
 ) -> Report:
-    """``spokes``: a hub's spoke stacks, stack name -> (account, region)."""
+    """``spokes``: a hub's spoke stacks by stack name. A hub's own remediators are checked
+    against its own routes only: a spoke's targets are reached through the spoke's roles."""
     report = Report()
     alarms = alarm_arns(playbook, account, region, alarm_prefix)
+    hub_book = {**playbook, **own_routes(playbook, None)} if spokes else playbook
     for stack, template in templates.items():
         resources = template.get("Resources", {})
         if stack in (spokes or {}):
             where = spokes[stack]  # type: ignore[index]
             _check_spoke_roles(report, stack, resources, playbook, account, where, alarm_prefix)
             continue
-        _check_roles(report, stack, resources, playbook, account, region, alarms, alarm_prefix)
+        _check_roles(
+            report, stack, resources, hub_book, account, region, alarms, alarm_prefix,
+            every_route=playbook,
+        )  # fmt: skip
         _check_topics(report, stack, resources, account, region)
         _check_keys(report, stack, resources, account)
         _check_invoke_permissions(report, stack, resources, account, region)
@@ -193,7 +221,11 @@ def _of_type(resources: Mapping[str, Any], kind: str) -> dict[str, Any]:
     return {k: v for k, v in resources.items() if v.get("Type") == kind}
 
 
-def _check_roles(report, stack, resources, playbook, account, region, alarms, env_prefix) -> None:
+def _check_roles(
+    report, stack, resources, playbook, account, region, alarms, env_prefix, every_route=None
+) -> None:
+    """``playbook``: the routes this deployment's own roles act on; ``every_route``: with a
+    hub's spoke routes too (which spoke roles each may assume)."""
     r = lambda value: render(value, account, region)  # noqa: E731
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     keys = _of_type(resources, "AWS::KMS::Key")
@@ -257,7 +289,7 @@ def _check_roles(report, stack, resources, playbook, account, region, alarms, en
             own["ssm:GetParameter"] |= {f"{ssm_arn}{per_account}{a}" for a in {account, *spokes}}
         role_prefix = variables.get("SPOKE_ROLE_PREFIX", "")
         for a in ASSUME_ACTIONS:
-            own[a] = spoke_roles(playbook, runs, role_prefix, partition_of(region))
+            own[a] = spoke_roles(every_route or playbook, runs, role_prefix, partition_of(region))
         for place, statement in _role_statements(report, where, resources, role, policies):
             _check_statement(report, place, statement, own, allowed, r)
 
@@ -278,23 +310,24 @@ def spoke_roles(
     return found
 
 
-def _check_spoke_roles(report, stack, resources, playbook, hub, where, env_prefix) -> None:
-    """A spoke's roles: each trusted only by the hub's remediator role of its kind, allowing
-    only its kind's declared permissions on the routes of this spoke's account (revert: every
-    kind's), and reading the spoke's own alarms."""
-    account, region = where
+def _check_spoke_roles(report, stack, resources, playbook, hub, where: Spoke, env_prefix) -> None:
+    """A spoke's roles: each trusted only by the hub's remediator role of its kind (inside
+    the organization, when one is named), allowing only its kind's declared permissions on
+    the routes of this spoke's account (revert: every kind's), and reading the spoke's own
+    alarms."""
+    account, region = where.account, where.region
     r = lambda value: render(value, account, region)  # noqa: E731
     policies = {
         **_of_type(resources, "AWS::IAM::Policy"),
         **_of_type(resources, "AWS::IAM::ManagedPolicy"),
     }
     partition = partition_of(region)
-    mine = {
-        "alarms": {n: rt for n, rt in playbook.get("alarms", {}).items()
-                   if rt.get("account") == account},
-        "inventory": [rt for rt in playbook.get("inventory", []) if rt.get("account") == account],
-    }  # fmt: skip
-    prefixes = {n.rsplit("-", 3)[0] for n in mine["alarms"]}
+    mine = own_routes(playbook, account)
+    in_org = (
+        {"StringEquals": {"aws:PrincipalOrgID": where.organization_id}}
+        if where.organization_id
+        else None
+    )
     for name, role in _of_type(resources, "AWS::IAM::Role").items():
         props = role["Properties"]
         trust = props.get("AssumeRolePolicyDocument", {}).get("Statement", [])
@@ -322,13 +355,14 @@ def _check_spoke_roles(report, stack, resources, playbook, hub, where, env_prefi
                 )
             if set(listed(statement.get("Action", []))) - set(ASSUME_ACTIONS):
                 report.findings.append(f"{stack}/{name}: its trust allows more than assuming")
+            if statement.get("Condition") != in_org:
+                report.findings.append(
+                    f"{stack}/{name}: its trust's condition is {statement.get('Condition')}, "
+                    f"not {in_org}"
+                )
         runs = set(REGISTRY) if kind == "revert" else {kind}
         allowed = allowed_for(runs if kind != "revert" else {*REGISTRY}, mine)
-        own = {
-            CONFIRM_ACTION: {
-                build(partition, "cloudwatch", region, account, f"alarm:{p}-*") for p in prefixes
-            }
-        }
+        own = {CONFIRM_ACTION: set(where.alarms)}
         for place, statement in _role_statements(report, f"{stack}/{name}", resources, name,
                                                  policies):  # fmt: skip
             _check_statement(report, place, statement, own, allowed, r)

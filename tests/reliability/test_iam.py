@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from serverless_remediation.remediation.actions import REGISTRY
-from tests.reliability.iam_check import check, listed
+from serverless_remediation.stacks.stacks import SpokeStack
+from tests.reliability.iam_check import Spoke, check, listed
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
@@ -36,7 +37,20 @@ def synthesized():
         stacks = add_environment(App(), config)
         templates = {s.stack_name: Template.from_stack(s).to_json() for s in stacks}
         playbook = stacks[0].suite.routing.playbook()  # what the remediators bundle
-        spokes = {s.stack_name: (s.account, s.region) for s in stacks if "-spoke-" in s.stack_name}
+        spokes = {
+            s.stack_name: Spoke(
+                s.account,
+                s.region,
+                frozenset(
+                    f"arn:aws:cloudwatch:{o.region}:{o.account}:alarm:{o.alarm_prefix}-*"
+                    for o in config.spokes
+                    if o.account == s.account
+                ),
+                config.organization_id,
+            )
+            for s in stacks
+            if isinstance(s, SpokeStack)
+        }
         out[env] = (config, templates, playbook, spokes)
     return out
 
@@ -160,7 +174,14 @@ def test_the_check_catches_a_spoke_role_trusting_more_or_granting_another_accoun
         body for body in spoke.values()
         if body["Type"] == "AWS::IAM::Role" and body["Properties"].get("RoleName")
     )  # fmt: skip
-    role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] = {"AWS": "*"}
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    trust["Principal"] = {"AWS": "*"}
+    other = next(
+        body for body in spoke.values()
+        if body["Type"] == "AWS::IAM::Role" and body["Properties"].get("RoleName")
+        and body is not role
+    )  # fmt: skip
+    other["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].pop("Condition")
     managed = next(b for b in spoke.values() if b["Type"] == "AWS::IAM::ManagedPolicy")
     statement = managed["Properties"]["PolicyDocument"]["Statement"][-1]
     statement["Resource"] = [
@@ -172,4 +193,29 @@ def test_the_check_catches_a_spoke_role_trusting_more_or_granting_another_accoun
         alarm_prefix=config.prefix, spokes=spokes,
     ).findings  # fmt: skip
     assert any("trusts {'AWS': '*'}" in f for f in found), found
+    assert any("its trust's condition is None" in f for f in found), found
     assert any("999999999999" in f for f in found), found
+
+
+def test_the_check_catches_a_hub_remediator_granted_a_spokes_target(synthesized):
+    """A hub's remediators reach spoke targets only through the spoke roles: a grant on a
+    spoke's target in the hub's own role is found."""
+    config, templates, playbook, spokes = synthesized["prod-example"]
+    widened = copy.deepcopy(templates)
+    core = widened[f"{config.prefix}-core"]["Resources"]
+    managed = next(
+        body for name, body in core.items()
+        if body["Type"] == "AWS::IAM::ManagedPolicy" and "Rolerollback" in name
+    )  # fmt: skip
+    spoke_alias = next(
+        r["target"] for r in playbook["alarms"].values()
+        if r.get("account") and r["action"] == "rollback" and ":function:" in r["target"]
+    )  # fmt: skip
+    statement = managed["Properties"]["PolicyDocument"]["Statement"][0]
+    statement["Action"] = sorted({*listed(statement["Action"]), "lambda:UpdateAlias"})
+    statement["Resource"] = [*listed(statement["Resource"]), spoke_alias]
+    found = check(
+        widened, playbook, account=config.account, region=config.region,
+        alarm_prefix=config.prefix, spokes=spokes,
+    ).findings  # fmt: skip
+    assert any(spoke_alias in f for f in found), found
