@@ -333,7 +333,6 @@ def _check_spoke_roles(report, stack, resources, playbook, hub, where: Spoke, en
         trust = props.get("AssumeRolePolicyDocument", {}).get("Statement", [])
         principals = [s.get("Principal", {}) for s in trust]
         if principals == [{"Service": "events.amazonaws.com"}]:  # the forwarding rule's
-            report.counts["roles"] += 1
             for place, statement in _role_statements(report, f"{stack}/{name}", resources, name,
                                                      policies):  # fmt: skip
                 for action in listed(statement.get("Action", [])):

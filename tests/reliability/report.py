@@ -49,6 +49,7 @@ ROWS = [
     ("left in place without a notice", "temporary_changes_left_unnoticed"),
     ("IAM", None),
     ("roles checked", "iam_roles_checked"),
+    ("  of them spoke roles", "iam_spoke_roles_checked"),
     ("statements checked", "iam_statements_checked"),
     ("topics checked", "iam_topics_checked"),
     ("IAM findings", "iam_findings"),
