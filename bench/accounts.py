@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,11 @@ from typing import Any
 from bench.cold import REMEDIATOR_ENV
 from bench.emulated import create_core, reset
 from bench.stats import median
+from serverless_remediation.remediate.drill.messages import alarm_event
 from serverless_remediation.remediate.emulator import (
     ACCOUNT,
     REGION,
+    clients_in,
     create_function,
     put_plain_alarm,
 )
@@ -56,15 +57,7 @@ def alarm_name(path: str) -> str:
 
 
 def spoke_clients(home: Clients) -> Clients:
-    found = home("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{SPOKE}:role/setup", RoleSessionName="setup"
-    )["Credentials"]
-    keys = {
-        "aws_access_key_id": found["AccessKeyId"],
-        "aws_secret_access_key": found["SecretAccessKey"],
-        "aws_session_token": found["SessionToken"],
-    }
-    return home.acting_as(lambda: keys, region=REGION)
+    return clients_in(home, SPOKE, region=REGION)
 
 
 class SharedSession(accounts.Spokes):
@@ -106,31 +99,21 @@ def pipelines(home: Clients) -> dict[str, Pipeline]:
 
 
 def event(path: str) -> dict[str, Any]:
-    """CloudWatch's EventBridge event for ``path``'s alarm going to ALARM now."""
+    """CloudWatch's EventBridge event for ``path``'s alarm going to ALARM now (the drill's
+    shape of it, ``messages.alarm_event``)."""
     account = ACCOUNT if path == "single" else SPOKE
     name = alarm_name(path)
-    now = datetime.now(UTC)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": account,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{name}"],
-        "detail": {
-            "alarmName": name,
-            "state": {
-                "value": "ALARM",
-                "reason": "bench",
-                "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.")
-                + f"{now.microsecond // 1000:03d}+0000",
-            },
-            "previousState": {"value": "OK", "reason": "bench"},
-            "configuration": {"metrics": []},
-        },
-    }
+    alarm = {"AlarmName": name, "Namespace": "Bench", "MetricName": name, "Statistic": "Sum"}
+    return alarm_event(
+        alarm,
+        arn=f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{name}",
+        region=REGION,
+        account=account,
+        new_state="ALARM",
+        old_state="OK",
+        reason="bench",
+        when=datetime.now(UTC),
+    )
 
 
 def show_alarm(clients: Clients, name: str) -> None:

@@ -12,6 +12,7 @@ wrapper process per run).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,42 +96,22 @@ def measure(
     """
     from bench.stats import median
 
-    project = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
+    context = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+    shape = ""
+    environments = {}
+    for size in sizes:
+        environments[f"bench{size}"], shape = environment(context, size)
     out: dict[int, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
-        work = Path(tmp)
-        context = copy.deepcopy(project["context"])
-        shape = ""
-        for size in sizes:
-            context["environments"][f"bench{size}"], shape = environment(project["context"], size)
-        app = project["app"].replace(".venv/bin/python", str(ROOT / ".venv" / "bin" / "python"))
-        app = app.replace("app.py", str(ROOT / "app.py"))
-        (work / "cdk.json").write_text(json.dumps({"app": app, "context": context}))
-        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-        env["CDK_DISABLE_VERSION_CHECK"] = "1"
+    with _project(environments, "bench-synth-") as synth:
         samples: dict[int, list[tuple[float, float]]] = {s: [] for s in sizes}
         alarms: dict[int, int] = {}
         for _ in range(runs):
             for size in sizes:  # interleaved: load on the machine falls on every size alike
-                assembly = work / f"out{size}"
-                shutil.rmtree(assembly, ignore_errors=True)
-                command = [str(CDK), "synth", "--quiet", "-c", f"env=bench{size}"]
-                command += ["-o", str(assembly)]
-                done = subprocess.run(
-                    [sys.executable, "-c", WRAPPER, *command],
-                    cwd=work,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode:
-                    raise RuntimeError(f"cdk synth of {size} services failed: {done.stderr}")
-                seconds, rss_kb = done.stdout.split()
-                samples[size].append((float(seconds), float(rss_kb) / 1024))
+                assembly = synth(f"bench{size}", f"{size} services")
+                samples[size].append(synth.last)
                 alarms[size] = _count(assembly, "AWS::CloudWatch::Alarm")
         if keep is not None:
-            shutil.copytree(work / f"out{keep[0]}", keep[1])
+            shutil.copytree(synth.work / f"out-bench{keep[0]}", keep[1])
         for size in sizes:
             got = samples[size]
             out[size] = {
@@ -142,6 +124,49 @@ def measure(
     return out
 
 
+class _Synth:
+    """``cdk synth --quiet`` of one environment of a temporary project, as a user runs it
+    (cdk-nag included), timed in a wrapper process; ``last``: (wall s, peak RSS MiB)."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+        self.env["CDK_DISABLE_VERSION_CHECK"] = "1"
+        self.last = (0.0, 0.0)
+
+    def __call__(self, name: str, what: str) -> Path:
+        assembly = self.work / f"out-{name}"
+        shutil.rmtree(assembly, ignore_errors=True)
+        command = [str(CDK), "synth", "--quiet", "-c", f"env={name}", "-o", str(assembly)]
+        done = subprocess.run(
+            [sys.executable, "-c", WRAPPER, *command],
+            cwd=self.work,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            raise RuntimeError(f"cdk synth of {what} failed: {done.stderr}")
+        seconds, rss_kb = done.stdout.split()
+        self.last = (float(seconds), float(rss_kb) / 1024)
+        return assembly
+
+
+@contextlib.contextmanager
+def _project(environments: dict[str, Any], prefix: str) -> Iterator[_Synth]:
+    """A temporary project: the repo's ``app`` command and context, plus ``environments``."""
+    project = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
+    context = copy.deepcopy(project["context"])
+    context["environments"].update(environments)
+    app = project["app"].replace(".venv/bin/python", str(ROOT / ".venv" / "bin" / "python"))
+    app = app.replace("app.py", str(ROOT / "app.py"))
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        (work / "cdk.json").write_text(json.dumps({"app": app, "context": context}))
+        yield _Synth(work)
+
+
 #: services per generated spoke (the issue's figure: a hub plus N spokes of 15 services)
 SPOKE_SERVICES = 15
 
@@ -149,15 +174,16 @@ SPOKE_SERVICES = 15
 def hub_environment(spokes: int, services: int = SPOKE_SERVICES) -> dict[str, Any]:
     """A hub of ``services`` services with ``spokes`` spokes of as many each: Lambda
     functions, DynamoDB tables and HTTP APIs in turn (the kinds a spoke may route; WAF stays
-    in the hub)."""
+    in the hub). API ids differ between accounts: an id without an account in its ARN, in
+    two accounts, is refused at synth."""
 
-    def generated(prefix: str) -> dict[str, Any]:
+    def generated(prefix: str, number: int) -> dict[str, Any]:
         kinds = [
             lambda i: {"kind": "lambda", "function": f"{prefix}-fn-{i}", "alias": "live"},
             lambda i: {"kind": "dynamodb", "table": f"{prefix}-table-{i}"},
             lambda i: {
                 "kind": "http-api",
-                "api_id": f"h{i:09d}",
+                "api_id": f"h{number:04d}{i:05d}",
                 "stage": "prod",
                 "function": f"{prefix}-fn-{i}",
             },
@@ -168,11 +194,14 @@ def hub_environment(spokes: int, services: int = SPOKE_SERVICES) -> dict[str, An
         "description": f"bench: a hub and {spokes} spokes of {services} services",
         "account": "210987654321",
         "region": "eu-west-1",
-        "services": generated("hub"),
+        "services": generated("hub", 0),
         "organization": {
             "id": "o-benchorg001",
             "spokes": {
-                f"s{n:03d}": {"account": f"{300000000000 + n}", "services": generated(f"s{n}")}
+                f"s{n:03d}": {
+                    "account": f"{300000000000 + n}",
+                    "services": generated(f"s{n}", n + 1),
+                }
                 for n in range(spokes)
             },
         },
@@ -184,45 +213,15 @@ def measure_hub(sizes: list[int], runs: int) -> dict[int, dict]:
     stacks, the resources of the hub's core stack, the most in any one stack, and in all."""
     from bench.stats import median
 
-    project = json.loads((ROOT / "cdk.json").read_text(encoding="utf-8"))
     out: dict[int, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp:
-        work = Path(tmp)
-        context = copy.deepcopy(project["context"])
-        for size in sizes:
-            context["environments"][f"hub{size}"] = hub_environment(size)
-        app = project["app"].replace(".venv/bin/python", str(ROOT / ".venv" / "bin" / "python"))
-        app = app.replace("app.py", str(ROOT / "app.py"))
-        (work / "cdk.json").write_text(json.dumps({"app": app, "context": context}))
-        env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-        env["CDK_DISABLE_VERSION_CHECK"] = "1"
+    with _project({f"hub{n}": hub_environment(n) for n in sizes}, "bench-hub-") as synth:
         seconds: dict[int, list[float]] = {s: [] for s in sizes}
         for _ in range(runs):
             for size in sizes:
-                assembly = work / f"out{size}"
-                shutil.rmtree(assembly, ignore_errors=True)
-                command = [
-                    str(CDK),
-                    "synth",
-                    "--quiet",
-                    "-c",
-                    f"env=hub{size}",
-                    "-o",
-                    str(assembly),
-                ]
-                done = subprocess.run(
-                    [sys.executable, "-c", WRAPPER, *command],
-                    cwd=work,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode:
-                    raise RuntimeError(f"cdk synth of a hub of {size} spokes failed: {done.stderr}")
-                seconds[size].append(float(done.stdout.split()[0]))
+                synth(f"hub{size}", f"a hub of {size} spokes")
+                seconds[size].append(synth.last[0])
         for size in sizes:
-            counts = _per_stack(work / f"out{size}")
+            counts = _per_stack(synth.work / f"out-hub{size}")
             core = next(n for n in counts if n.endswith("-core"))
             out[size] = {
                 "seconds": median(seconds[size]),

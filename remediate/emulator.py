@@ -332,6 +332,20 @@ def _backdate_deployments(api_id: str, ids: list[str], spacing: int) -> None:
                 api.deployments[deployment_id].created_date -= age * spacing
 
 
+def clients_in(
+    clients: Clients, account: str, *, region: str, partition: str = "aws", who: str = "operator"
+) -> Clients:
+    """``clients`` acting in another ``account`` of the emulator: moto maps the credentials
+    of ``sts:AssumeRole`` into a role there (``who``, never checked) to that account."""
+    from serverless_remediation.remediation.accounts import client_keys
+
+    found = clients("sts").assume_role(
+        RoleArn=f"arn:{partition}:iam::{account}:role/{who}", RoleSessionName=who
+    )["Credentials"]
+    keys = client_keys(found)
+    return clients.acting_as(lambda: keys, region=region)
+
+
 def put_plain_alarm(cloudwatch: Any, name: str, *, namespace: str) -> None:
     """A metric alarm named ``name`` on a metric of its own: enough for DescribeAlarms."""
     cloudwatch.put_metric_alarm(

@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .clients import Clients
 
@@ -34,6 +35,15 @@ EXPIRY_MARGIN_SECONDS = 60
 MAX_SESSIONS = 32
 #: what a session tag value may hold (STS: letters, digits, spaces and _.:/=+-@), 256 long
 _TAG_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
+
+
+def client_keys(credentials: Mapping[str, Any]) -> dict[str, str]:
+    """STS ``Credentials`` as ``session.client`` takes them (``Clients.acting_as``)."""
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
 
 
 def role_arn(partition: str, account: str, role_prefix: str, action: str) -> str:
@@ -122,9 +132,4 @@ class Spokes:
         )
         self.assumed += 1
         given = found["Credentials"]
-        credentials = {
-            "aws_access_key_id": given["AccessKeyId"],
-            "aws_secret_access_key": given["SecretAccessKey"],
-            "aws_session_token": given["SessionToken"],
-        }
-        return credentials, given["Expiration"].timestamp()
+        return client_keys(given), given["Expiration"].timestamp()

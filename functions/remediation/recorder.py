@@ -103,23 +103,21 @@ class Recorder:
 
     def announce(self, result: Result, entry: Entry) -> None:
         """The EMF metric, and the notice when a human should hear about ``result``."""
-        # One EMF line per result: its own dimensions, no state shared between threads.
-        metric = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
-        # the dashboard's dimension set (stacks/constructs/dashboard.py METRIC_DIMENSIONS):
-        # a CloudWatch query matches only the exact set
-        metric.add_dimension(name="Environment", value=self.env)
-        metric.add_dimension(name="Action", value=result.action or "none")
-        metric.add_dimension(name="Outcome", value=str(result.outcome))
-        metric.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
-        metric.flush_metrics()
-        if entry.account:  # a hub's: the same count by account too (its own dimension set)
-            by_account = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
-            by_account.add_dimension(name="Environment", value=self.env)
-            by_account.add_dimension(name="Action", value=result.action or "none")
-            by_account.add_dimension(name="Outcome", value=str(result.outcome))
-            by_account.add_dimension(name="Account", value=entry.account)
-            by_account.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
-            by_account.flush_metrics()
+        # One EMF line per dimension set: its own dimensions, no state shared between
+        # threads. The first is the dashboard's set (stacks/constructs/dashboard.py
+        # METRIC_DIMENSIONS: a CloudWatch query matches only the exact set); a hub's record
+        # is counted by account too, in a set of its own.
+        dimensions = {
+            "Environment": self.env,
+            "Action": result.action or "none",
+            "Outcome": str(result.outcome),
+        }
+        for extra in [{}, *([{"Account": entry.account}] if entry.account else [])]:
+            metric = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
+            for name, value in {**dimensions, **extra}.items():
+                metric.add_dimension(name=name, value=value)
+            metric.add_metric(name=METRIC_NAME, unit=MetricUnit.Count, value=1)
+            metric.flush_metrics()
         try:
             if result.outcome in NOTIFY:
                 key, reason, account = entry.key, entry.reason, entry.account

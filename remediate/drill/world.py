@@ -222,17 +222,12 @@ class World:
             yield
             return
         if account not in self._accounts:
-            found = self.clients("sts").assume_role(
-                RoleArn=f"arn:{self.deployment.partition}:iam::{account}:role/drill-operator",
-                RoleSessionName="drill",
-            )["Credentials"]
-            keys = {
-                "aws_access_key_id": found["AccessKeyId"],
-                "aws_secret_access_key": found["SecretAccessKey"],
-                "aws_session_token": found["SessionToken"],
-            }
-            self._accounts[account] = self.clients.acting_as(
-                lambda: keys, region=self.deployment.region
+            self._accounts[account] = emu.clients_in(
+                self.clients,
+                account,
+                region=self.deployment.region,
+                partition=self.deployment.partition,
+                who="drill-operator",
             )
         own, self.clients = self.clients, self._accounts[account]
         try:

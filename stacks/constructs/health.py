@@ -32,6 +32,27 @@ def errors_alarm_name(prefix: str, function: str) -> str:
     return f"{prefix}-{function}-errors"
 
 
+def dead_letter_alarm(
+    scope: Construct, construct_id: str, *, name: str, queue: sqs.IQueue, description: str
+) -> cw.Alarm:
+    """An alarm at the first message waiting in ``queue`` (a dead-letter queue), without
+    actions: the caller says who hears it."""
+    return cw.Alarm(
+        scope,
+        construct_id,
+        alarm_name=name,
+        alarm_description=description,
+        metric=queue.metric_approximate_number_of_messages_visible(
+            period=MINUTE, statistic=cw.Stats.MAXIMUM
+        ),
+        threshold=0,
+        comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=1,
+        # an idle empty queue: SQS stops reporting it
+        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+    )
+
+
 class SuiteHealth(Construct):
     """``alarms``: name -> alarm, each notifying ``notice_topic`` on ALARM and on OK."""
 

@@ -25,6 +25,24 @@ from constructs import Construct
 
 from serverless_remediation.remediation.targets import build
 
+#: what EventBridge needs of a KMS key to send to an encrypted topic or queue
+EVENTS_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def let_rules_use_key(key: kms.IKey, sid: str, rule_arns: list[str]) -> None:
+    """EventBridge may use ``key`` for these rules only (by ARN: a reference to the rule
+    would make key -> rule -> target -> key a cycle)."""
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=list(EVENTS_KEY_ACTIONS),
+            resources=["*"],  # in a key policy "*" means this key
+            conditions={"ArnEquals": {"aws:SourceArn": rule_arns}},
+        )
+    )
+
+
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 BUDGETS = "budgets.amazonaws.com"
 PUBLISHERS = (CLOUDWATCH, BUDGETS)

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from aws_cdk import Duration, SecretValue
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -41,7 +40,9 @@ from constructs import Construct
 
 from serverless_remediation.remediation.notify import OUTCOME_DETAIL_TYPE, OUTCOME_SOURCE
 from serverless_remediation.stacks.config import Paging as PagingConfig
+from serverless_remediation.stacks.constructs.health import dead_letter_alarm
 from serverless_remediation.stacks.constructs.nag import acknowledge
+from serverless_remediation.stacks.constructs.notices import let_rules_use_key
 
 PAGERDUTY_ENQUEUE = "https://events.pagerduty.com/v2/enqueue"
 #: the header the connection's API key goes in (PagerDuty reads the body's routing_key)
@@ -162,28 +163,14 @@ class Paging(Construct):
         )
         # EventBridge encrypts what it sends to the KMS-encrypted queue (the rule's ARN from
         # its name: a reference would make key -> rule -> queue -> key a cycle).
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DeadLettersFromPages",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={"ArnEquals": {"aws:SourceArn": rule_arn(name)}},
-            )
-        )
-        self.alarm = cw.Alarm(
+        let_rules_use_key(key, "DeadLettersFromPages", [rule_arn(name)])
+        self.alarm = dead_letter_alarm(
             self,
             "DeadLettersAlarm",
-            alarm_name=pages_dead_letter_alarm_name(prefix),
-            alarm_description=f"{prefix}: pages PagerDuty did not accept are waiting in "
+            name=pages_dead_letter_alarm_name(prefix),
+            queue=self.dead_letters,
+            description=f"{prefix}: pages PagerDuty did not accept are waiting in "
             f"{prefix}-pages-dlq: an escalation may not have paged anyone; read the audit",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic=cw.Stats.MAXIMUM
-            ),
-            threshold=0,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self.alarm.add_alarm_action(cw_actions.SnsAction(notice_topic))
         self.alarm.add_ok_action(cw_actions.SnsAction(notice_topic))

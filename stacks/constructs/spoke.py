@@ -23,7 +23,6 @@ from typing import Any
 
 import jsii
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -32,7 +31,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from serverless_remediation.stacks.constructs.health import dead_letter_alarm
 from serverless_remediation.stacks.constructs.nag import acknowledge
+from serverless_remediation.stacks.constructs.notices import let_rules_use_key
 from serverless_remediation.stacks.constructs.permissions import grant
 from serverless_remediation.stacks.constructs.trigger import DETAIL_TYPE, SOURCE
 
@@ -131,15 +132,7 @@ class HubBus(Construct):
             )
         )
         if key is not None:
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="SpokeHealthNotices",
-                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=["*"],  # in a key policy "*" means this key
-                    conditions=only_this_rule,
-                )
-            )
+            let_rules_use_key(key, "SpokeHealthNotices", [rule_arn(name)])
         return rule
 
 
@@ -182,7 +175,6 @@ class SpokeAccess(Construct):
         alarm_prefix: str,
         grants: Mapping[str, list[iam.PolicyStatement]],
         confirm_alarms: Sequence[str] = (),
-        forward_alarms: bool = True,
     ) -> None:
         """``grants``: action -> its statements on this account's targets in every region it
         is enrolled in (IAM roles are per account: one region's stack holds them, the others
@@ -220,12 +212,6 @@ class SpokeAccess(Construct):
                     "names share its prefix): the hub confirms an alarm at its source first",
                 )
             self.roles[action] = role
-        self.forward: events.Rule | None = None
-        self.dead_letters: sqs.Queue | None = None
-        if forward_alarms:
-            self._forward(hub_prefix, hub_bus_arn, alarm_prefix)
-
-    def _forward(self, hub_prefix: str, hub_bus_arn: str, alarm_prefix: str) -> None:
         self.dead_letters = sqs.Queue(
             self,
             "ForwardDeadLetters",
@@ -240,22 +226,16 @@ class SpokeAccess(Construct):
         )
         # Its state changes go out on this bus like every alarm of the spoke's prefix, and
         # the hub sends them to its notice topic (``HubBus.notify_spoke_health``).
-        self.dead_letter_alarm = cw.Alarm(
+        self.dead_letter_alarm = dead_letter_alarm(
             self,
             "ForwardDeadLettersAlarm",
-            alarm_name=f"{alarm_prefix}-{FORWARD_DEAD_LETTERS}",
-            alarm_description=(
+            name=f"{alarm_prefix}-{FORWARD_DEAD_LETTERS}",
+            queue=self.dead_letters,
+            description=(
                 f"{hub_prefix}: alarm state changes the spoke could not forward to the hub are "
                 f"waiting in {self.dead_letters.queue_name}: the hub never saw them; read, "
                 "fix the bus or its policy, and act on them by hand"
             ),
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic=cw.Stats.MAXIMUM
-            ),
-            threshold=0,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self.forward = events.Rule(
             self,

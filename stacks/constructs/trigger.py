@@ -30,13 +30,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from serverless_remediation.stacks.catalog import AlarmSpec
+from serverless_remediation.stacks.constructs.notices import let_rules_use_key
 
 SOURCE = "aws.cloudwatch"
 DETAIL_TYPE = "CloudWatch Alarm State Change"
@@ -144,12 +144,6 @@ class AlarmEventRules(Construct):
             # EventBridge encrypts what it sends to the KMS-encrypted queue. The rule ARNs
             # are built from their names: a reference would make key -> rule -> queue -> key
             # a cycle.
-            dead_letter_key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="DeadLettersFromAlarmRules",
-                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=["*"],  # in a key policy "*" means this key
-                    conditions={"ArnEquals": {"aws:SourceArn": [rule_arn(n) for n in names]}},
-                )
+            let_rules_use_key(
+                dead_letter_key, "DeadLettersFromAlarmRules", [rule_arn(n) for n in names]
             )

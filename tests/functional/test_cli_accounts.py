@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from serverless_remediation.remediate import cli
 from serverless_remediation.remediate.drill import template
+from serverless_remediation.remediation.accounts import client_keys
 from tests.functional.test_drill import ALIAS, ROOT
 
 OTHER_ACCOUNT = "210987654321"
@@ -60,11 +61,7 @@ def as_other_account(emulator, monkeypatch) -> tuple[str, dict[str, str]]:
     found = sts.assume_role(
         RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/oncall", RoleSessionName="mallory"
     )["Credentials"]
-    credentials = {
-        "aws_access_key_id": found["AccessKeyId"],
-        "aws_secret_access_key": found["SecretAccessKey"],
-        "aws_session_token": found["SessionToken"],
-    }
+    credentials = client_keys(found)
     for name, value in credentials.items():
         monkeypatch.setenv(name.upper(), value)
     return f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/oncall/mallory", credentials

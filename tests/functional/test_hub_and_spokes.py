@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from serverless_remediation.remediate.emulator import agree_alarm, create_function
+from serverless_remediation.remediate.emulator import agree_alarm, clients_in, create_function
 from serverless_remediation.remediation.clients import Clients
 from serverless_remediation.remediation.models import Outcome
 from serverless_remediation.remediation.pipeline import Pipeline
@@ -36,17 +36,7 @@ def alarm_name(spoke: str) -> str:
 
 def as_account(stack, account: str) -> Clients:
     """Clients acting in ``account`` (a role there, as a person or a test would assume it)."""
-    found = stack.clients("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/setup", RoleSessionName="setup"
-    )["Credentials"]
-    return stack.clients.acting_as(
-        lambda: {
-            "aws_access_key_id": found["AccessKeyId"],
-            "aws_secret_access_key": found["SecretAccessKey"],
-            "aws_session_token": found["SessionToken"],
-        },
-        region=REGION,
-    )
+    return clients_in(stack.clients, account, region=REGION)
 
 
 @pytest.fixture

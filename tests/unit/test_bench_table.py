@@ -103,3 +103,11 @@ def test_hub_environment_is_a_valid_hub_of_as_many_spokes() -> None:
     config = parse_env("autorem", "hub3", hub_environment(3))
     assert len(config.spokes) == 3
     assert {len(s.services) for s in config.spokes} == {15}
+    # an API id names no account: synth refuses one id in two accounts
+    ids = [
+        s.api_id
+        for services in (config.services, *(spoke.services for spoke in config.spokes))
+        for s in services
+        if getattr(s, "api_id", None)
+    ]
+    assert len(ids) == len(set(ids)) == 4 * 5

@@ -83,8 +83,9 @@ class ActionContext:
     clock: Callable[[], datetime]
     inventory: Mapping[tuple[str, str], Route] = field(default_factory=dict)
     targets: tuple[Target, ...] = ()
-    #: the account the event came from: the target must be in it (None: a manual request
-    #: or a revert, whose target's own account must be enrolled)
+    #: the account the request acts in (its route's, else the deployment's): the target
+    #: must be in it (None: a revert's context, whose recorded target's own account must be
+    #: enrolled; ``actions/revert.py`` sets the record's account)
     account: str | None = None
     #: (account, region) -> clients acting in that enrolled spoke (``accounts.Spokes``, bound
     #: to the action and the record); None where this path has no way into a spoke
