@@ -50,6 +50,7 @@ from bench.scenarios import (
 )
 from bench.stats import median
 from serverless_remediation.remediate.emulator import ACCOUNT, REGION
+from serverless_remediation.remediation.store import guard_key, to_wire
 from serverless_remediation.remediation.targets import build, partition_of
 
 # Who made a call: the innermost frame in one of these modules decides.
@@ -60,13 +61,11 @@ CALLERS = (
     ("serverless_remediation.remediation.notify", "notice"),
     ("serverless_remediation.remediation.guards", "guards"),
     ("serverless_remediation.remediation.gate", "switch"),
-    # silences and approvals (the hold step): read inside the idempotency wrapper, so they
-    # must be named before it
+    # silences and approvals (the hold step)
     ("serverless_remediation.remediation.holds", "holds"),
     ("serverless_remediation.remediation.silences", "holds"),
     ("serverless_remediation.remediation.approvals", "holds"),
     ("aws_lambda_powertools.utilities.parameters", "switch"),
-    ("aws_lambda_powertools.utilities.idempotency", "idempotency"),
 )
 
 
@@ -175,12 +174,9 @@ class BenchWorld:
             return [{"outcome": "failed", "reason": str(failed)}]
 
     def clear_guards(self, target: str) -> None:
-        db = self.clients("dynamodb")
-        for kind in ("cooldown", "breaker"):
-            db.delete_item(
-                TableName=REMEDIATOR_ENV["AUDIT_TABLE"],
-                Key={"pk": {"S": f"guard#{target}"}, "sk": {"S": kind}},
-            )
+        self.clients("dynamodb").delete_item(
+            TableName=REMEDIATOR_ENV["AUDIT_TABLE"], Key=to_wire(guard_key(target))
+        )
 
     def direct(self, calls: list[tuple[str, str, str, dict]]) -> tuple[float, float]:
         """Make the same calls straight through the clients: (wall s, CPU s)."""

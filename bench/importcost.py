@@ -33,8 +33,6 @@ import aws_lambda_powertools.logging
 mark("powertools: logging")
 import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch
 mark("powertools: metrics (EMF)")
-import aws_lambda_powertools.utilities.idempotency
-mark("powertools: idempotency")
 import aws_lambda_powertools.utilities.parameters
 mark("powertools: parameters (switch)")
 import remediation.models

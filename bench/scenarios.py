@@ -126,9 +126,10 @@ SCENARIOS: dict[str, Scenario] = {
             "capacity-bump",
             "Lambda memory x1.5",
             _function,
-            minimum=3,
-            minimum_why="GetFunctionConfiguration, UpdateFunctionConfiguration, "
-            "GetFunctionConfiguration (verify)",
+            minimum=4,
+            minimum_why="GetFunctionConfiguration, ListAliases (does the new memory reach live "
+            "traffic: an alias on a published version never sees it), "
+            "UpdateFunctionConfiguration, GetFunctionConfiguration (verify)",
         ),
         Scenario(
             "flip-flag",
@@ -150,8 +151,10 @@ SCENARIOS: dict[str, Scenario] = {
             "waf-block",
             "2 offenders from the access log -> IP set",
             _ip_set,
-            minimum=5,
-            minimum_why="StartQuery, GetQueryResults, GetIPSet, UpdateIPSet, GetIPSet (verify)",
+            minimum=7,
+            minimum_why="StartQuery, GetQueryResults, GetIPSet, Query (which entries are this "
+            "action's blocks), TransactWriteItems (the blocks' expiry records, written before "
+            "the block so none outlives its expiry), UpdateIPSet, GetIPSet (verify)",
         ),
         Scenario(
             "revert",

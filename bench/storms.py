@@ -3,8 +3,8 @@
 ``python -m bench.storms --workers 50 --out FILE`` (``python -m bench`` runs it):
 1,000 deliveries (250 alarm transitions on 50 targets, each delivered 4 times, shuffled)
 from one queue, taken by ``--workers`` workers. Each worker is one execution environment as
-Lambda runs them: its own boto3 session, clients and pipeline (its own switch cache and
-idempotency config); nothing is shared between workers but the emulator. Workers are threads
+Lambda runs them: its own boto3 session, clients and pipeline (its own switch cache);
+nothing is shared between workers but the emulator. Workers are threads
 of this process (the machine has few cores: the figures are about correctness, API rates and
 queueing, not throughput).
 
@@ -31,18 +31,17 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from bench.cold import REMEDIATOR_ENV
 from bench.emulated import create_core, reset
-from bench.events import Context
 from bench.scenarios import SCENARIOS, STORM_TARGETS, STORM_TRANSITIONS, storm_setup
 from bench.stats import median
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+    pass
 
 DEFAULT_WORKERS = 50
 
@@ -94,8 +93,6 @@ class Worker:
 
         session.events.register("provide-client-params", seen)
         self.pipeline = Pipeline(settings, Clients(session))
-        context = cast("LambdaContext", Context())
-        self.pipeline.idempotency_config.register_lambda_context(context)
 
 
 def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.request
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -52,6 +53,31 @@ def in_process(clients: Clients) -> bool:
     return str(clients("sts").meta.endpoint_url).rstrip("/") in _IN_PROCESS
 
 
+#: DynamoDB applies each conditional write and each transaction atomically (transactions
+#: are serializable); moto, serving requests on threads, checks a condition and writes in
+#: two steps another request can come between. One lock around moto's table writes gives
+#: the emulator DynamoDB's documented behaviour (reentrant: a transaction calls the others).
+_WRITES = threading.RLock()
+_WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def _atomic_dynamodb_writes() -> None:
+    """Wrap moto's DynamoDB write methods in ``_WRITES``, once per process."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _WRITE_METHODS:
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_atomic", False):
+            continue
+
+        def atomic(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _WRITES:
+                return _method(self, *args, **kwargs)
+
+        atomic._atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, atomic)
+
+
 class Emulator:
     """Start moto on 127.0.0.1 on a free port; ``clients()`` are pointed at it."""
 
@@ -63,6 +89,7 @@ class Emulator:
         for name, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(name, value)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        _atomic_dynamodb_writes()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

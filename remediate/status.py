@@ -25,12 +25,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from serverless_remediation.remediation.guards import recent
+from serverless_remediation.remediation.guards import recent, stamps
 from serverless_remediation.remediation.store import (
     BLOCK_INDEX,
     PARTITION_KEY,
     SORT_KEY,
-    GuardKind,
     Item,
     from_wire,
 )
@@ -122,13 +121,12 @@ def guard_rows(
                 "breaker": "closed",
             },
         )
-        if item.get(SORT_KEY) == GuardKind.COOLDOWN and int(item.get("until", 0)) > epoch:
+        if int(item.get("until", 0)) > epoch:
             row["cooldown_until"] = _iso(int(item["until"]))
             row["cooldown_after"] = f"{item.get('action', '-')} (audit {item.get('audit_id', '?')})"
-        elif item.get(SORT_KEY) == GuardKind.BREAKER:
-            stamps = recent([int(s) for s in item.get("stamps", [])], epoch, window_seconds)
-            row["breaker_count"] = len(stamps)
-            row["breaker"] = "open" if len(stamps) >= breaker_max else "closed"
+        kept = recent(stamps(item)[:breaker_max], epoch, window_seconds)
+        row["breaker_count"] = len(kept)
+        row["breaker"] = "open" if len(kept) >= breaker_max else "closed"
     rows = [r for r in by_target.values() if r["cooldown_until"] or r["breaker_count"]]
     return sorted(rows, key=lambda r: r["target"])
 

@@ -55,7 +55,7 @@ from pydantic_core import PydanticCustomError
 
 from serverless_remediation.remediation import targets
 from serverless_remediation.remediation.config import DEFAULT_MAX_EVENT_AGE_SECONDS
-from serverless_remediation.remediation.guards import GuardSettings
+from serverless_remediation.remediation.guards import MAX_BREAKER, GuardSettings
 from serverless_remediation.remediation.models import (
     Route,  # the playbook's own route: config writes what it reads
 )
@@ -371,7 +371,7 @@ class Guards(_Model):
     breaker_max_per_hour: int = Field(
         default=GuardSettings.breaker_max,
         ge=1,
-        le=100,
+        le=MAX_BREAKER,
         description="actions per hour per action kind",
     )
     max_event_age_seconds: int = Field(

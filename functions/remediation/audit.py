@@ -8,7 +8,7 @@ record is opened and closed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -21,6 +21,7 @@ from .store import (
     TARGET_INDEX_KEYS,
     TTL_ATTRIBUTE,
     Table,
+    Write,
     audit_key,
     from_wire,
 )
@@ -183,11 +184,25 @@ class AuditLog:
         """The table's name: actions keep their own items (block expiries) beside the audit."""
         return self.store.name
 
-    def open(self, entry: Entry, outcome: Outcome = Outcome.PENDING, detail: str = "") -> None:
-        """Write the entry. Raises if it cannot be written: never act without a record."""
-        self.store.put(
-            build_record(entry, outcome, detail), condition=f"attribute_not_exists({PARTITION_KEY})"
+    def open(
+        self,
+        entry: Entry,
+        outcome: Outcome = Outcome.PENDING,
+        detail: str = "",
+        *,
+        also: Sequence[Write] = (),
+    ) -> None:
+        """Write the entry, with ``also`` in the same transaction (all or none: a
+        ``Canceled`` names the writes whose condition failed, the record's first). Raises
+        if it cannot be written: never act without a record."""
+        record = Write(
+            item=build_record(entry, outcome, detail),
+            condition=f"attribute_not_exists({PARTITION_KEY})",
         )
+        if also:
+            self.store.transact([record, *also])
+        else:
+            self._write(record)
 
     def close(
         self,
@@ -199,11 +214,29 @@ class AuditLog:
         before: Any = None,
         after: Any = None,
         extra: Mapping[str, Any] | None = None,
+        also: Sequence[Write] = (),
     ) -> None:
+        """Complete a pending record, with ``also`` in the same transaction."""
         done = build_close(outcome, detail, now, before=before, after=after, extra=extra)
-        self.store.update(
-            audit_key(audit_id), done.update, condition=done.condition, values=done.values
+        record = Write(
+            key=audit_key(audit_id),
+            update=done.update,
+            condition=done.condition,
+            values=done.values,
         )
+        if also:
+            self.store.transact([record, *also])
+        else:
+            self._write(record)
+
+    def _write(self, write: Write) -> None:
+        """One write alone: a plain put or update (no transaction's doubled cost)."""
+        if write.item is not None:
+            self.store.put(write.item, condition=write.condition, values=write.values or None)
+        else:
+            self.store.update(
+                write.key or {}, write.update, condition=write.condition, values=write.values
+            )
 
     def get(self, audit_id: str) -> AuditRecord | None:
         item = self.store.get(audit_key(audit_id))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ConfigurationError
-from .guards import GuardSettings
+from .guards import MAX_BREAKER, GuardSettings
 from .playbook import Playbook
 from .scope import Deployment
 from .targets import partition_of
@@ -69,7 +69,7 @@ class Settings:
         def need(name: str) -> str:
             return required(environ, name, "remediator")
 
-        def number(name: str, default: int) -> int:
+        def number(name: str, default: int, most: int | None = None) -> int:
             raw = environ.get(name, "").strip()
             try:
                 value = int(raw) if raw else default
@@ -79,6 +79,8 @@ class Settings:
                 ) from None
             if value < 1:
                 raise ConfigurationError(f"remediator misconfigured: {name} must be at least 1")
+            if most is not None and value > most:
+                raise ConfigurationError(f"remediator misconfigured: {name} must be at most {most}")
             return value
 
         defaults = GuardSettings()
@@ -94,7 +96,7 @@ class Settings:
             switch_override_prefix=environ.get("SWITCH_OVERRIDE_PREFIX") or None,
             guards=GuardSettings(
                 cooldown_seconds=number("COOLDOWN_SECONDS", defaults.cooldown_seconds),
-                breaker_max=number("BREAKER_MAX_PER_HOUR", defaults.breaker_max),
+                breaker_max=number("BREAKER_MAX_PER_HOUR", defaults.breaker_max, MAX_BREAKER),
             ),
             playbook=playbook,
             # a hub's enrolled spokes are bundled with the playbook (too many for variables)

@@ -1,17 +1,23 @@
-"""Guards kept in DynamoDB with conditional writes, so concurrent deliveries cannot both act.
+"""Guards kept in DynamoDB, decided by one conditional write, so concurrent deliveries
+cannot both act.
 
 - cooldown: one automatic action per target per ``cooldown_seconds``;
 - circuit breaker: at most ``breaker_max`` automatic actions per target in a sliding
-  ``breaker_window_seconds``; past it the pipeline escalates to a human instead of acting.
+  ``breaker_window_seconds``; past it the pipeline escalates to a human instead of acting;
+- silences: a target a person silenced is held (``silences.py`` keeps the marker); a run
+  that claims nothing still reads the marker in its record's transaction (``look``).
 
-The cooldown item names the action and audit record that took it: an alarm firing again
-during the cooldown is still alarming after that action, and escalates saying so ("still
-alarming after rollback at 03:12"). A failed action gives back what it took (``release``):
-the cooldown only while it is still its own, and its breaker slot, so a redrive from the
-dead-letter queue acts again and failures do not trip the breaker.
+All three live in one item per target (``store.guard_key``), so ``claim`` is a single
+conditional update, written in the same transaction as the audit record's intent and the
+alarm transition's claim (``pipeline.py``). The breaker keeps the target's last
+``breaker_max`` action times in ``b1`` (newest) .. ``bN``: a slot is free when ``bN`` is
+empty or older than the window, and taking it shifts them along; no read comes first.
 
-Idempotency (the same alarm transition delivered twice) is Powertools' idempotency utility,
-see ``pipeline.py``. Items live in the audit table under ``pk = guard#<target>``.
+The cooldown names the action and audit record that took it: an alarm firing again during
+the cooldown is still alarming after that action, and escalates saying so ("still alarming
+after rollback at 03:12"). An action that does not execute gives back what it took
+(``release``, in the transaction that completes its record), while it is still its own, so
+a redrive from the dead-letter queue acts again and failures do not trip the breaker.
 """
 
 from __future__ import annotations
@@ -22,20 +28,23 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import EscalatedError
 from .store import (
-    PARTITION_KEY,
+    SILENCED_BY,
+    SILENCED_UNTIL,
     TTL_ATTRIBUTE,
-    ConditionFailed,
-    GuardKind,
     Item,
     Table,
+    Write,
     guard_key,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-BREAKER_RETRIES = 5
-COOLDOWN, BREAKER = GuardKind.COOLDOWN, GuardKind.BREAKER
+#: who holds the cooldown (and the newest breaker slot): released only by the same record
+HOLDER = "audit_id"
+#: the most breaker slots one item keeps: the claim's expression must stay under DynamoDB's
+#: 4 KB (3.3 KB at 100)
+MAX_BREAKER = 100
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,16 @@ class Blocked(EscalatedError):
     """A guard says no (cooldown, circuit breaker): a human looks, nothing changes."""
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a claim was refused, read from the guard item as it stood (pure)."""
+
+    #: a silence holds the target (the pipeline holds the change: outcome ``silenced``)
+    silenced: str | None = None
+    #: the cooldown or the breaker says no (the pipeline escalates)
+    blocked: str | None = None
+
+
 class Guards:
     def __init__(
         self, dynamodb_client: DynamoDBClient, table: str, settings: GuardSettings
@@ -56,97 +75,113 @@ class Guards:
         self._table = Table(dynamodb_client, table)
         self.settings = settings
 
-    def check(self, target: str, now: datetime) -> None:
-        """Read-only: raise ``Blocked`` if an action now would be refused (for dry-run)."""
-        epoch = int(now.timestamp())
-        cooldown = self._table.get(guard_key(target, COOLDOWN))
-        if cooldown and int(cooldown["until"]) > epoch:
-            raise Blocked(_cooldown_reason(cooldown))
-        breaker = self._table.get(guard_key(target, BREAKER))
-        stamps = recent(_stamps(breaker), epoch, self.settings.breaker_window_seconds)
-        if len(stamps) >= self.settings.breaker_max:
-            raise Blocked(self._breaker_reason(len(stamps)))
+    # -- the writes, made in the pipeline's transactions ------------------------------------
 
-    def claim(self, target: str, now: datetime, *, audit_id: str = "-", action: str = "-") -> None:
-        """Atomically take the cooldown and a breaker slot for ``target``, or raise ``Blocked``."""
+    def claim(self, target: str, now: datetime, *, audit_id: str, action: str) -> Write:
+        """The update that takes ``target``'s cooldown and a breaker slot, on condition that
+        no silence holds it, its cooldown has ended and a breaker slot is free."""
         epoch = int(now.timestamp())
-        until = epoch + self.settings.cooldown_seconds
-        try:
-            self._table.put(
-                {
-                    **guard_key(target, COOLDOWN),
-                    "until": until,
-                    "since": epoch,
-                    "audit_id": audit_id,
-                    "action": action,
-                    TTL_ATTRIBUTE: until + 86400,
-                },
-                condition=f"attribute_not_exists({PARTITION_KEY}) OR #until <= :now",
-                names={"#until": "until"},
-                values={":now": epoch},
-                return_current=True,
-            )
-        except ConditionFailed as lost:
-            raise Blocked(_cooldown_reason(lost.current)) from None
-        try:
-            self._take_breaker_slot(target, epoch)
-        except Blocked:
-            self._release_cooldown(target, audit_id)
-            raise
-
-    def release(self, target: str, now: datetime, *, audit_id: str) -> None:
-        """Give back what ``claim`` took for a failed action: the cooldown if it is still
-        this action's, and its breaker slot."""
-        self._release_cooldown(target, audit_id)
-        epoch = int(now.timestamp())
-        for _ in range(BREAKER_RETRIES):
-            item = self._table.get(guard_key(target, BREAKER))
-            stamps = _stamps(item)
-            if not item or epoch not in stamps:
-                return
-            stamps.remove(epoch)
-            version = int(item["version"])
-            try:
-                self._table.update(
-                    guard_key(target, BREAKER),
-                    "SET stamps = :s, version = :next",
-                    condition="version = :v",
-                    values={":s": stamps, ":next": version + 1, ":v": version},
-                )
-                return
-            except ConditionFailed:
-                continue
-
-    def _release_cooldown(self, target: str, audit_id: str) -> None:
-        # Another action may hold it now: then it is not ours to give back.
-        self._table.delete(
-            guard_key(target, COOLDOWN), condition="audit_id = :mine", values={":mine": audit_id}
+        s = self.settings
+        until = epoch + s.cooldown_seconds
+        n = s.breaker_max
+        shift = [f"b{i} = if_not_exists(b{i - 1}, :zero)" for i in range(n, 1, -1)]
+        return Write(
+            key=guard_key(target),
+            update="SET "
+            + ", ".join(
+                [
+                    *shift,
+                    "b1 = :now",
+                    "#until = :until",
+                    "since = :now",
+                    f"{HOLDER} = :mine",
+                    "#action = :action",
+                    f"{TTL_ATTRIBUTE} = :expires",
+                ]
+            ),
+            condition=(
+                f"(attribute_not_exists({SILENCED_UNTIL}) OR {SILENCED_UNTIL} <= :now)"
+                " AND (attribute_not_exists(#until) OR #until <= :now)"
+                f" AND (attribute_not_exists(b{n}) OR b{n} <= :edge)"
+            ),
+            names={"#until": "until", "#action": "action"},
+            values={
+                ":now": epoch,
+                ":zero": 0,
+                ":until": until,
+                ":mine": audit_id,
+                ":action": action,
+                ":edge": epoch - s.breaker_window_seconds,
+                ":expires": max(until, epoch + s.breaker_window_seconds) + 86400,
+            },
         )
 
-    def _take_breaker_slot(self, target: str, epoch: int) -> None:
-        window = self.settings.breaker_window_seconds
-        for _ in range(BREAKER_RETRIES):
-            item = self._table.get(guard_key(target, BREAKER))
-            version = int(item["version"]) if item else 0
-            stamps = recent(_stamps(item), epoch, window)
-            if len(stamps) >= self.settings.breaker_max:
-                raise Blocked(self._breaker_reason(len(stamps)))
-            try:
-                self._table.put(
-                    {
-                        **guard_key(target, BREAKER),
-                        "stamps": [*stamps, epoch],
-                        "version": version + 1,
-                        TTL_ATTRIBUTE: epoch + window + 86400,
-                    },
-                    condition=f"attribute_not_exists({PARTITION_KEY}) OR version = :v",
-                    values={":v": version},
-                )
-                return
-            except ConditionFailed:
-                continue
-        # Could not record the slot: refuse rather than act uncounted.
-        raise Blocked("circuit breaker busy: could not record the action")
+    def look(self, target: str, now: datetime) -> Write:
+        """The condition check, for a run that claims nothing, that no silence holds
+        ``target``: a refused one names the silence (``refusal``), read in the same
+        transaction as the record, without a read of its own."""
+        return Write(
+            key=guard_key(target),
+            check=True,
+            condition=f"attribute_not_exists({SILENCED_UNTIL}) OR {SILENCED_UNTIL} <= :now",
+            values={":now": int(now.timestamp())},
+        )
+
+    def release(self, target: str, *, audit_id: str) -> Write:
+        """The update that gives back what ``claim`` took for an action that did not
+        execute: the cooldown and the newest breaker slot, only while they are still this
+        record's (optional: if another claim came since, nothing is given back)."""
+        n = self.settings.breaker_max
+        shift = [f"b{i} = if_not_exists(b{i + 1}, :zero)" for i in range(1, n)]
+        return Write(
+            key=guard_key(target),
+            update="SET " + ", ".join([*shift, f"b{n} = :zero", "#until = :zero"]),
+            condition=f"{HOLDER} = :mine",
+            names={"#until": "until"},
+            values={":mine": audit_id, ":zero": 0},
+            optional=True,
+        )
+
+    # -- why not ---------------------------------------------------------------------------
+
+    def refusal(self, item: Item | None, now: datetime) -> Refusal:
+        """Pure: why ``claim`` would be refused on ``item`` at ``now`` (a refused claim
+        returns the item as it stood). Nothing found: the claim is refused all the same,
+        as busy (fail closed)."""
+        epoch = int(now.timestamp())
+        item = item or {}
+        silenced = None
+        if int(item.get(SILENCED_UNTIL, 0)) > epoch:
+            silenced = str(item.get(SILENCED_BY) or "a silence")
+        blocked = None
+        if int(item.get("until", 0)) > epoch:
+            blocked = _cooldown_reason(item)
+        else:
+            count = len(self._recent(item, epoch))
+            if count >= self.settings.breaker_max:
+                blocked = self._breaker_reason(count)
+        if silenced is None and blocked is None:
+            blocked = "guards busy: the claim was refused, try again"
+        return Refusal(silenced, blocked)
+
+    def check(self, target: str, now: datetime) -> None:
+        """Read-only: raise ``Blocked`` if an action now would be refused (dry-run and
+        approval routes look; acting claims)."""
+        item = self._table.get(guard_key(target))
+        epoch = int(now.timestamp())
+        if item and int(item.get("until", 0)) > epoch:
+            raise Blocked(_cooldown_reason(item))
+        count = len(self._recent(item or {}, epoch))
+        if count >= self.settings.breaker_max:
+            raise Blocked(self._breaker_reason(count))
+
+    def state(self, target: str) -> Item | None:
+        """The target's guard item as stored (``remediate status``)."""
+        return self._table.get(guard_key(target))
+
+    def _recent(self, item: Item, epoch: int) -> list[int]:
+        kept = stamps(item)[: self.settings.breaker_max]
+        return recent(kept, epoch, self.settings.breaker_window_seconds)
 
     def _breaker_reason(self, count: int) -> str:
         s = self.settings
@@ -156,30 +191,34 @@ class Guards:
         )
 
 
+def stamps(item: Item | None) -> list[int]:
+    """The breaker's action times kept on a guard item (``b1``, ``b2``, ...), any number."""
+    item = item or {}
+    found = []
+    i = 1
+    while f"b{i}" in item:
+        found.append(int(item[f"b{i}"]))
+        i += 1
+    return [s for s in found if s > 0]
+
+
 def recent(stamps: list[int], now: int, window: int) -> list[int]:
     """The action times still inside the sliding window ending at ``now``."""
     return sorted(s for s in stamps if s > now - window)
-
-
-def _stamps(item: Item | None) -> list[int]:
-    if not item:
-        return []
-    return [int(s) for s in item.get("stamps", [])]
 
 
 def _when(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _cooldown_reason(item: Item | None) -> str:
+def _cooldown_reason(item: Item) -> str:
     """An alarm during the cooldown fires again after an executed action: a human looks."""
-    item = item or {}
     until = _when(int(item.get("until", 0)))
     action: Any = item.get("action", "-")
     if "since" not in item or action == "-":
         return f"target in cooldown until {until}: still alarming after the last action"
     since = _when(int(item["since"]))
-    audit_id = item.get("audit_id", "?")
+    audit_id = item.get(HOLDER, "?")
     return (
         f"still alarming after {action} at {since} (audit {audit_id}); needs a human "
         f"(cooldown until {until})"

@@ -6,6 +6,7 @@ says which kinds a function runs.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -30,9 +31,9 @@ def pipeline() -> Pipeline:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    runner = pipeline()
-    runner.idempotency_config.register_lambda_context(context)
-    results = runner.handle(event, correlation_id=context.aws_request_id)
+    # how long a transition this invocation takes stays its own: until Lambda stops it
+    deadline = datetime.now(UTC) + timedelta(milliseconds=context.get_remaining_time_in_millis())
+    results = pipeline().handle(event, correlation_id=context.aws_request_id, deadline=deadline)
     body = {"results": [r.as_dict() for r in results]}
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     if failed:

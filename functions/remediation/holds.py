@@ -148,7 +148,7 @@ class Holds:
             return self._approved(run, plan, now)
         if run.recovery:
             return plan
-        held = self.silences.holding(route.target, route.maintenance, now)
+        held = self._silenced(run, now)
         if not request.automatic:  # a human acting on purpose: told, not held
             if held:
                 return replace(plan, summary=f"{plan.summary} (target silenced: {held})")
@@ -173,6 +173,14 @@ class Holds:
             )
         return plan
 
+    def _silenced(self, run: Run, now: datetime) -> str | None:
+        """What silences ``run``'s target: read with its record (``Pipeline._open``), or
+        now; else its service's maintenance window."""
+        route = run.route
+        if run.guards_seen:
+            return run.silenced or self.silences.window(route.maintenance, now)
+        return self.silences.holding(route.target, route.maintenance, now)
+
     def _approved(self, run: Run, plan: Plan[Any], now: datetime) -> Result | Plan[Any]:
         """An approved plan goes ahead only on the target as it was when asked."""
         approval = self.approvals.get(run.request.key)
@@ -184,7 +192,7 @@ class Holds:
         ):
             # a person decided on purpose: a silence is told, not obeyed (as for a manual
             # request)
-            held = self.silences.holding(run.route.target, run.route.maintenance, now)
+            held = self._silenced(run, now)
             silenced = f"; target silenced: {held}" if held else ""
             return replace(
                 plan,

@@ -1,111 +1,86 @@
-"""At most once per alarm transition: Powertools' idempotency, in the suite's table.
+"""At most once per alarm transition: one item per transition, claimed in the transaction
+that writes the audit record's intent (``pipeline.py``).
 
 SNS delivers at least once, and a Lambda retry redelivers: the same alarm transition (its
-idempotency key) acts once. A duplicate delivery is skipped naming the record that handled
-it; one arriving while the first is still running is skipped too. A failed action leaves no
-idempotency record (Powertools deletes it when the function raises), so a redrive from the
-dead-letter queue acts again. If the action ran but its idempotency record could not be
-saved, the result keeps what changed and fails, so a human looks.
+idempotency key) acts once. The first delivery claims the transition's item (``claim``),
+naming its audit record and how long it may run; a duplicate finds it and is skipped
+naming that record, or, while the first is still running, saying so. The record's outcome
+completes the item in the transaction that completes the record (``done``), so a
+duplicate never sees a transition half handled. A failed action gives the transition back
+(``forget``), so a redrive from the dead-letter queue acts again; a run that stopped
+without finishing (a timeout) loses its claim when its time is up, and its guards' cooldown
+then stops the retry from acting twice.
+
+The items expire after ``IDEMPOTENCY_TTL_SECONDS``; the pipeline refuses events older than
+that, so an expired claim never lets a stale redelivery act.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-)
-
-from .clients import error_code
-from .errors import FailedError
-from .models import Outcome, Result
-from .store import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, idempotency_partition
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .models import Outcome
+from .store import PARTITION_KEY, TTL_ATTRIBUTE, Item, Write, transition_key
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-
-
-class _Failed(FailedError):
-    """Carries a failed result out of the idempotent section (which then forgets the key,
-    so a redrive from the dead-letter queue is not mistaken for a duplicate)."""
-
-    def __init__(self, result: Result) -> None:
-        super().__init__(result.reason)
-        self.result = result
+RUNNING, DONE = "running", "done"
 
 
 class Once:
-    def __init__(self, dynamodb: DynamoDBClient, table: str, env: str) -> None:
-        self.config = IdempotencyConfig(
-            event_key_jmespath="key",
-            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-            response_hook=_mark_duplicate,
+    def __init__(self, env: str) -> None:
+        self.env = env
+
+    def claim(self, key: str, audit_id: str, now: datetime, deadline: datetime) -> Write:
+        """The put that takes transition ``key`` for record ``audit_id`` until ``deadline``
+        (the end of this invocation), on condition nobody holds it: never taken, expired, or
+        taken by a run whose time is up."""
+        epoch = int(now.timestamp())
+        return Write(
+            item={
+                **transition_key(self.env, key),
+                "audit_id": audit_id,
+                "status": RUNNING,
+                "running_until": int(deadline.timestamp()),
+                TTL_ATTRIBUTE: epoch + IDEMPOTENCY_TTL_SECONDS,
+            },
+            condition=(
+                f"attribute_not_exists({PARTITION_KEY}) OR {TTL_ATTRIBUTE} <= :now"
+                " OR (#status = :running AND running_until < :now)"
+            ),
+            names={"#status": "status"},
+            values={":now": epoch, ":running": RUNNING},
         )
-        self._store = DynamoDBPersistenceLayer(
-            table_name=table,
-            key_attr=PARTITION_KEY,
-            sort_key_attr=SORT_KEY,
-            # The table's TTL attribute: Powertools' own default ("expiration") would never
-            # expire, and the table would grow with every alarm forever.
-            expiry_attr=TTL_ATTRIBUTE,
-            static_pk_value=idempotency_partition(env),
-            boto3_client=dynamodb,
+
+    def done(self, key: str, audit_id: str, outcome: Outcome) -> Write:
+        """The update that marks the transition handled, with the record's outcome."""
+        return Write(
+            key=transition_key(self.env, key),
+            update="SET #status = :done, outcome = :outcome REMOVE running_until",
+            condition="audit_id = :mine",
+            names={"#status": "status"},
+            values={":done": DONE, ":outcome": str(outcome), ":mine": audit_id},
+            optional=True,  # taken over by a later run (this one outran its time): its own
         )
 
-    def run(self, key: str, act: Callable[[], Result], skipped: Callable[[str], Result]) -> Result:
-        """``act()`` unless the transition ``key`` was handled before (or is being handled):
-        then ``skipped(reason)``."""
-        acted: list[Result] = []
-
-        def once(transition: dict[str, str]) -> dict[str, Any]:
-            result = act()
-            acted.append(result)
-            if result.outcome is Outcome.FAILED:
-                raise _Failed(result)
-            return result.as_dict()
-
-        guarded = idempotent_function(
-            once,
-            data_keyword_argument="transition",
-            persistence_store=self._store,
-            config=self.config,
+    def forget(self, key: str, audit_id: str) -> Write:
+        """The delete that gives a failed transition back (a redrive acts again), while it
+        is still this record's."""
+        return Write(
+            key=transition_key(self.env, key),
+            condition="audit_id = :mine",
+            values={":mine": audit_id},
+            optional=True,
         )
-        try:
-            data: dict[str, Any] = guarded(transition={"key": key})
-        except _Failed as failed:
-            return failed.result
-        except IdempotencyAlreadyInProgressError:
-            return skipped("duplicate delivery: this alarm transition is being handled right now")
-        except Exception as exc:
-            if not acted:
-                raise
-            # The action ran but the idempotency store could not save its result: keep the
-            # result (before/after) so the change is recorded, and fail so a human looks.
-            done = acted[0]
-            code = error_code(exc.__cause__ or exc)
-            return replace(
-                done,
-                outcome=Outcome.FAILED,
-                reason=f"{done.outcome}: {done.reason}; idempotency record not saved ({code})",
-            )
-        if data.get("duplicate"):
-            return skipped(
-                f"duplicate delivery: already handled by audit {data['audit_id']} "
-                f"({data['outcome']})"
-            )
-        return Result(**{**data, "outcome": Outcome(data["outcome"])})
 
 
-def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
-    """Powertools calls this only when it returns a stored result: a duplicate delivery."""
-    return {**response, "duplicate": True}
+def duplicate(item: Item) -> str:
+    """Pure: why a delivery is skipped, from the transition's item as it stood."""
+    if item.get("status") == DONE:
+        return (
+            f"duplicate delivery: already handled by audit {item.get('audit_id', '?')} "
+            f"({item.get('outcome', '?')})"
+        )
+    return (
+        "duplicate delivery: this alarm transition is being handled right now "
+        f"(audit {item.get('audit_id', '?')})"
+    )

@@ -1,14 +1,17 @@
 """The flow of one event, as the README draws it, one step per method:
 
-    intake -> scope -> playbook -> (record: intent) -> idempotency -> gate -> confirm
-    -> guards -> plan -> (dry-run stops here) -> hold (``holds.py``: silences, route modes,
-    approvals) -> claim -> apply -> verify -> (record: outcome)
+    intake -> scope -> playbook -> switch -> (record: intent + the alarm transition + the
+    guards, one transaction) -> gate -> confirm -> plan -> (dry-run stops here) -> hold
+    (``holds.py``: silences, route modes, approvals) -> guards -> apply -> verify ->
+    (record: outcome + the transition handled + the guards given back unless executed, one
+    transaction)
 
 Every message leaves an audit record, whatever happens to it. Nothing changes unless:
 the message parsed, the event is this deployment's and fresh, the playbook names an action
-this remediator runs on a known target, the audit entry was written, the transition was not
-handled before, the switch is ``on``, CloudWatch confirms the alarm, the guards let it
-through and the plan says a change is needed.
+this remediator runs on a known target, the audit entry was written with the transition's
+claim (it was not handled before) and the guards' claim (no silence, cooldown or open
+breaker), the switch is ``on``, CloudWatch confirms the alarm and the plan says a change is
+needed. Bookkeeping is one write before and one after, whatever the action (issue 16).
 
 A step that stops the flow raises: the type of what it raises is the outcome
 (``errors.py``): ``RejectedError`` rejected, ``SkippedError`` skipped, ``EscalatedError``
@@ -21,12 +24,12 @@ import dataclasses
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import confirm, followups, intake, targets
+from . import confirm, followups, intake, once, targets
 from .accounts import Spokes
 from .actions import get_action
 from .actions.base import ActionContext, ActionParams, AnyAction, Plan
@@ -41,21 +44,26 @@ from .errors import (
     SkippedError,
 )
 from .gate import Gate, Switch
-from .guards import Guards
+from .guards import Blocked, Guards
 from .holds import Holds
-from .models import Mode, Outcome, Request, Result, Route, Source, Verdict
+from .models import Mode, Outcome, Request, Result, Route, RouteMode, Source, Verdict
 from .notify import Notifier, OutcomeEvents
 from .once import IDEMPOTENCY_TTL_SECONDS, Once
 from .playbook import REVERT
 from .recorder import METRICS_NAMESPACE, Recorder
 from .run import Run
 from .scope import ScopeError
+from .store import Canceled, Write
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "METRICS_NAMESPACE", "Pipeline", "RemediationFailed"]
 
 logger = Logger(child=True)
 #: an audit id (a revert's target): what ``actions/revert.py`` accepts
 AUDIT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+#: how long a run may hold its alarm transition when no deadline is given: Lambda's longest
+MAX_RUN = timedelta(seconds=900)
 
 
 def utcnow() -> datetime:
@@ -104,7 +112,7 @@ class Pipeline:
         self.recorder = Recorder(
             self.audit, self.notifier, env=settings.env, clock=clock, outcomes=outcomes
         )
-        self.once = Once(dynamodb, settings.table, settings.env)
+        self.once = Once(settings.env)
         self.holds = Holds(dynamodb, settings, self.guards, self.notifier, clock)
         #: a hub's way into its enrolled spokes (``accounts.py``); None: one account
         self.spokes = (
@@ -116,21 +124,29 @@ class Pipeline:
             if settings.deployment.spokes
             else None
         )
-        #: the handler registers the Lambda context on it (Powertools' timeout handling)
-        self.idempotency_config = self.once.config
 
     # -- entry points -------------------------------------------------------------------
 
-    def handle(self, event: Any, correlation_id: str | None = None) -> list[Result]:
-        """Every message in ``event`` -> one result each (and one audit record each)."""
+    def handle(
+        self,
+        event: Any,
+        correlation_id: str | None = None,
+        *,
+        deadline: datetime | None = None,
+    ) -> list[Result]:
+        """Every message in ``event`` -> one result each (and one audit record each).
+        ``deadline``: when this invocation ends (Lambda's), how long a transition it takes
+        stays its own."""
         correlation_id = correlation_id or uuid.uuid4().hex
         try:
             messages = intake.split(event)
         except RejectedError as exc:
             return [self._reject(exc, correlation_id)]
-        return [self.handle_message(message, correlation_id) for message in messages]
+        return [self.handle_message(m, correlation_id, deadline) for m in messages]
 
-    def handle_message(self, message: Any, correlation_id: str) -> Result:
+    def handle_message(
+        self, message: Any, correlation_id: str, deadline: datetime | None = None
+    ) -> Result:
         request: Request | None = None
         audit_id = uuid.uuid4().hex
         try:
@@ -143,16 +159,21 @@ class Pipeline:
                 exc.raw = intake.excerpt(message)
             return self._reject(exc, correlation_id, request=request)
         entry = self._entry(request, route, correlation_id, audit_id)
-        # Never act without a record: if this write fails, the event fails (and reaches the DLQ).
-        self.recorder.open(entry)
         run = Run(request, route, action_cls(ctx), params, entry.audit_id)
+        # the switch first (cached): whether this run claims the guards with its record
+        switch = self.gate.mode(route.action, run.account)
+        # Never act without a record: if it cannot be written, the event fails (and
+        # reaches the DLQ).
+        duplicate = self._open(entry, run, switch, deadline or self._now(run) + MAX_RUN)
+        if duplicate is not None:
+            return duplicate
         try:
-            result = self._run_once(run)
+            result = self._act(run, switch)
         except Exception as exc:  # the record must be completed whatever went wrong
             logger.exception("remediation failed unexpectedly", extra={"audit_id": run.audit_id})
             result = run.failed(exc)
         try:
-            self.recorder.close(entry, result)
+            self.recorder.close(entry, result, also=self._settle(run, result))
         finally:  # what the action changed is done: its follow-ups too, even if telling failed
             if result.outcome is Outcome.EXECUTED and route.then and not run.recovery:
 
@@ -277,26 +298,81 @@ class Pipeline:
             account=(route.account or deployment.account) if deployment.spokes else None,
         )
 
-    # -- once per alarm transition ---------------------------------------------------------
+    # -- the record, the transition and the guards: one write before, one after -----------
 
-    def _run_once(self, run: Run) -> Result:
-        """``_act``, at most once per alarm transition (``once.py``)."""
-        if not run.request.idempotency_key:
-            return self._act(run)
-        return self.once.run(
-            run.request.idempotency_key,
-            lambda: self._act(run),
-            lambda reason: run.result(Outcome.SKIPPED, reason),
+    def _open(self, entry: Entry, run: Run, switch: Switch, deadline: datetime) -> Result | None:
+        """The record's intent, the alarm transition's claim (``once.py``) and the target's
+        guard item (``guards.py``: claimed by an automatic ALARM about to act, else only
+        checked for a silence): one transaction, before anything is read or changed. A
+        duplicate delivery is recorded as skipped here (its result returned). Guards that
+        say no do not stop the record: it is written again without them, and the run is
+        held or escalated at the step that would have needed them."""
+        now = self._now(run)
+        key = run.request.idempotency_key
+        target = run.route.target
+        transition = self.once.claim(key, run.audit_id, now, deadline) if key else None
+        claiming = self._acts(run, switch)
+        guard: Write | None = (
+            self.guards.claim(target, now, audit_id=run.audit_id, action=run.route.action)
+            if claiming
+            else self.guards.look(target, now)
         )
+        run.guards_seen = True
+        while True:
+            writes = [w for w in (transition, guard) if w is not None]
+            try:
+                self.recorder.open(entry, also=writes)
+            except Canceled as canceled:
+                found = canceled.failed[1:]  # one per write of ``writes``
+                if transition is not None and found[0] is not None:
+                    skipped = run.result(Outcome.SKIPPED, once.duplicate(found[0]))
+                    return self.recorder.record(entry, skipped)
+                if guard is None or found[-1] is None:
+                    raise
+                refused = self.guards.refusal(found[-1], now)
+                run.silenced = refused.silenced
+                run.blocked = refused.blocked if claiming else None
+                guard = None
+                continue
+            run.claimed = claiming and guard is not None
+            return None
+
+    def _acts(self, run: Run, switch: Switch) -> bool:
+        """Whether this run will act if its checks pass: an automatic ALARM, the switch on,
+        no dry-run asked, a route that acts by itself (``notify`` and ``approve`` routes
+        only look at the guards)."""
+        return (
+            run.guarded
+            and switch.mode is Mode.ON
+            and not run.request.dry_run
+            and run.route.mode is RouteMode.AUTO
+        )
+
+    def _settle(self, run: Run, result: Result) -> list[Write]:
+        """What completes with the record: the transition handled (or given back, when it
+        failed, so a redrive acts again), and the guards given back when nothing was
+        executed."""
+        writes = []
+        key = run.request.idempotency_key
+        if key:
+            failed = result.outcome is Outcome.FAILED
+            writes.append(
+                self.once.forget(key, run.audit_id)
+                if failed
+                else self.once.done(key, run.audit_id, result.outcome)
+            )
+        if run.claimed and result.outcome is not Outcome.EXECUTED:
+            writes.append(self.guards.release(run.route.target, audit_id=run.audit_id))
+        return writes
 
     # -- the action ----------------------------------------------------------------------
 
-    def _act(self, run: Run) -> Result:
-        """Gate, confirm, guards, plan, (dry-run stops here), claim, apply, verify."""
+    def _act(self, run: Run, switch: Switch) -> Result:
+        """Gate, confirm, guards, plan, (dry-run stops here), hold, guards, apply, verify."""
         try:
             run.approval = self.holds.admit(run)  # an approve or reject uses its approval once
             self._only_alarms_act(run)
-            switch = self._gate(run)
+            self._gate(run, switch)
             run.now = self.clock()
             self._check_fresh(run)
             self._confirm(run)
@@ -313,16 +389,15 @@ class Pipeline:
             if isinstance(held, Result):
                 return held
             plan = held
-            self._claim(run)
+            self._guards_allow(run)
             seen = self._apply_and_verify(run, plan)
         except (SkippedError, EscalatedError) as exc:
             return run.result(_outcome(exc), exc.reason)
         except Exception as exc:
             # Past the checks, anything else is a failure, a ``RejectedError`` from the action
-            # too (a target its route should not have named): recorded, guards given back,
-            # and the event goes to the dead-letter queue.
+            # too (a target its route should not have named): recorded, guards given back
+            # (``_settle``), and the event goes to the dead-letter queue.
             logger.exception("remediation step failed", extra={"audit_id": run.audit_id})
-            self._release(run)
             return run.failed(exc)
         summary = plan.summary
         if run.recovery and switch.mode is not Mode.ON:
@@ -338,16 +413,15 @@ class Pipeline:
                 self._confirm(run)
             raise SkippedError(f"{run.request.state} transition: only ALARM acts")
 
-    def _gate(self, run: Run) -> Switch:
-        """The automation switch. A recovery only undoes a temporary change an executed ALARM
-        made: it proceeds whatever the switch says (as the sweeper does), or the change would
-        stay forever. A faulty switch (missing, unreadable, a typo) escalates."""
-        switch = self.gate.mode(run.route.action, run.account)
+    def _gate(self, run: Run, switch: Switch) -> None:
+        """The automation switch (read before the record). A recovery only undoes a temporary
+        change an executed ALARM made: it proceeds whatever the switch says (as the
+        sweeper does), or the change would stay forever. A faulty switch (missing,
+        unreadable, a typo) escalates."""
         if switch.mode is Mode.OFF and not run.recovery:
             if switch.faulty:
                 raise EscalatedError(switch.why)
             raise SkippedError(switch.why)
-        return switch
 
     def _check_fresh(self, run: Run) -> None:
         """An ALARM (or budget) transition older than the limit is not acted on: a human
@@ -392,8 +466,8 @@ class Pipeline:
         return not run.recovery and (switch.mode is Mode.DRY_RUN or run.request.dry_run)
 
     def _look_at_guards(self, run: Run) -> None:
-        """Read-only look at the guards for a dry-run; when acting, ``_claim`` checks the
-        same things atomically, so a plain look first would only cost calls."""
+        """Read-only look at the guards for a dry-run; when acting, ``_open`` claims them
+        with the record, so a plain look first would only cost calls."""
         if run.guarded:
             self.guards.check(run.route.target, self._now(run))
 
@@ -418,26 +492,15 @@ class Pipeline:
         by = "dry-run requested" if requested else switch.why
         return f"would {plan.summary} ({by})"
 
-    def _claim(self, run: Run) -> None:
-        """Take the target's cooldown and a breaker slot (automatic ALARM actions only)."""
-        if run.guarded:
-            self.guards.claim(
-                run.route.target, self._now(run), audit_id=run.audit_id, action=run.route.action
-            )
-            run.claimed = True
+    def _guards_allow(self, run: Run) -> None:
+        """Where the change would be made, the guards' answer to the claim made with the
+        record (``_open``): a cooldown or an open breaker escalates."""
+        if run.blocked:
+            raise Blocked(run.blocked)
 
     def _apply_and_verify(self, run: Run, plan: Plan[Any]) -> Any:
         run.action.apply(run.route.target, plan)
         return run.action.verify(run.route.target, plan)
-
-    def _release(self, run: Run) -> None:
-        """A failed action gives back the guards it claimed, so a redrive acts again."""
-        if not run.claimed:
-            return
-        try:
-            self.guards.release(run.route.target, self._now(run), audit_id=run.audit_id)
-        except Exception:  # the failure is what gets recorded; this is only housekeeping
-            logger.exception("could not release the guards", extra={"audit_id": run.audit_id})
 
     def _now(self, run: Run) -> datetime:
         if run.now is None:

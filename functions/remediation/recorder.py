@@ -14,7 +14,7 @@ the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -35,6 +35,7 @@ from .notify import (
     build_notice,
     build_outcome_event,
 )
+from .store import Write
 
 logger = Logger(child=True)
 METRICS_NAMESPACE = "AutoRemediation"
@@ -58,12 +59,14 @@ class Recorder:
         #: pages (and their resolves) as EventBridge events; None where paging is not set up
         self.outcomes = outcomes
 
-    def open(self, entry: Entry) -> None:
-        """The intent, before anything changes. Raises if it cannot be written."""
-        self.audit.open(entry)
+    def open(self, entry: Entry, *, also: Sequence[Write] = ()) -> None:
+        """The intent, before anything changes, with ``also`` in the same transaction.
+        Raises if it cannot be written (``Canceled`` when a condition of ``also`` fails)."""
+        self.audit.open(entry, also=also)
 
-    def close(self, entry: Entry, result: Result) -> None:
-        """The outcome, then the log line, the metric and the notice."""
+    def close(self, entry: Entry, result: Result, *, also: Sequence[Write] = ()) -> None:
+        """The outcome (with ``also`` in the same transaction), then the log line, the
+        metric and the notice."""
         try:
             self.audit.close(
                 entry.audit_id,
@@ -72,6 +75,7 @@ class Recorder:
                 self.clock(),
                 before=result.before,
                 after=result.after,
+                also=also,
             )
         except Exception as exc:
             # The record stays pending: the notice must still carry what changed, then the
@@ -97,7 +101,12 @@ class Recorder:
         """A delivery refused before it reached an action: one record, already complete."""
         result = Result(entry.audit_id, Outcome.REJECTED, reason, entry.action, entry.target)
         logger.warning("rejected", extra={"audit_id": entry.audit_id, "reason": reason})
-        self.audit.open(entry, Outcome.REJECTED, reason)
+        return self.record(entry, result)
+
+    def record(self, entry: Entry, result: Result) -> Result:
+        """A delivery settled before anything was read (refused, or a duplicate): its
+        record written complete in one write, then the metric and the notice."""
+        self.audit.open(entry, result.outcome, result.reason)
         self.announce(result, entry)
         return result
 

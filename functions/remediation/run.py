@@ -25,7 +25,15 @@ class Run:
     #: when the action looks at the guards, plans and claims (one time for all three)
     now: datetime | None = None
     plan: Plan[Any] | None = None
+    #: the guards were claimed with the record (``Pipeline._open``): given back unless it
+    #: executes
     claimed: bool = False
+    #: a claim was tried with the record: ``silenced`` and ``blocked`` say what refused it
+    guards_seen: bool = False
+    #: the silence that refused the claim (the hold step holds the change)
+    silenced: str | None = None
+    #: the cooldown or breaker that refused the claim (escalates before the change)
+    blocked: str | None = None
     #: the approval a decision request used (``holds.admit``)
     approval: Approval | None = None
     #: CloudWatch confirmed this OK transition: the incident it ends may be resolved

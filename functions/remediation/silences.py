@@ -1,10 +1,14 @@
 """Silences and maintenance windows: hold automatic actions on a target for a while.
 
 A silence is an item in the table (``store.silence_key``) written by ``remediate silence``:
-one target, until a time, why and by whom. It ends by itself: the expiry is checked on every
-read (DynamoDB's TTL deletion is lazy, days late at worst), and a silence longer than the
-configured maximum counts only up to that maximum from its start, whoever wrote it. It can
-be lifted before then.
+one target, until a time, why and by whom. Its target's guard item carries a marker (until
+when the longest silence holds it, and why): the remediators read the marker, in the same
+conditional write that claims the guards (``guards.py``), never the list of silences. A
+silence raises the marker; a lift sets it from the silences left.
+
+A silence ends by itself: the expiry is checked on every read (DynamoDB's TTL deletion is
+lazy, days late at worst), and a silence longer than the configured maximum counts only up
+to that maximum from its start, whoever wrote it. It can be lifted before then.
 
 A maintenance window is config: weekly UTC ranges per service (``"tue 02:00-03:00"``,
 ``"daily 23:00-24:00"``), carried on each of the service's routes in the playbook. UTC only:
@@ -18,6 +22,7 @@ does the reads and writes.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -26,13 +31,26 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import RejectedError
-from .store import PARTITION_KEY, SILENCES, TTL_ATTRIBUTE, Item, Table, silence_key
+from .store import (
+    PARTITION_KEY,
+    SILENCED_BY,
+    SILENCED_UNTIL,
+    SILENCES,
+    TTL_ATTRIBUTE,
+    ConditionFailed,
+    Item,
+    Table,
+    guard_key,
+    silence_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 #: the longest silence unless the environment says otherwise (``people.max_silence_hours``)
 DEFAULT_MAX_SILENCE = timedelta(hours=24)
+#: how often a lift recomputes the marker when silences change meanwhile
+MARK_TRIES = 5
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(
     r"^(?P<day>mon|tue|wed|thu|fri|sat|sun|daily) "
@@ -175,7 +193,43 @@ class Silences:
         self.max_length = max_length
 
     def add(self, silence: Silence) -> None:
+        """Store the silence, then raise its target's marker (never lower it: another,
+        longer silence may hold the target)."""
         self.store.put(silence_item(silence), condition=f"attribute_not_exists({PARTITION_KEY})")
+        ends = int(silence.ends(self.max_length).timestamp())
+        with contextlib.suppress(ConditionFailed):  # a longer silence marks it already
+            self.store.update(
+                guard_key(silence.target),
+                f"SET {SILENCED_UNTIL} = :until, {SILENCED_BY} = :by",
+                condition=f"attribute_not_exists({SILENCED_UNTIL}) OR {SILENCED_UNTIL} < :until",
+                values={":until": ends, ":by": silence.describe(self.max_length)},
+            )
+
+    def _remark(self, target: str, now: datetime) -> None:
+        """Set ``target``'s marker from the silences still holding it (after a lift); tried
+        again if a silence was added meanwhile."""
+        for _ in range(MARK_TRIES):
+            seen = (self.store.get(guard_key(target)) or {}).get(SILENCED_UNTIL)
+            active = self.active(now, target)
+            if active:
+                longest = active[0]
+                update = f"SET {SILENCED_UNTIL} = :until, {SILENCED_BY} = :by"
+                values: dict[str, Any] = {
+                    ":until": int(longest.ends(self.max_length).timestamp()),
+                    ":by": longest.describe(self.max_length),
+                }
+            else:
+                update, values = f"REMOVE {SILENCED_UNTIL}, {SILENCED_BY}", {}
+            if seen is None:
+                condition = f"attribute_not_exists({SILENCED_UNTIL})"
+            else:
+                condition, values[":seen"] = f"{SILENCED_UNTIL} = :seen", seen
+            try:
+                self.store.update(guard_key(target), update, condition=condition, values=values)
+                return
+            except ConditionFailed:
+                continue
+        raise RejectedError(f"the silences of {target} changed while lifting: run the lift again")
 
     def lift(self, silence_id: str, by: str, now: datetime) -> Silence:
         """End a silence now; ``RejectedError`` if there is none by that id or it has ended."""
@@ -191,6 +245,7 @@ class Silences:
             condition=f"attribute_exists({PARTITION_KEY}) AND attribute_not_exists(lifted_by)",
             values={":by": by, ":now": now.isoformat()},
         )
+        self._remark(silence.target, now)
         return silence
 
     def all(self) -> Iterator[Silence]:
@@ -208,10 +263,16 @@ class Silences:
         return sorted(found, key=lambda s: s.ends(self.max_length), reverse=True)
 
     def holding(self, target: str, windows: Iterable[str], now: datetime) -> str | None:
-        """Why automatic actions on ``target`` are held at ``now``, or None."""
-        active = self.active(now, target)
-        if active:
-            return active[0].describe(self.max_length)
+        """Why automatic actions on ``target`` are held at ``now``, or None: its marker
+        (one read; the pipeline's claim reads the same marker), else an open window."""
+        marker = self.store.get(guard_key(target)) or {}
+        if int(marker.get(SILENCED_UNTIL, 0)) > int(now.timestamp()):
+            return str(marker.get(SILENCED_BY) or "a silence")
+        return self.window(windows, now)
+
+    @staticmethod
+    def window(windows: Iterable[str], now: datetime) -> str | None:
+        """Pure: the maintenance window holding at ``now``, as a reason, or None."""
         window = open_window(windows, now)
         return f"maintenance window {window} (UTC)" if window else None
 

@@ -7,14 +7,17 @@ it from the names here). Item kinds, by partition key / sort key:
 kind               pk                       sk                      kept by
 =================  =======================  ======================  ============================
 audit record       ``audit#<id>``           ``record``              ``audit.AuditLog``
-cooldown           ``guard#<target>``       ``cooldown``            ``guards.Guards``
-circuit breaker    ``guard#<target>``       ``breaker``             ``guards.Guards``
+guards             ``guard#<target>``       ``state``               ``guards.Guards``
 block expiry       ``block#<ip set ARN>``   ``<address CIDR>``      ``actions.waf_block``
 block index        ``block-index``          ``<ip set ARN>``        ``actions.waf_block``
-idempotency        ``idempotency#<env>``    (Powertools' hash)      Powertools (``pipeline``)
+transition         ``once#<env>``           ``<transition key>``    ``once.Once``
 approval           ``approvals``            ``<approval id>``       ``approvals.Approvals``
 silence            ``silences``             ``<silence id>``        ``silences.Silences``
 =================  =======================  ======================  ============================
+
+A target's guard item holds its cooldown, its circuit breaker's last stamps and the marker of
+its silences (``silences.Silences`` keeps the marker, ``guards.Guards`` reads it when it
+claims), so one conditional write decides all three.
 
 Audit records are also listed per target by the ``by_target`` index (``target``,
 ``created_at``); every kind expires through the TTL attribute ``expires_at``.
@@ -26,9 +29,11 @@ hand ``Table`` plain Python (``str``, ``int``, lists, dicts) and get plain Pytho
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import hashlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -50,7 +55,7 @@ if TYPE_CHECKING:
 
 PARTITION_KEY, SORT_KEY = "pk", "sk"
 TARGET_INDEX, TARGET_INDEX_KEYS = "by_target", ("target", "created_at")
-#: the TTL attribute (epoch seconds) of every item kind, Powertools' idempotency included
+#: the TTL attribute (epoch seconds) of every item kind
 TTL_ATTRIBUTE = "expires_at"
 
 #: a DynamoDB item or key as plain Python
@@ -59,9 +64,9 @@ Item = dict[str, Any]
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-class GuardKind(StrEnum):
-    COOLDOWN = "cooldown"
-    BREAKER = "breaker"
+#: the guard item's attributes that say a silence holds the target (``silences.py`` writes
+#: them, ``guards.py`` honours them): until when (epoch seconds), and why, as a person reads it
+SILENCED_UNTIL, SILENCED_BY = "silenced_until", "silenced_by"
 
 
 # -- key layouts ----------------------------------------------------------------------------
@@ -81,8 +86,8 @@ def is_audit_item(item: Mapping[str, Any]) -> bool:
     return isinstance(text, str) and text.startswith("audit#")
 
 
-def guard_key(target: str, kind: GuardKind) -> Item:
-    return {PARTITION_KEY: f"guard#{target}", SORT_KEY: str(kind)}
+def guard_key(target: str) -> Item:
+    return {PARTITION_KEY: f"guard#{target}", SORT_KEY: "state"}
 
 
 def block_partition(ip_set_arn: str) -> str:
@@ -109,9 +114,10 @@ def silence_key(silence_id: str) -> Item:
     return {PARTITION_KEY: SILENCES, SORT_KEY: silence_id}
 
 
-def idempotency_partition(env: str) -> str:
-    """The partition key Powertools' idempotency records share (its ``static_pk_value``)."""
-    return f"idempotency#{env}"
+def transition_key(env: str, key: str) -> Item:
+    """The item that says alarm transition ``key`` was (or is being) handled (hashed: a
+    sort key holds at most 1 KB)."""
+    return {PARTITION_KEY: f"once#{env}", SORT_KEY: hashlib.sha256(key.encode()).hexdigest()}
 
 
 # -- wire format ----------------------------------------------------------------------------
@@ -241,6 +247,47 @@ class Table:
             raise
         return True
 
+    def transact(self, writes: Sequence[Write]) -> list[Write]:
+        """All of ``writes`` at once (``TransactWriteItems``), or ``Canceled``. Optional
+        writes whose own condition fails are dropped and the rest written again (one more
+        call); the writes that were made are returned."""
+        writes = list(writes)
+        while writes:
+            try:
+                self._transact(writes)
+                return writes
+            except Canceled as canceled:
+                lost = [w for i, w in enumerate(writes) if canceled.lost(i)]
+                if not lost or not all(w.optional for w in lost):
+                    raise
+                writes = [w for w in writes if w not in lost]
+        return []
+
+    def _transact(self, writes: Sequence[Write]) -> None:
+        """One ``TransactWriteItems``: every write or none. ``Canceled`` when a condition
+        fails; a conflict with another transaction on the same items is tried again."""
+        items: Any = [w.request(self.name) for w in writes]
+        for attempt in range(_CONFLICT_TRIES):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return
+            except Exception as exc:
+                reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons")
+                if error_code(exc) != "TransactionCanceledException" or not reasons:
+                    raise
+                codes = [r.get("Code") or "None" for r in reasons]
+                if _CONFLICT in codes and attempt + 1 < _CONFLICT_TRIES:
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                if any(c not in ("None", "ConditionalCheckFailed") for c in codes):
+                    raise
+                raise Canceled(
+                    [
+                        from_wire(r.get("Item") or {}) if c == "ConditionalCheckFailed" else None
+                        for r, c in zip(reasons, codes, strict=True)
+                    ]
+                ) from None
+
     def partition(self, pk: str) -> Iterator[Item]:
         """Every item under ``pk``, in sort key order, read consistently, page by page."""
         request: QueryInputTypeDef = {
@@ -271,6 +318,66 @@ class Table:
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of a transaction (``Table.transact``): a put (``item``), an update
+    (``key`` and ``update``), a condition check (``key`` and ``check``) or a delete (``key``
+    alone), each with its condition. An ``optional`` write is dropped, and the rest written
+    again, when only its own condition fails: giving back what is no longer ours must never
+    cost the record."""
+
+    item: Mapping[str, Any] | None = None
+    key: Mapping[str, Any] | None = None
+    update: str = ""
+    condition: str = ""
+    names: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+    optional: bool = False
+    #: writes nothing: only its condition counts (the item is read in the transaction)
+    check: bool = False
+
+    def request(self, table: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"TableName": table}
+        if self.item is not None:
+            kind, body["Item"] = "Put", to_wire(self.item)
+        elif self.check:
+            kind, body["Key"] = "ConditionCheck", to_wire(self.key or {})
+        elif self.update:
+            kind, body["Key"], body["UpdateExpression"] = (
+                "Update",
+                to_wire(self.key or {}),
+                self.update,
+            )
+        else:
+            kind, body["Key"] = "Delete", to_wire(self.key or {})
+        if self.condition:
+            body["ConditionExpression"] = self.condition
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if self.names:
+            body["ExpressionAttributeNames"] = dict(self.names)
+        if self.values:
+            body["ExpressionAttributeValues"] = to_wire(self.values)
+        return {kind: body}
+
+
+class Canceled(FailedError):
+    """A transaction whose conditions did not all hold: nothing of it was written.
+    ``failed[i]`` is the item as it stands for each write whose condition failed (``{}``
+    for an absent item), None for the others."""
+
+    def __init__(self, failed: list[Item | None]) -> None:
+        super().__init__("transaction canceled: a condition did not hold")
+        self.failed = failed
+
+    def lost(self, index: int) -> bool:
+        return self.failed[index] is not None
+
+
+#: another transaction on the same item: DynamoDB cancels, the caller tries again
+_CONFLICT = "TransactionConflict"
+_CONFLICT_TRIES = 4
 
 
 def _lost(exc: Exception) -> ConditionFailed:

@@ -81,7 +81,7 @@ class Clock:
 
 
 class FakeContext:
-    """Enough of ``LambdaContext`` for Powertools' logger and idempotency."""
+    """Enough of ``LambdaContext`` for Powertools' logger and the handler's deadline."""
 
     def __init__(self, function: Remediator, arn: str) -> None:
         self.function_name = function.name

@@ -68,12 +68,14 @@ DEFAULT_ARCHITECTURE = "x86_64"
 LAMBDA_REQUIREMENTS = ("aws-lambda-powertools[validation]", "boto3")
 #: how ``bundle`` lays the layer out: a change here must change the cached layer's key
 LAYOUT = "python/ + lambda-dependencies.json, v1"
-#: the pipeline's own calls on the audit table (audit, guards, Powertools idempotency)
+#: the pipeline's own calls on the audit table (audit, guards, transitions). IAM authorizes
+#: TransactWriteItems as the PutItem, UpdateItem, DeleteItem and ConditionCheckItem it holds
 TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
 )
 KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")

@@ -14,8 +14,10 @@ from serverless_remediation.remediate.emulator import create_function
 from serverless_remediation.remediation.clients import Clients
 from serverless_remediation.remediation.errors import EscalatedError
 from serverless_remediation.remediation.gate import Gate
-from serverless_remediation.remediation.guards import Blocked, Guards, GuardSettings
+from serverless_remediation.remediation.guards import Blocked, Guards, GuardSettings, stamps
 from serverless_remediation.remediation.models import Mode, Outcome
+from serverless_remediation.remediation.silences import Silences, build_silence
+from serverless_remediation.remediation.store import Canceled
 
 ALARM = "test-orders-error-rate"
 
@@ -144,65 +146,139 @@ def guards(stack):
     )
 
 
+def claim(guards, target, when, audit_id="a" * 32, action="rollback"):
+    """The guards' claim alone, as the pipeline writes it (with the record, in one
+    transaction): refused -> ``Blocked`` with the guards' reason, as the pipeline raises it."""
+    write = guards.claim(target, when, audit_id=audit_id, action=action)
+    try:
+        guards._table.transact([write])
+    except Canceled as canceled:
+        refused = guards.refusal(canceled.failed[0], when)
+        raise Blocked(refused.silenced or refused.blocked) from None
+
+
+def release(guards, target, audit_id):
+    return guards._table.transact([guards.release(target, audit_id=audit_id)])
+
+
 def test_cooldown_blocks_until_it_expires_and_a_refire_escalates(stack, guards):
-    guards.claim("t1", stack.now, audit_id="a" * 32, action="rollback")
+    claim(guards, "t1", stack.now, audit_id="a" * 32, action="rollback")
     with pytest.raises(Blocked, match="cooldown") as blocked:
-        guards.claim("t1", stack.now + timedelta(seconds=599))
+        claim(guards, "t1", stack.now + timedelta(seconds=599))
     # Still alarming after an executed action: a human must look.
     assert isinstance(blocked.value, EscalatedError)  # a human decides
     assert "still alarming after rollback at 2026-11-23T10:30:00Z" in blocked.value.reason
     assert "a" * 32 in blocked.value.reason
-    guards.claim("t2", stack.now)  # other targets are independent
-    guards.claim("t1", stack.now + timedelta(seconds=600))
+    claim(guards, "t2", stack.now)  # other targets are independent
+    claim(guards, "t1", stack.now + timedelta(seconds=600))
 
 
 def test_release_gives_back_the_cooldown_and_the_breaker_slot(stack, guards):
-    guards.claim("t1", stack.now, audit_id="a" * 32, action="rollback")
-    guards.release("t1", stack.now, audit_id="a" * 32)
+    claim(guards, "t1", stack.now, audit_id="a" * 32)
+    assert release(guards, "t1", "a" * 32)
     # Released: the next claim goes through, and the failed action does not count.
-    guards.claim("t1", stack.now + timedelta(seconds=1), audit_id="b" * 32)
-    guards.release("t1", stack.now + timedelta(seconds=1), audit_id="b" * 32)
-    guards.claim("t1", stack.now + timedelta(seconds=2), audit_id="c" * 32)
-    guards.claim("t1", stack.now + timedelta(seconds=700), audit_id="d" * 32)  # limit 2
+    claim(guards, "t1", stack.now + timedelta(seconds=1), audit_id="b" * 32)
+    assert release(guards, "t1", "b" * 32)
+    claim(guards, "t1", stack.now + timedelta(seconds=2), audit_id="c" * 32)
+    claim(guards, "t1", stack.now + timedelta(seconds=700), audit_id="d" * 32)  # limit 2
+    with pytest.raises(Blocked, match="circuit breaker"):
+        claim(guards, "t1", stack.now + timedelta(seconds=1400), audit_id="e" * 32)
 
 
 def test_release_keeps_a_cooldown_another_action_holds(stack, guards):
-    guards.claim("t1", stack.now, audit_id="a" * 32)
-    guards.release("t1", stack.now, audit_id="z" * 32)  # not its own
+    claim(guards, "t1", stack.now, audit_id="a" * 32)
+    # not its own: the optional release is dropped, nothing is written
+    assert release(guards, "t1", "z" * 32) == []
     with pytest.raises(Blocked, match="cooldown"):
-        guards.claim("t1", stack.now + timedelta(seconds=1))
+        claim(guards, "t1", stack.now + timedelta(seconds=1))
 
 
 def test_breaker_trips_at_its_limit_and_escalates(stack, guards):
-    guards.claim("t1", stack.now)
-    guards.claim("t1", stack.now + timedelta(minutes=10))
+    claim(guards, "t1", stack.now)
+    claim(guards, "t1", stack.now + timedelta(minutes=10))
     with pytest.raises(Blocked, match="circuit breaker") as blocked:
-        guards.claim("t1", stack.now + timedelta(minutes=20))
+        claim(guards, "t1", stack.now + timedelta(minutes=20))
     assert isinstance(blocked.value, EscalatedError)  # a human decides
     with pytest.raises(Blocked):
         guards.check("t1", stack.now + timedelta(minutes=30))
-    guards.claim("t1", stack.now + timedelta(minutes=61))  # the window slid past the first
+    claim(guards, "t1", stack.now + timedelta(minutes=61))  # the window slid past the first
+    assert stamps(guards.state("t1")) == [
+        int((stack.now + timedelta(minutes=61)).timestamp()),
+        int((stack.now + timedelta(minutes=10)).timestamp()),
+    ]
+
+
+def test_breaker_kept_in_fixed_slots_follows_a_changed_limit(stack):
+    """The slots are newest first: a lower limit reads the newest ones (never fewer actions
+    than happened), a higher one finds its extra slots empty."""
+
+    def limit(n):
+        return Guards(stack.clients("dynamodb"), stack.table, GuardSettings(600, n, 3600))
+
+    for minutes in (0, 11, 22):
+        claim(limit(3), "t1", stack.now + timedelta(minutes=minutes))
+    lower = limit(1)
+    with pytest.raises(Blocked, match=r"circuit breaker open: 1 .*limit 1"):
+        claim(lower, "t1", stack.now + timedelta(minutes=33))
+    higher = limit(4)
+    claim(higher, "t1", stack.now + timedelta(minutes=33))
+    with pytest.raises(Blocked, match=r"circuit breaker open: 4 .*limit 4"):
+        claim(higher, "t1", stack.now + timedelta(minutes=44))
+
+
+def test_a_silence_marker_refuses_the_claim_and_says_which(stack, guards):
+    silences = Silences(stack.clients("dynamodb"), stack.table, timedelta(hours=24))
+    made = build_silence(
+        "t1",
+        length=timedelta(hours=1),
+        reason="deploying",
+        created_by="ops",
+        now=stack.now,
+        max_length=timedelta(hours=24),
+    )
+    silences.add(made)
+    write = guards.claim("t1", stack.now + timedelta(minutes=5), audit_id="a" * 32, action="x")
+    with pytest.raises(Canceled) as canceled:
+        guards._table.transact([write])
+    refused = guards.refusal(canceled.value.failed[0], stack.now + timedelta(minutes=5))
+    assert refused.silenced == made.describe(timedelta(hours=24))
+    assert refused.blocked is None
+    # lifted: the marker goes with it, and the claim goes through
+    silences.lift(made.silence_id, "ops", stack.now + timedelta(minutes=6))
+    claim(guards, "t1", stack.now + timedelta(minutes=7))
+    # and a silence that ended by itself holds nothing
+    day = timedelta(hours=24)
+    ended = build_silence(
+        "t2",
+        length=timedelta(hours=1),
+        reason="done",
+        created_by="o",
+        now=stack.now,
+        max_length=day,
+    )
+    silences.add(ended)
+    claim(guards, "t2", stack.now + timedelta(hours=1))
 
 
 def test_check_reads_without_claiming(stack, guards):
     guards.check("t1", stack.now)
     guards.check("t1", stack.now)
-    guards.claim("t1", stack.now)
+    claim(guards, "t1", stack.now)
 
 
 def test_concurrent_claims_on_one_target_let_exactly_one_through(stack, guards):
     barrier = threading.Barrier(6)
     won, lost = [], []
 
-    def claim():
+    def contend():
         barrier.wait()
         try:
-            guards.claim("t1", stack.now)
+            claim(guards, "t1", stack.now)
             won.append(1)
         except Blocked:
             lost.append(1)
 
-    threads = [threading.Thread(target=claim) for _ in range(6)]
+    threads = [threading.Thread(target=contend) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -106,12 +106,15 @@ def test_redelivery_after_the_idempotency_record_expired_does_not_act_again(stac
     assert live_version(stack) == "3"
 
 
-def test_idempotency_record_carries_the_tables_ttl_attribute(stack, orders):
+def test_transition_record_carries_the_tables_ttl_attribute(stack, orders):
     (result,) = stack.pipeline(orders).handle(stack.event("sns_alarm_single_metric.json"))
     assert result.outcome is Outcome.EXECUTED
     items = stack.clients("dynamodb").scan(TableName=stack.table)["Items"]
-    (record,) = [i for i in items if i["pk"]["S"].startswith("idempotency#")]
-    assert "expiration" not in record
+    (record,) = [i for i in items if i["pk"]["S"].startswith("once#")]
+    assert record["status"]["S"] == "done"
+    assert record["outcome"]["S"] == "executed"
+    assert record["audit_id"]["S"] == result.audit_id
+    assert "running_until" not in record  # handled: no longer held by a running delivery
     expires = int(record["expires_at"]["N"])
     assert 23 * 3600 < expires - datetime.now(UTC).timestamp() <= 24 * 3600 + 60
 

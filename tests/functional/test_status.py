@@ -14,6 +14,7 @@ from serverless_remediation.remediation.actions.waf_block.expiries import BlockR
 from serverless_remediation.remediation.audit import AuditLog, Entry
 from serverless_remediation.remediation.guards import Guards, GuardSettings
 from serverless_remediation.remediation.models import Outcome, Source
+from serverless_remediation.remediation.store import Table
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 ALIAS = "arn:aws:lambda:eu-west-1:123456789012:function:orders:live"
@@ -96,13 +97,14 @@ def world(stack):
         action="capacity-bump",
     )
     guards = Guards(db, stack.table, GuardSettings(cooldown_seconds=900, breaker_max=2))
-    guards.claim(ALIAS, NOW - 10 * minute, audit_id="id1", action="rollback")
-    guards.claim(TABLE_ARN, NOW - 30 * minute, audit_id="id3", action="capacity-bump")
-    guards.claim(
-        TABLE_ARN,
-        NOW - 14 * minute,
-        audit_id="id6",
-        action="capacity-bump",
+    Table(db, stack.table).transact(
+        [
+            guards.claim(ALIAS, NOW - 10 * minute, audit_id="id1", action="rollback"),
+            guards.claim(TABLE_ARN, NOW - 30 * minute, audit_id="id3", action="capacity-bump"),
+        ]
+    )
+    Table(db, stack.table).transact(
+        [guards.claim(TABLE_ARN, NOW - 14 * minute, audit_id="id6", action="capacity-bump")]
     )
     blocks = BlockRecords(db, stack.table)
     blocks.record(IP_SET, ["203.0.113.7/32"], NOW + 50 * minute, IP_SET)

@@ -123,18 +123,26 @@ class Injector:
 
 
 def _what(service: str, params: dict) -> str:
-    """Which record a DynamoDB call touches (audit, idempotency, guard), or whether an SSM
-    read is the automation switch, for readable labels."""
+    """Which records a DynamoDB call touches (audit, once, guard; each write of a
+    transaction), or whether an SSM read is the automation switch, for readable labels."""
     if service == "ssm":
         return "[switch]" if "/switch" in str(params.get("Name", "")) else ""
     if service != "dynamodb":
         return ""
-    key = params.get("Item") or params.get("Key") or {}
-    pk = key.get("pk", {}).get("S", "")
-    kind = pk.split("#", 1)[0]
-    if kind == "guard":
-        kind = f"guard:{key.get('sk', {}).get('S', '')}"
+    if "TransactItems" in params:  # each write: its kind and what it touches
+        writes = [
+            f"{op} {_kind(body.get('Item') or body.get('Key') or {})}"
+            for item in params["TransactItems"]
+            for op, body in item.items()
+        ]
+        return f"[{', '.join(writes)}]"
+    kind = _kind(params.get("Item") or params.get("Key") or {})
     return f"[{kind}]" if kind else ""
+
+
+def _kind(key: dict) -> str:
+    """audit, once (an alarm transition), guard, block, ...: a key's partition kind."""
+    return str(key.get("pk", {}).get("S", "")).split("#", 1)[0]
 
 
 class TracedClients(Clients):

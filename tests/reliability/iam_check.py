@@ -32,9 +32,11 @@ from serverless_remediation.remediation.targets import build, partition_of
 # authorization reference, not a CDK choice, so the app's one list is used here too
 from serverless_remediation.stacks.constructs.permissions import UNSCOPABLE
 
-#: the pipeline's own calls (audit, guards and idempotency in one table; switch; notices)
+#: the pipeline's own calls (audit, guards and transitions in one table; switch; notices);
+#: its transactions are authorized as the item actions they hold
 TABLE_ACTIONS = frozenset(
-    f"dynamodb:{op}" for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+    f"dynamodb:{op}"
+    for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem", "Query")
 )
 LOG_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
 KEY_ACTIONS = frozenset({"kms:Decrypt", "kms:GenerateDataKey"})

@@ -29,14 +29,14 @@ NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 
 def test_key_layouts():
     assert store.audit_key("ab") == {"pk": "audit#ab", "sk": "record"}
-    assert store.guard_key("arn:t", store.GuardKind.COOLDOWN) == {
-        "pk": "guard#arn:t",
-        "sk": "cooldown",
-    }
-    assert store.guard_key("arn:t", store.GuardKind.BREAKER)["sk"] == "breaker"
+    # one item per target holds its cooldown, breaker and silence marker
+    assert store.guard_key("arn:t") == {"pk": "guard#arn:t", "sk": "state"}
     assert store.block_key("arn:s", "192.0.2.1/32") == {"pk": "block#arn:s", "sk": "192.0.2.1/32"}
     assert store.block_index_key("arn:s") == {"pk": "block-index", "sk": "arn:s"}
-    assert store.idempotency_partition("prod") == "idempotency#prod"
+    transition = store.transition_key("prod", "arn:aws:cloudwatch:x|2026" * 100)
+    assert transition["pk"] == "once#prod"
+    assert len(transition["sk"]) == 64  # hashed: a sort key holds at most 1 KB
+    assert transition != store.transition_key("staging", "arn:aws:cloudwatch:x|2026" * 100)
 
 
 def test_wire_format_is_dynamodbs_and_round_trips():

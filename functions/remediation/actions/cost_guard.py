@@ -200,8 +200,19 @@ class CostGuard(Action[CostGuardParams, CostCurrent, CostState]):
                     )
 
     def verify(self, target: str, plan: Plan[CostState]) -> CostState:
+        """Reads back what apply changed: reserved and provisioned concurrency each only
+        where the plan changes them (the rest is as read for the plan)."""
         prefix = parse_target(target)
-        seen = {name: self._read_function(prefix + name) for name in plan.after["functions"]}
+        none: Concurrency = {"reserved": None, "provisioned": {}}
+        seen: dict[str, Concurrency | None] = {}
+        for name, want in plan.after["functions"].items():
+            had = plan.before["functions"].get(name) or none
+            seen[name] = self._read_function(
+                prefix + name,
+                reserved=want["reserved"] != had["reserved"],
+                provisioned=want["provisioned"] != had["provisioned"],
+                known=want,
+            )
         wrong = sorted(n for n, want in plan.after["functions"].items() if seen[n] != want)
         if wrong:
             shown = {n: seen[n] for n in wrong}
@@ -210,21 +221,36 @@ class CostGuard(Action[CostGuardParams, CostCurrent, CostState]):
         # None (a function gone since) differs from every planned state: raised above.
         return {"functions": {n: c for n, c in seen.items() if c is not None}}
 
-    def _read_function(self, arn: str) -> Concurrency | None:
-        """Reserved and provisioned concurrency of one function; None if it does not exist."""
+    def _read_function(
+        self,
+        arn: str,
+        *,
+        reserved: bool = True,
+        provisioned: bool = True,
+        known: Concurrency | None = None,
+    ) -> Concurrency | None:
+        """Reserved and provisioned concurrency of one function (only the parts asked for;
+        the others from ``known``); None if it does not exist."""
         lam = self.clients("lambda")
+        base = known or {"reserved": None, "provisioned": {}}
+        found: Concurrency = {
+            "reserved": base["reserved"],
+            "provisioned": dict(base["provisioned"]),
+        }
         try:
-            reserved = lam.get_function_concurrency(FunctionName=arn).get(
-                "ReservedConcurrentExecutions"
-            )
+            if reserved:
+                got = lam.get_function_concurrency(FunctionName=arn)
+                found["reserved"] = got.get("ReservedConcurrentExecutions")
+            if provisioned:
+                configs: dict[str, int] = {}
+                pages = lam.get_paginator("list_provisioned_concurrency_configs")
+                for page in pages.paginate(FunctionName=arn):
+                    for item in page.get("ProvisionedConcurrencyConfigs", []):
+                        qualifier = item["FunctionArn"].rsplit(":", 1)[1]
+                        configs[qualifier] = item["RequestedProvisionedConcurrentExecutions"]
+                found["provisioned"] = configs
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise
-        provisioned: dict[str, int] = {}
-        pages = lam.get_paginator("list_provisioned_concurrency_configs")
-        for page in pages.paginate(FunctionName=arn):
-            for item in page.get("ProvisionedConcurrencyConfigs", []):
-                qualifier = item["FunctionArn"].rsplit(":", 1)[1]
-                provisioned[qualifier] = item["RequestedProvisionedConcurrentExecutions"]
-        return {"reserved": reserved, "provisioned": provisioned}
+        return found

@@ -261,10 +261,11 @@ def test_budget_notice_makes_exactly_the_shedding_calls(stack, stubbed):
     capped = {"ReservedConcurrentExecutions": 1}
     stubber.add_response("put_function_concurrency", capped, {**reports, **capped})
     stubber.add_response("put_function_concurrency", capped, {**thumbnails, **capped})
-    # verify
-    for function in (reports, thumbnails):
-        stubber.add_response("get_function_concurrency", capped, function)
-        stubber.add_response("list_provisioned_concurrency_configs", none, function)
+    # verify reads back what changed: both parts of reports, the reserved cap of thumbnails
+    # (its provisioned concurrency, none, was not changed)
+    stubber.add_response("get_function_concurrency", capped, reports)
+    stubber.add_response("list_provisioned_concurrency_configs", none, reports)
+    stubber.add_response("get_function_concurrency", capped, thumbnails)
     with stubber:
         result = budget_notice(stack, clients)
 

@@ -202,7 +202,8 @@ def test_revert_undoes_a_cost_guard_shed(stack):
     lam.put_function_concurrency(FunctionName="reports", ReservedConcurrentExecutions=50)
     wire = Wire(lam)
     wire.queue("ListProvisionedConcurrencyConfigs", listing(config(f"{REPORTS}:live", 10)))
-    wire.queue("ListProvisionedConcurrencyConfigs", listing(), listing(), listing())
+    # thumbnails' read, reports' verify (thumbnails' provisioned is not changed: not read back)
+    wire.queue("ListProvisionedConcurrencyConfigs", listing(), listing())
     wire.queue("DeleteProvisionedConcurrencyConfig", response(204))
     route = {"action": "cost-guard", "target": TARGET, "params": SHED}
     playbook = {"budgets": {"test-monthly": route}}
@@ -215,11 +216,11 @@ def test_revert_undoes_a_cost_guard_shed(stack):
     wire.queue("ListProvisionedConcurrencyConfigs", listing(), listing())
     wire.queue("PutProvisionedConcurrencyConfig", response(202, {"Status": "IN_PROGRESS"}))
     wire.queue("ListProvisionedConcurrencyConfigs", listing(config(f"{REPORTS}:live", 10)))
-    wire.queue("ListProvisionedConcurrencyConfigs", listing())
     result = revert(stack, shed.audit_id, playbook=playbook, served={"cost-guard", "revert"})
 
     assert result.outcome is Outcome.EXECUTED, result.reason
     assert wire.attempts["PutProvisionedConcurrencyConfig"] == 1
+    assert not any(wire._queued.values())  # every queued answer was asked for
     assert (
         lam.get_function_concurrency(FunctionName="reports")["ReservedConcurrentExecutions"] == 50
     )

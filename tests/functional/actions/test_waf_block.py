@@ -384,8 +384,8 @@ def test_throttling_is_retried_by_the_client(world, emulator, pauses, backoff):
 def test_access_denied_fails_and_notifies(world, stubbed_waf):
     stub, clients, key = stubbed_waf
     world.insights.answer({"203.0.113.9": 500})
-    for _ in range(3):  # read, the IP version, entries and lock token
-        expect_get(stub, world, key, OLD, "t1")
+    # one read: its IP version, entries and lock token serve the update too
+    expect_get(stub, world, key, OLD, "t1")
     stub.add_client_error("update_ip_set", "AccessDeniedException", http_status_code=403)
 
     result = world.run(clients=clients)
@@ -402,10 +402,10 @@ def test_access_denied_fails_and_notifies(world, stubbed_waf):
 def test_lock_conflicts_give_up_after_bounded_attempts(world, stubbed_waf, pauses):
     stub, clients, key = stubbed_waf
     world.insights.answer({"203.0.113.9": 500})
-    expect_get(stub, world, key, OLD, "t0")  # read
-    expect_get(stub, world, key, OLD, "t0")  # apply: which IP version
+    expect_get(stub, world, key, OLD, "t0")  # read: its lock token is the first update's
     for n in range(waf_block.MAX_ATTEMPTS):
-        expect_get(stub, world, key, OLD, f"t{n}")
+        if n:  # each retry reads the set again
+            expect_get(stub, world, key, OLD, f"t{n}")
         stub.add_client_error("update_ip_set", "WAFOptimisticLockException")
 
     result = world.run(clients=clients)
@@ -486,12 +486,13 @@ def test_a_set_filled_meanwhile_is_never_written_past_the_limit(world, stubbed_w
     full = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(IP_SET_LIMIT)]
     world.insights.answer({"203.0.113.9": 500})
     expect_get(stub, world, key, OLD, "t1")  # read: room
-    expect_get(stub, world, key, full, "t2")  # apply: which IP version
-    expect_get(stub, world, key, full, "t2")  # apply: full now
+    # the update made with the read's lock token: WAF refuses it, the set changed since
+    stub.add_client_error("update_ip_set", "WAFOptimisticLockException")
+    expect_get(stub, world, key, full, "t2")  # read again: full now
     result = world.run(clients=clients)
     assert result.outcome is Outcome.FAILED
     assert result.reason.startswith("IPSetFullError: IP set blocked-v4 would hold 10001")
-    stub.assert_no_pending_responses()  # no UpdateIPSet was made
+    stub.assert_no_pending_responses()  # no other UpdateIPSet was tried
 
 
 def test_cloudfront_scope_ip_set_outside_the_served_regions_is_rejected(world):

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ...errors import RejectedError
-from ..base import Action, Limit, Plan, VerifyError, register
+from ..base import Action, ActionContext, Limit, Plan, VerifyError, register
 from .addresses import (
     canonical,
     covered,
@@ -50,6 +50,7 @@ from .ip_sets import (
     BACKOFF_CAP_SECONDS,
     IP_SET_LIMIT,
     MAX_ATTEMPTS,
+    IPSet,
     IPSetFullError,
     IPSetRef,
     backoff,
@@ -143,6 +144,11 @@ class WafBlock(Action[WafBlockParams, WafCurrent, WafState]):
         "allowlist": Limit.SUPERSET,
     }
 
+    def __init__(self, ctx: ActionContext) -> None:
+        super().__init__(ctx)
+        #: each IP set as ``read`` saw it, by ARN (one run's action: never shared)
+        self._seen: dict[str, IPSet] = {}
+
     @classmethod
     def resources(cls, target: str, params: Mapping[str, Any] | None = None) -> list[str]:
         return [ref.arn for ref in parse_target(target)]
@@ -157,6 +163,7 @@ class WafBlock(Action[WafBlockParams, WafCurrent, WafState]):
         blocked: list[str] = []
         for ref in parse_target(target):
             got = get_ip_set(waf_client(self.clients, ref), ref)
+            self._seen[ref.arn] = got  # apply's first UpdateIPSet uses its lock token
             ip_sets[ref.arn] = {"version": got["version"], "entries": got["entries"]}
             blocked += ours(records.addresses(ref.arn), got["entries"])
         versions = [spec["version"] for spec in ip_sets.values()]
@@ -190,7 +197,8 @@ class WafBlock(Action[WafBlockParams, WafCurrent, WafState]):
         records = self._records()
         for ref in parse_target(target):
             waf = waf_client(self.clients, ref)
-            version = get_ip_set(waf, ref)["version"]
+            seen = self._seen.get(ref.arn) or get_ip_set(waf, ref)
+            version = seen["version"]  # an IP set's version never changes
             adding = [c for c in add if version_of(c) == version]
             removing = [c for c in remove if version_of(c) == version]
             if adding:
@@ -200,20 +208,20 @@ class WafBlock(Action[WafBlockParams, WafCurrent, WafState]):
                 # Recorded first: a block must never outlive its expiry record.
                 records.record(ref.arn, adding, datetime.fromisoformat(expires), target)
             if adding or removing:
-                change_ip_set(waf, ref, add=adding, remove=removing, sleep=pause)
+                change_ip_set(waf, ref, add=adding, remove=removing, sleep=pause, seen=seen)
             for cidr in removing:
                 records.forget(ref.arn, cidr)
 
     def verify(self, target: str, plan: Plan[WafState]) -> WafState:
         had = set(plan.before.get("addresses", []))
         want = set(plan.after.get("addresses", []))
-        records = self._records()
         blocked: list[str] = []
         problems: list[str] = []
         for ref in parse_target(target):
             got = get_ip_set(waf_client(self.clients, ref), ref)
-            blocked += ours(records.addresses(ref.arn), got["entries"])
             keys = {entry_key(e) for e in got["entries"]}
+            # ours after the change: the planned blocks the set holds (apply recorded each)
+            blocked += [c for c in want if version_of(c) == got["version"] and entry_key(c) in keys]
             for cidr in sorted(want | had):
                 if version_of(cidr) != got["version"]:
                     continue

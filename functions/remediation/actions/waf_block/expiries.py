@@ -16,6 +16,7 @@ from ...store import (
     BLOCK_INDEX,
     TTL_ATTRIBUTE,
     Table,
+    Write,
     block_index_key,
     block_key,
     block_partition,
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 # Block records outlive their expiry by this much before DynamoDB's TTL drops them, so the
 # sweeper always sees an expired record first.
 RECORD_GRACE = timedelta(days=30)
+#: DynamoDB's limit on the writes of one transaction
+TRANSACTION_ITEMS = 100
 
 
 class Expired(TypedDict):
@@ -45,9 +48,11 @@ class BlockRecords:
         self._table = Table(dynamodb, table)
 
     def record(self, arn: str, addresses: Iterable[str], until: datetime, target: str) -> None:
-        self._table.put({**block_index_key(arn), "ip_set_arn": arn})
-        for cidr in addresses:
-            self._table.put(
+        """The index entry and one record per address, in transactions of at most
+        ``TRANSACTION_ITEMS`` (one call for a usual block)."""
+        items = [
+            {**block_index_key(arn), "ip_set_arn": arn},
+            *(
                 {
                     **block_key(arn, cidr),
                     "ip_set_arn": arn,
@@ -55,7 +60,11 @@ class BlockRecords:
                     "block_until": int(until.timestamp()),
                     TTL_ATTRIBUTE: int((until + RECORD_GRACE).timestamp()),
                 }
-            )
+                for cidr in addresses
+            ),
+        ]
+        for start in range(0, len(items), TRANSACTION_ITEMS):
+            self._table.transact([Write(item=i) for i in items[start : start + TRANSACTION_ITEMS]])
 
     def addresses(self, arn: str) -> list[str]:
         """Every address with a block record for ``arn``, expired or not."""

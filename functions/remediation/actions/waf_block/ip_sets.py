@@ -116,15 +116,18 @@ def change_ip_set(
     remove: Iterable[str] = (),
     attempts: int = MAX_ATTEMPTS,
     sleep: Callable[[float], None] = time.sleep,
+    seen: IPSet | None = None,
 ) -> list[str]:
     """Add and remove entries with ``UpdateIPSet``; on a stale lock token, re-read,
-    re-merge and retry (bounded, jittered). Returns the list written.
+    re-merge and retry (bounded, jittered). Returns the list written. ``seen``: the set as
+    read already (its lock token makes any change since a conflict, so the first try needs
+    no read of its own).
 
     Raises ``IPSetFullError`` rather than write more than ``IP_SET_LIMIT`` entries.
     """
     adding, removing = list(add), list(remove)
     for attempt in range(attempts):
-        current = get_ip_set(waf, ref)
+        current = seen if attempt == 0 and seen is not None else get_ip_set(waf, ref)
         merged = merge_entries(current["entries"], adding, removing)
         if merged == current["entries"]:
             return merged
