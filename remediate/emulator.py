@@ -6,10 +6,13 @@ Used by the drill, the tests and the benchmarks: boto3 talks to it through
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import threading
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -61,6 +64,80 @@ _WRITES = threading.RLock()
 _WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items")
 
 
+#: moto checks reserved words in update expressions only; DynamoDB refuses an unescaped
+#: reserved word in any expression. Syntax words are left out (they are reserved too).
+_SYNTAX = frozenset({"and", "or", "not", "between", "in", "set", "remove", "add", "delete"})
+_NAME = re.compile(r"(?<![#:\w.])([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()")
+
+
+def _reserved_words() -> frozenset[str]:
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    return frozenset(w.lower() for w in ReservedKeywords.get_reserved_keywords()) - _SYNTAX
+
+
+def _expressions(value: Any) -> Iterator[tuple[str, str]]:
+    """(parameter, expression) for every ``*Expression`` in a request, transactions too."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if name.endswith("Expression") and isinstance(inner, str):
+                yield name, inner
+            else:
+                yield from _expressions(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _expressions(inner)
+
+
+def _unused(value: Any) -> Iterator[tuple[str, str]]:
+    """(parameter, key) for every expression attribute name or value that no expression
+    of its own request (or transaction item) uses: DynamoDB refuses those."""
+    if isinstance(value, list):
+        for inner in value:
+            yield from _unused(inner)
+    if not isinstance(value, dict):
+        return
+    text = " ".join(v for k, v in value.items() if k.endswith("Expression") and isinstance(v, str))
+    for parameter in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        for key in value.get(parameter) or {}:
+            if not re.search(re.escape(key) + r"(?!\w)", text):
+                yield parameter, key
+    for name, inner in value.items():
+        if not name.startswith("ExpressionAttribute"):
+            yield from _unused(inner)
+
+
+def _refuse_what_dynamodb_refuses() -> None:
+    """Make moto's DynamoDB answer as DynamoDB does to a reserved word used as an attribute
+    name in any expression, and to an expression attribute name or value no expression
+    uses (a ``ValidationException`` each; moto accepts both), once per process."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    if getattr(original, "_checked", False):
+        return
+    reserved = _reserved_words()
+
+    def checked(self: Any) -> Any:
+        request = getattr(self, "params", None) or json.loads(self.body or "{}")
+        for parameter, expression in _expressions(request):
+            for word in _NAME.findall(expression):
+                if word.lower() in reserved:
+                    raise MockValidationException(
+                        f"Invalid {parameter}: Attribute name is a reserved keyword; "
+                        f"reserved keyword: {word}"
+                    )
+        for parameter, key in _unused(request):
+            raise MockValidationException(
+                f"Value provided in {parameter} unused in expressions: keys: {{{key}}}"
+            )
+        return original(self)
+
+    checked._checked = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = checked  # type: ignore[method-assign]
+
+
 def _atomic_dynamodb_writes() -> None:
     """Wrap moto's DynamoDB write methods in ``_WRITES``, once per process."""
     from moto.dynamodb.models import DynamoDBBackend
@@ -90,6 +167,7 @@ class Emulator:
             os.environ.setdefault(name, value)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         _atomic_dynamodb_writes()
+        _refuse_what_dynamodb_refuses()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

@@ -7,7 +7,8 @@ cannot both act.
 - silences: a target a person silenced is held (``silences.py`` keeps the marker); a run
   that claims nothing still reads the marker in its record's transaction (``look``).
 
-All three live in one item per target (``store.guard_key``), so ``claim`` is a single
+All three live in one item per target (``store.guard_key``; kept, not expired: a silence
+marker must outlive any TTL), so ``claim`` is a single
 conditional update, written in the same transaction as the audit record's intent and the
 alarm transition's claim (``pipeline.py``). The breaker keeps the target's last
 ``breaker_max`` action times in ``b1`` (newest) .. ``bN``: a slot is free when ``bN`` is
@@ -30,7 +31,6 @@ from .errors import EscalatedError
 from .store import (
     SILENCED_BY,
     SILENCED_UNTIL,
-    TTL_ATTRIBUTE,
     Item,
     Table,
     Write,
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: who holds the cooldown (and the newest breaker slot): released only by the same record
 HOLDER = "audit_id"
+#: whether the holder's action was executed (set with its record's outcome)
+EXECUTED = "executed"
 #: the most breaker slots one item keeps: the claim's expression must stay under DynamoDB's
 #: 4 KB (3.3 KB at 100)
 MAX_BREAKER = 100
@@ -82,9 +84,18 @@ class Guards:
         no silence holds it, its cooldown has ended and a breaker slot is free."""
         epoch = int(now.timestamp())
         s = self.settings
-        until = epoch + s.cooldown_seconds
         n = s.breaker_max
         shift = [f"b{i} = if_not_exists(b{i - 1}, :zero)" for i in range(n, 1, -1)]
+        values: dict[str, Any] = {
+            ":now": epoch,
+            ":until": epoch + s.cooldown_seconds,
+            ":mine": audit_id,
+            ":action": action,
+            ":edge": epoch - s.breaker_window_seconds,
+            ":no": False,
+        }
+        if shift:  # DynamoDB refuses a value the expressions do not use
+            values[":zero"] = 0
         return Write(
             key=guard_key(target),
             update="SET "
@@ -96,7 +107,7 @@ class Guards:
                     "since = :now",
                     f"{HOLDER} = :mine",
                     "#action = :action",
-                    f"{TTL_ATTRIBUTE} = :expires",
+                    f"{EXECUTED} = :no",
                 ]
             ),
             condition=(
@@ -105,15 +116,18 @@ class Guards:
                 f" AND (attribute_not_exists(b{n}) OR b{n} <= :edge)"
             ),
             names={"#until": "until", "#action": "action"},
-            values={
-                ":now": epoch,
-                ":zero": 0,
-                ":until": until,
-                ":mine": audit_id,
-                ":action": action,
-                ":edge": epoch - s.breaker_window_seconds,
-                ":expires": max(until, epoch + s.breaker_window_seconds) + 86400,
-            },
+            values=values,
+        )
+
+    def executed(self, target: str, *, audit_id: str) -> Write:
+        """The update, made with the record's outcome, that says the claim's action was
+        executed: a refusal then reads "still alarming after ...", not "in flight"."""
+        return Write(
+            key=guard_key(target),
+            update=f"SET {EXECUTED} = :yes",
+            condition=f"{HOLDER} = :mine",
+            values={":yes": True, ":mine": audit_id},
+            optional=True,
         )
 
     def look(self, target: str, now: datetime) -> Write:
@@ -212,13 +226,20 @@ def _when(epoch: int) -> str:
 
 
 def _cooldown_reason(item: Item) -> str:
-    """An alarm during the cooldown fires again after an executed action: a human looks."""
+    """An alarm during the cooldown fires again after an executed action, or while another
+    delivery holds the target (in flight, or stopped before it finished): a human looks."""
     until = _when(int(item.get("until", 0)))
     action: Any = item.get("action", "-")
     if "since" not in item or action == "-":
         return f"target in cooldown until {until}: still alarming after the last action"
     since = _when(int(item["since"]))
     audit_id = item.get(HOLDER, "?")
+    if item.get(EXECUTED) is False:
+        return (
+            f"{action} (audit {audit_id}) took this target at {since} and has not finished: "
+            f"in flight, or it stopped before recording an outcome; nothing changed here, "
+            f"needs a human if it does not finish (cooldown until {until})"
+        )
     return (
         f"still alarming after {action} at {since} (audit {audit_id}); needs a human "
         f"(cooldown until {until})"

@@ -162,18 +162,17 @@ class Pipeline:
         run = Run(request, route, action_cls(ctx), params, entry.audit_id)
         # the switch first (cached): whether this run claims the guards with its record
         switch = self.gate.mode(route.action, run.account)
-        # Never act without a record: if it cannot be written, the event fails (and
-        # reaches the DLQ).
-        duplicate = self._open(entry, run, switch, deadline or self._now(run) + MAX_RUN)
-        if duplicate is not None:
-            return duplicate
+        # Never act without a record: if it cannot be written, nothing is done.
+        settled = self._open(entry, run, switch, deadline or self._now(run) + MAX_RUN)
+        if settled is not None:
+            return settled
         try:
             result = self._act(run, switch)
         except Exception as exc:  # the record must be completed whatever went wrong
             logger.exception("remediation failed unexpectedly", extra={"audit_id": run.audit_id})
             result = run.failed(exc)
         try:
-            self.recorder.close(entry, result, also=self._settle(run, result))
+            self._close(entry, run, result)
         finally:  # what the action changed is done: its follow-ups too, even if telling failed
             if result.outcome is Outcome.EXECUTED and route.then and not run.recovery:
 
@@ -334,18 +333,48 @@ class Pipeline:
                 run.blocked = refused.blocked if claiming else None
                 guard = None
                 continue
+            except Exception as exc:
+                return self._unopened(entry, run, exc)
             run.claimed = claiming and guard is not None
             return None
 
+    def _unopened(self, entry: Entry, run: Run, exc: Exception) -> Result:
+        """The record's transaction could not be written (after the clients' retries):
+        nothing was claimed and nothing is done. The record alone, failed, so the event
+        leaves a trace and reaches the dead-letter queue; if even that cannot be written,
+        the event fails without one (and still reaches the dead-letter queue)."""
+        logger.exception("could not write the record's intent", extra={"audit_id": run.audit_id})
+        failed = run.failed(exc)
+        try:
+            return self.recorder.record(entry, failed)
+        except Exception:
+            raise exc from None
+
+    def _close(self, entry: Entry, run: Run, result: Result) -> None:
+        """The outcome, with the transition and the guards settled (one transaction). If
+        that cannot be written, the notice says so (``Recorder.close``) and the event
+        fails; the transition is given back first, so the retry is not taken for a
+        duplicate of a run that is still going, and the guards too unless it executed."""
+        try:
+            self.recorder.close(entry, result, also=self._settle(run, result))
+        except Exception:
+            for write in self._unsettle(run, result):
+                try:
+                    self.audit.store.transact([write])
+                except Exception:  # best effort: the failure raised below is what counts
+                    logger.exception("could not settle", extra={"audit_id": run.audit_id})
+            raise
+
     def _acts(self, run: Run, switch: Switch) -> bool:
         """Whether this run will act if its checks pass: an automatic ALARM, the switch on,
-        no dry-run asked, a route that acts by itself (``notify`` and ``approve`` routes
-        only look at the guards)."""
+        no dry-run asked, a route that acts by itself or a person's approval of one
+        (``notify`` routes, and ``approve`` routes asking, only look at the guards)."""
+        approved = run.request.source is Source.APPROVAL  # a decision on an approve route
         return (
             run.guarded
             and switch.mode is Mode.ON
             and not run.request.dry_run
-            and run.route.mode is RouteMode.AUTO
+            and (run.route.mode is RouteMode.AUTO or approved)
         )
 
     def _settle(self, run: Run, result: Result) -> list[Write]:
@@ -361,6 +390,22 @@ class Pipeline:
                 if failed
                 else self.once.done(key, run.audit_id, result.outcome)
             )
+        if run.claimed:
+            target, mine = run.route.target, run.audit_id
+            executed = result.outcome is Outcome.EXECUTED
+            writes.append(
+                self.guards.executed(target, audit_id=mine)
+                if executed
+                else self.guards.release(target, audit_id=mine)
+            )
+        return writes
+
+    def _unsettle(self, run: Run, result: Result) -> list[Write]:
+        """When the outcome could not be written: the transition given back, and the
+        guards unless the action executed (its cooldown must hold the retry)."""
+        writes = []
+        if run.request.idempotency_key:
+            writes.append(self.once.forget(run.request.idempotency_key, run.audit_id))
         if run.claimed and result.outcome is not Outcome.EXECUTED:
             writes.append(self.guards.release(run.route.target, audit_id=run.audit_id))
         return writes
@@ -376,6 +421,7 @@ class Pipeline:
             run.now = self.clock()
             self._check_fresh(run)
             self._confirm(run)
+            self._refused_early(run)
         except (RejectedError, SkippedError, EscalatedError) as exc:
             return run.result(_outcome(exc), exc.reason)
         try:
@@ -491,6 +537,14 @@ class Pipeline:
         requested = run.request.dry_run and switch.mode is Mode.ON
         by = "dry-run requested" if requested else switch.why
         return f"would {plan.summary} ({by})"
+
+    def _refused_early(self, run: Run) -> None:
+        """A claim the cooldown or breaker refused escalates before the target is read: the
+        answer cannot change, and a storm of refires costs no reads of the target. One a
+        silence or maintenance window may hold goes on to the hold step (held, not
+        escalated), and escalates at ``_guards_allow`` if nothing holds it."""
+        if run.blocked and not run.silenced and not run.route.maintenance:
+            raise Blocked(run.blocked)
 
     def _guards_allow(self, run: Run) -> None:
         """Where the change would be made, the guards' answer to the claim made with the

@@ -22,7 +22,6 @@ does the reads and writes.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -33,13 +32,15 @@ from typing import TYPE_CHECKING, Any
 from .errors import RejectedError
 from .store import (
     PARTITION_KEY,
+    SILENCE_VERSION,
     SILENCED_BY,
     SILENCED_UNTIL,
     SILENCES,
     TTL_ATTRIBUTE,
-    ConditionFailed,
+    Canceled,
     Item,
     Table,
+    Write,
     guard_key,
     silence_key,
 )
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 #: the longest silence unless the environment says otherwise (``people.max_silence_hours``)
 DEFAULT_MAX_SILENCE = timedelta(hours=24)
-#: how often a lift recomputes the marker when silences change meanwhile
+#: how often a silence or lift recomputes the marker when silences change meanwhile
 MARK_TRIES = 5
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WINDOW = re.compile(
@@ -193,60 +194,72 @@ class Silences:
         self.max_length = max_length
 
     def add(self, silence: Silence) -> None:
-        """Store the silence, then raise its target's marker (never lower it: another,
-        longer silence may hold the target)."""
-        self.store.put(silence_item(silence), condition=f"attribute_not_exists({PARTITION_KEY})")
-        ends = int(silence.ends(self.max_length).timestamp())
-        with contextlib.suppress(ConditionFailed):  # a longer silence marks it already
-            self.store.update(
-                guard_key(silence.target),
-                f"SET {SILENCED_UNTIL} = :until, {SILENCED_BY} = :by",
-                condition=f"attribute_not_exists({SILENCED_UNTIL}) OR {SILENCED_UNTIL} < :until",
-                values={":until": ends, ":by": silence.describe(self.max_length)},
-            )
-
-    def _remark(self, target: str, now: datetime) -> None:
-        """Set ``target``'s marker from the silences still holding it (after a lift); tried
-        again if a silence was added meanwhile."""
-        for _ in range(MARK_TRIES):
-            seen = (self.store.get(guard_key(target)) or {}).get(SILENCED_UNTIL)
-            active = self.active(now, target)
-            if active:
-                longest = active[0]
-                update = f"SET {SILENCED_UNTIL} = :until, {SILENCED_BY} = :by"
-                values: dict[str, Any] = {
-                    ":until": int(longest.ends(self.max_length).timestamp()),
-                    ":by": longest.describe(self.max_length),
-                }
-            else:
-                update, values = f"REMOVE {SILENCED_UNTIL}, {SILENCED_BY}", {}
-            if seen is None:
-                condition = f"attribute_not_exists({SILENCED_UNTIL})"
-            else:
-                condition, values[":seen"] = f"{SILENCED_UNTIL} = :seen", seen
-            try:
-                self.store.update(guard_key(target), update, condition=condition, values=values)
-                return
-            except ConditionFailed:
-                continue
-        raise RejectedError(f"the silences of {target} changed while lifting: run the lift again")
+        """Store the silence and mark its target, in one transaction."""
+        item = Write(item=silence_item(silence), condition=f"attribute_not_exists({PARTITION_KEY})")
+        self._mark(silence.target, silence.created_at, item, adding=silence)
 
     def lift(self, silence_id: str, by: str, now: datetime) -> Silence:
-        """End a silence now; ``RejectedError`` if there is none by that id or it has ended."""
+        """End a silence now, and mark its target from the silences left, in one
+        transaction; ``RejectedError`` if there is none by that id or it has ended."""
         found = self.store.get(silence_key(silence_id))
         if found is None:
             raise RejectedError(f"no silence {silence_id!r}")
         silence = parse_silence(found)
         if not silence.holds(now, self.max_length):
             raise RejectedError(f"silence {silence_id} has already ended")
-        self.store.update(
-            silence_key(silence_id),
-            "SET lifted_by = :by, lifted_at = :now",
+        lifted = Write(
+            key=silence_key(silence_id),
+            update="SET lifted_by = :by, lifted_at = :now",
             condition=f"attribute_exists({PARTITION_KEY}) AND attribute_not_exists(lifted_by)",
             values={":by": by, ":now": now.isoformat()},
         )
-        self._remark(silence.target, now)
+        self._mark(silence.target, now, lifted, lifting=silence_id)
         return silence
+
+    def _mark(
+        self,
+        target: str,
+        now: datetime,
+        change: Write,
+        *,
+        adding: Silence | None = None,
+        lifting: str = "",
+    ) -> None:
+        """Write ``change`` (the silence added or lifted) with ``target``'s marker set from
+        the silences holding it after the change: the longest, or none. The marker carries
+        a version, and each write is conditioned on the version it read, so two people
+        silencing and lifting at once never leave a silence unmarked: the later one reads
+        again and recomputes."""
+        for _ in range(MARK_TRIES):
+            version = int((self.store.get(guard_key(target)) or {}).get(SILENCE_VERSION, 0))
+            holding = [s for s in self.active(now, target) if s.silence_id != lifting]
+            holding += [adding] if adding else []
+            longest = max(holding, key=lambda s: s.ends(self.max_length), default=None)
+            values: dict[str, Any] = {":next": version + 1}
+            if longest is None:
+                update = f"REMOVE {SILENCED_UNTIL}, {SILENCED_BY} SET {SILENCE_VERSION} = :next"
+            else:
+                update = (
+                    f"SET {SILENCED_UNTIL} = :until, {SILENCED_BY} = :by, {SILENCE_VERSION} = :next"
+                )
+                values[":until"] = int(longest.ends(self.max_length).timestamp())
+                values[":by"] = longest.describe(self.max_length)
+            if version:
+                condition, values[":seen"] = f"{SILENCE_VERSION} = :seen", version
+            else:
+                condition = f"attribute_not_exists({SILENCE_VERSION})"
+            marker = Write(key=guard_key(target), update=update, condition=condition, values=values)
+            try:
+                self.store.transact([change, marker])
+                return
+            except Canceled as canceled:
+                if canceled.lost(0):
+                    what = "exists already" if adding else "has been lifted already"
+                    raise RejectedError(
+                        f"silence {adding.silence_id if adding else lifting} {what}"
+                    ) from None
+                continue  # the marker changed meanwhile: read it again
+        raise RejectedError(f"the silences of {target} kept changing meanwhile: try again")
 
     def all(self) -> Iterator[Silence]:
         """Every silence still stored (ended ones too, until TTL removes them)."""

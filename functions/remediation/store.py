@@ -20,7 +20,8 @@ its silences (``silences.Silences`` keeps the marker, ``guards.Guards`` reads it
 claims), so one conditional write decides all three.
 
 Audit records are also listed per target by the ``by_target`` index (``target``,
-``created_at``); every kind expires through the TTL attribute ``expires_at``.
+``created_at``); every kind but the guard items (one per target, kept: a silence marker must
+never expire early) expires through the TTL attribute ``expires_at``.
 
 Values cross the wire through boto3's ``TypeSerializer`` / ``TypeDeserializer``: callers
 hand ``Table`` plain Python (``str``, ``int``, lists, dicts) and get plain Python back
@@ -30,6 +31,7 @@ hand ``Table`` plain Python (``str``, ``int``, lists, dicts) and get plain Pytho
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +69,8 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 #: the guard item's attributes that say a silence holds the target (``silences.py`` writes
 #: them, ``guards.py`` honours them): until when (epoch seconds), and why, as a person reads it
 SILENCED_UNTIL, SILENCED_BY = "silenced_until", "silenced_by"
+#: the marker's version: each change of it is conditioned on the version read
+SILENCE_VERSION = "silence_version"
 
 
 # -- key layouts ----------------------------------------------------------------------------
@@ -277,7 +281,8 @@ class Table:
                     raise
                 codes = [r.get("Code") or "None" for r in reasons]
                 if _CONFLICT in codes and attempt + 1 < _CONFLICT_TRIES:
-                    time.sleep(0.05 * 2**attempt)
+                    cap = min(_CONFLICT_CAP_SECONDS, 0.05 * 2**attempt)
+                    time.sleep(random.uniform(0, cap))
                     continue
                 if any(c not in ("None", "ConditionalCheckFailed") for c in codes):
                     raise
@@ -375,9 +380,11 @@ class Canceled(FailedError):
         return self.failed[index] is not None
 
 
-#: another transaction on the same item: DynamoDB cancels, the caller tries again
+#: another transaction on the same item: DynamoDB cancels, the caller tries again (a storm
+#: of deliveries on one target contends for its guard item): jittered, up to ~5 s in all
 _CONFLICT = "TransactionConflict"
-_CONFLICT_TRIES = 4
+_CONFLICT_TRIES = 10
+_CONFLICT_CAP_SECONDS = 1.0
 
 
 def _lost(exc: Exception) -> ConditionFailed:

@@ -10,6 +10,7 @@ import pytest
 from serverless_remediation.remediate.emulator import agree_alarm, create_function
 from serverless_remediation.remediation.approvals import Approvals, Status
 from serverless_remediation.remediation.models import Outcome
+from serverless_remediation.remediation.store import Table, guard_key
 
 ALARM = "test-orders-error-rate"
 APPROVER = "arn:aws:sts::123456789012:assumed-role/OnCall/alice"
@@ -79,6 +80,29 @@ def test_approve_mode_asks_then_approval_applies_and_verifies(stack, orders):
         APPROVER,
         "cli",
     )
+
+
+def test_an_approved_change_takes_the_targets_cooldown_like_any_alarm(stack, orders):
+    """An approval is an alarm's change, decided by a person: it claims the cooldown and a
+    breaker slot as the automatic change would, so the next alarm in the cooldown
+    escalates instead of asking again."""
+    pipeline, _, pending = ask(stack, orders)
+    (done,) = pipeline.handle(decision("approve", pending.approval_id))
+    assert done.outcome is Outcome.EXECUTED, done.reason
+    guard = Table(stack.clients("dynamodb"), stack.table).get(guard_key(orders_target(orders)))
+    assert guard is not None
+    assert (guard["audit_id"], guard["executed"]) == (done.audit_id, True)
+    assert guard["until"] > int(stack.now.timestamp())
+    stack.now += timedelta(minutes=1)
+    (again,) = stack.pipeline(orders).handle(stack.event("lambda_alarm_action.json"))
+    assert again.outcome is Outcome.ESCALATED, again.reason
+    assert "still alarming after rollback at" in again.reason
+    assert done.audit_id in again.reason
+    assert live_version(stack) == "2"
+
+
+def orders_target(playbook: dict) -> str:
+    return playbook["alarms"][ALARM]["target"]
 
 
 def test_approval_is_used_once(stack, orders):

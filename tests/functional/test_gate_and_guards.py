@@ -163,6 +163,10 @@ def release(guards, target, audit_id):
 
 def test_cooldown_blocks_until_it_expires_and_a_refire_escalates(stack, guards):
     claim(guards, "t1", stack.now, audit_id="a" * 32, action="rollback")
+    # until its outcome is written, the holder is named as not finished
+    with pytest.raises(Blocked, match="has not finished"):
+        claim(guards, "t1", stack.now + timedelta(seconds=1))
+    guards._table.transact([guards.executed("t1", audit_id="a" * 32)])
     with pytest.raises(Blocked, match="cooldown") as blocked:
         claim(guards, "t1", stack.now + timedelta(seconds=599))
     # Still alarming after an executed action: a human must look.

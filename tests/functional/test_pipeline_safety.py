@@ -13,6 +13,7 @@ from serverless_remediation.remediate.emulator import ACCOUNT, REGION, agree_ala
 from serverless_remediation.remediate.replay import retime
 from serverless_remediation.remediation.audit import AuditLog, Entry
 from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.errors import SkippedError
 from serverless_remediation.remediation.models import Outcome
 from tests.conftest import sns_alarm
 from tests.functional.actions.wire import Wire, denied
@@ -134,6 +135,85 @@ def test_a_failed_action_releases_its_cooldown_so_a_redrive_acts(stack, orders, 
     # The same event again, from the dead-letter queue: no cooldown, no duplicate.
     (redriven,) = stack.pipeline(orders, clients=clients).handle(event)
     assert redriven.outcome is Outcome.EXECUTED, redriven.reason
+    assert live_version(stack) == "2"
+
+
+def test_a_refire_in_the_cooldown_escalates_without_reading_the_target(stack, orders, emulator):
+    """The guards are claimed with the record: a refused claim escalates before the plan,
+    so a storm of refires costs the target's control plane nothing."""
+    (acted,) = stack.pipeline(orders).handle(stack.event("sns_alarm_single_metric.json"))
+    assert acted.outcome is Outcome.EXECUTED, acted.reason
+    clients = Clients(endpoint_url=emulator.endpoint_url)
+    read: list[str] = []
+    clients("lambda").meta.events.register(
+        "provide-client-params.lambda", lambda model, **_: read.append(model.name)
+    )
+    stack.now += timedelta(minutes=1)
+    (refire,) = stack.pipeline(orders, clients=clients).handle(
+        stack.event("lambda_alarm_action.json")
+    )
+    assert refire.outcome is Outcome.ESCALATED, refire.reason
+    assert "still alarming after rollback at" in refire.reason
+    assert read == []
+    assert live_version(stack) == "2"
+
+
+def test_an_alarm_on_a_target_another_delivery_holds_escalates_as_in_flight(stack, orders):
+    """The guards are claimed with the record: a second alarm on the same target while the
+    first delivery runs escalates, naming that delivery as not finished (not "still
+    alarming after" a change nobody made); once the first gives the target back (it did
+    not act), the next alarm acts."""
+    target = orders["alarms"][ALARM]["target"]
+    other = "test-orders-latency"
+    orders["alarms"][other] = {"action": "rollback", "target": target}
+
+    def other_alarm(n: int) -> dict:
+        arn = f"{ALARM_ARN.rsplit(':', 1)[0]}:{other}"
+        message = stack.alarm_message(AlarmName=other, AlarmArn=arn)
+        return sns_alarm(message, message_id=f"7a6c0f7e-0000-4000-8000-00000000000{n}")
+
+    second = other_alarm(2)
+    first, seen = stack.pipeline(orders), {}
+
+    def in_flight(run):  # between the first delivery's record and its change
+        (seen["second"],) = stack.pipeline(orders).handle(second)
+        raise SkippedError("CloudWatch no longer shows ALARM")
+
+    first._confirm = in_flight
+    (skipped,) = first.handle(stack.event("sns_alarm_single_metric.json"))
+    assert skipped.outcome is Outcome.SKIPPED
+    held = seen["second"]
+    assert held.outcome is Outcome.ESCALATED, held.reason
+    assert f"rollback (audit {skipped.audit_id}) took this target" in held.reason
+    assert "has not finished" in held.reason
+    assert live_version(stack) == "3"
+    stack.now += timedelta(minutes=1)  # the alarm's next transition
+    (acted,) = stack.pipeline(orders).handle(other_alarm(3))
+    assert acted.outcome is Outcome.EXECUTED, acted.reason
+    assert live_version(stack) == "2"
+
+
+def test_an_outcome_not_written_gives_the_transition_back_so_the_retry_escalates(
+    stack, orders, emulator
+):
+    """The outcome's transaction fails after the change: the notice says what changed and
+    the event fails; the transition is given back first, so Lambda's retry is not taken
+    for a duplicate of a running delivery (and lost): it escalates, held by the cooldown
+    the change took."""
+    clients = Clients(endpoint_url=emulator.endpoint_url)
+    Wire(clients("dynamodb")).queue("TransactWriteItems", None, denied())  # the outcome's
+    event = stack.event("sns_alarm_single_metric.json")
+    with pytest.raises(Exception, match="AccessDenied"):
+        stack.pipeline(orders, clients=clients).handle(event)
+    assert live_version(stack) == "2"
+    (pending,) = stack.audit_items()
+    assert pending["outcome"] == "pending"
+    (notice,) = stack.notices()
+    assert "audit record not completed" in notice["message"]
+
+    (retried,) = stack.pipeline(orders).handle(event)
+    assert retried.outcome is Outcome.ESCALATED, retried.reason
+    assert pending["audit_id"] in retried.reason
     assert live_version(stack) == "2"
 
 

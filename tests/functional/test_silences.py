@@ -132,3 +132,48 @@ def test_manual_request_is_not_held_but_says_the_target_is_silenced(stack, order
     assert result.outcome is Outcome.EXECUTED, result.reason
     assert "target silenced" in result.reason
     assert live_version(stack) == "2"
+
+
+def test_a_silence_added_while_another_is_lifted_stays_marked(stack, orders):
+    """Two people at once: one lifts a silence while another silences the same target.
+    The marker the remediators read is written on condition of the version read, so the
+    lift reads again and the new silence still holds the target."""
+    target, playbook = orders
+    lifted = silence(stack, target, timedelta(hours=8))
+    store = silences(stack)
+    real_active, added = store.active, []
+
+    def active(at, of=None):
+        found = real_active(at, of)  # the lift's view of the silences left
+        if not added:
+            added.append(silence(stack, target))  # meanwhile, someone silences it again
+        return found
+
+    store.active = active
+    store.lift(lifted.silence_id, ONCALL, stack.now)
+    (result,) = stack.pipeline(playbook).handle(stack.event("sns_alarm_single_metric.json"))
+    assert result.outcome is Outcome.SILENCED, result.reason
+    assert added[0].silence_id in result.reason
+    assert live_version(stack) == "3"
+
+
+def test_a_silence_and_its_marker_are_written_together(stack, orders, emulator):
+    """If the marker cannot be written, the silence is not stored either: a silence is
+    never listed without holding the target."""
+    from serverless_remediation.remediation.clients import Clients
+    from tests.functional.actions.wire import Wire, denied
+
+    target, _ = orders
+    clients = Clients(endpoint_url=emulator.endpoint_url)
+    Wire(clients("dynamodb")).queue("TransactWriteItems", denied())
+    made = build_silence(
+        target,
+        length=timedelta(hours=1),
+        reason="planned migration",
+        created_by=ONCALL,
+        now=stack.now,
+        max_length=timedelta(hours=24),
+    )
+    with pytest.raises(Exception, match="AccessDenied"):
+        Silences(clients("dynamodb"), stack.table, timedelta(hours=24)).add(made)
+    assert silences(stack).active(stack.now) == []

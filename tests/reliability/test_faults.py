@@ -193,12 +193,16 @@ def check(trial: Trial) -> tuple[list[str], int, int]:
     if fault.kind in RETRYABLE and not fault.persistent:
         if trial.outcome != "executed" or not recorded_change or len(trial.notices) != 1:
             problems.append("transient fault not absorbed by a retry")
-    elif call == "dynamodb.PutItem[audit]" or OPENS in call:
+    elif OPENS in call:
+        # the intent (with the transition and the guards) not written: nothing is done;
+        # the record alone says so, and the event fails (to the dead-letter queue)
         if trial.changed:
             wrong += 1
             problems.append("acted although the audit record could not be written")
-        if not trial.raised or trial.records:
-            problems.append("expected the event to fail with no record")
+        if trial.outcome != "failed" or not record or record["outcome"] != "failed":
+            problems.append("intent not written: expected a failed record, nothing else")
+        if not any("FAILED" in (n["subject"] or "") for n in trial.notices):
+            problems.append("intent not written: expected a FAILED notice")
     elif call.startswith("ssm.GetParameter[switch]"):
         # The switch or its override unreadable: off, and a human hears why (not a quiet
         # skip that would leave automation off unnoticed).
@@ -209,7 +213,7 @@ def check(trial: Trial) -> tuple[list[str], int, int]:
             problems.append("switch unreadable: expected an escalated, audited delivery")
         if not any("needs a human" in (n["subject"] or "") for n in trial.notices):
             problems.append("switch unreadable: expected a notice")
-    elif call == "dynamodb.UpdateItem[audit]" or CLOSES in call:
+    elif CLOSES in call:
         if not trial.raised or not record:
             problems.append("audit update failed: expected the event to fail, intent kept")
         if trial.changed and not noticed_change:
