@@ -6,6 +6,7 @@ Used by the drill, the tests and the benchmarks: boto3 talks to it through
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -139,20 +140,64 @@ def _refuse_what_dynamodb_refuses() -> None:
 
 
 def _atomic_dynamodb_writes() -> None:
-    """Wrap moto's DynamoDB write methods in ``_WRITES``, once per process."""
-    from moto.dynamodb.models import DynamoDBBackend
+    """Wrap moto's DynamoDB write methods in ``_WRITES``, once per process; a transaction
+    keeps a copy of the items it touches, not of whole tables (below)."""
+    from moto.dynamodb import models
 
+    backend = models.DynamoDBBackend
     for name in _WRITE_METHODS:
-        method = getattr(DynamoDBBackend, name)
+        method = getattr(backend, name)
         if getattr(method, "_atomic", False):
             continue
+        if name == "transact_write_items":
+            method = _item_rollback(method)
 
         def atomic(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
             with _WRITES:
                 return _method(self, *args, **kwargs)
 
         atomic._atomic = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, atomic)
+        setattr(backend, name, atomic)
+    # moto backs up every table a transaction names (a deep copy of the whole table, per
+    # transaction: seconds and gigabytes once the audit table holds a storm's records);
+    # ``_item_rollback`` restores the touched items instead
+    models.copy = _TablesNotCopied()  # type: ignore[assignment]
+
+
+class _TablesNotCopied:
+    """``copy`` for moto's DynamoDB models: a table is "copied" as itself."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _item_rollback(transact: Any) -> Any:
+    """moto's transaction, with each touched item copied first and put back if it fails
+    (all or nothing, as DynamoDB; the caller holds ``_WRITES``)."""
+
+    def run(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        saved = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = self.get_table(op["TableName"])
+            key = op.get("Key") or {
+                a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a
+            }
+            saved.append((op["TableName"], key, copy.deepcopy(self.get_item(op["TableName"], key))))
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            for table_name, key, item in saved:
+                if item is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, item.to_json()["Attributes"])
+            raise
+
+    return run
 
 
 class Emulator:
