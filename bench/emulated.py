@@ -33,6 +33,8 @@ from werkzeug.serving import make_server
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication, MotoRequestHandler, create_backend_app,
 )
+from serverless_remediation.remediate.emulator import dynamodb_as_documented
+dynamodb_as_documented()  # as the tests' emulator: transactions roll back per item
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()

@@ -139,6 +139,13 @@ def _refuse_what_dynamodb_refuses() -> None:
     DynamoHandler.call_action = checked  # type: ignore[method-assign]
 
 
+def dynamodb_as_documented() -> None:
+    """moto's DynamoDB, in this process, made to behave as DynamoDB documents where moto
+    does not: atomic writes and transactions, and the requests DynamoDB refuses refused."""
+    _atomic_dynamodb_writes()
+    _refuse_what_dynamodb_refuses()
+
+
 def _atomic_dynamodb_writes() -> None:
     """Wrap moto's DynamoDB write methods in ``_WRITES``, once per process; a transaction
     keeps a copy of the items it touches, not of whole tables (below)."""
@@ -211,8 +218,7 @@ class Emulator:
         for name, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(name, value)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        _atomic_dynamodb_writes()
-        _refuse_what_dynamodb_refuses()
+        dynamodb_as_documented()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
