@@ -189,10 +189,6 @@ class Guards:
         if count >= self.settings.breaker_max:
             raise Blocked(self._breaker_reason(count))
 
-    def state(self, target: str) -> Item | None:
-        """The target's guard item as stored (``remediate status``)."""
-        return self._table.get(guard_key(target))
-
     def _recent(self, item: Item, epoch: int) -> list[int]:
         kept = stamps(item)[: self.settings.breaker_max]
         return recent(kept, epoch, self.settings.breaker_window_seconds)

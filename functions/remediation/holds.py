@@ -174,12 +174,9 @@ class Holds:
         return plan
 
     def _silenced(self, run: Run, now: datetime) -> str | None:
-        """What silences ``run``'s target: read with its record (``Pipeline._open``), or
-        now; else its service's maintenance window."""
-        route = run.route
-        if run.guards_seen:
-            return run.silenced or self.silences.window(route.maintenance, now)
-        return self.silences.holding(route.target, route.maintenance, now)
+        """What silences ``run``'s target: the marker its record's transaction read
+        (``Pipeline._open``), else its service's maintenance window."""
+        return run.silenced or self.silences.window(run.route.maintenance, now)
 
     def _approved(self, run: Run, plan: Plan[Any], now: datetime) -> Result | Plan[Any]:
         """An approved plan goes ahead only on the target as it was when asked."""

@@ -316,7 +316,6 @@ class Pipeline:
             if claiming
             else self.guards.look(target, now)
         )
-        run.guards_seen = True
         while True:
             writes = [w for w in (transition, guard) if w is not None]
             try:

@@ -28,9 +28,8 @@ class Run:
     #: the guards were claimed with the record (``Pipeline._open``): given back unless it
     #: executes
     claimed: bool = False
-    #: a claim was tried with the record: ``silenced`` and ``blocked`` say what refused it
-    guards_seen: bool = False
-    #: the silence that refused the claim (the hold step holds the change)
+    #: the silence the record's transaction found on the target (the hold step holds the
+    #: change)
     silenced: str | None = None
     #: the cooldown or breaker that refused the claim (escalates before the change)
     blocked: str | None = None

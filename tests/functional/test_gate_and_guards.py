@@ -17,7 +17,7 @@ from serverless_remediation.remediation.gate import Gate
 from serverless_remediation.remediation.guards import Blocked, Guards, GuardSettings, stamps
 from serverless_remediation.remediation.models import Mode, Outcome
 from serverless_remediation.remediation.silences import Silences, build_silence
-from serverless_remediation.remediation.store import Canceled
+from serverless_remediation.remediation.store import Canceled, guard_key
 
 ALARM = "test-orders-error-rate"
 
@@ -206,7 +206,7 @@ def test_breaker_trips_at_its_limit_and_escalates(stack, guards):
     with pytest.raises(Blocked):
         guards.check("t1", stack.now + timedelta(minutes=30))
     claim(guards, "t1", stack.now + timedelta(minutes=61))  # the window slid past the first
-    assert stamps(guards.state("t1")) == [
+    assert stamps(guards._table.get(guard_key("t1"))) == [
         int((stack.now + timedelta(minutes=61)).timestamp()),
         int((stack.now + timedelta(minutes=10)).timestamp()),
     ]
@@ -231,16 +231,22 @@ def test_breaker_kept_in_fixed_slots_follows_a_changed_limit(stack):
 
 
 def test_a_silence_marker_refuses_the_claim_and_says_which(stack, guards):
-    silences = Silences(stack.clients("dynamodb"), stack.table, timedelta(hours=24))
-    made = build_silence(
-        "t1",
-        length=timedelta(hours=1),
-        reason="deploying",
-        created_by="ops",
-        now=stack.now,
-        max_length=timedelta(hours=24),
-    )
-    silences.add(made)
+    day = timedelta(hours=24)
+    silences = Silences(stack.clients("dynamodb"), stack.table, day)
+
+    def silence(target, reason):
+        made = build_silence(
+            target,
+            length=timedelta(hours=1),
+            reason=reason,
+            created_by="ops",
+            now=stack.now,
+            max_length=day,
+        )
+        silences.add(made)
+        return made
+
+    made = silence("t1", "deploying")
     write = guards.claim("t1", stack.now + timedelta(minutes=5), audit_id="a" * 32, action="x")
     with pytest.raises(Canceled) as canceled:
         guards._table.transact([write])
@@ -251,16 +257,7 @@ def test_a_silence_marker_refuses_the_claim_and_says_which(stack, guards):
     silences.lift(made.silence_id, "ops", stack.now + timedelta(minutes=6))
     claim(guards, "t1", stack.now + timedelta(minutes=7))
     # and a silence that ended by itself holds nothing
-    day = timedelta(hours=24)
-    ended = build_silence(
-        "t2",
-        length=timedelta(hours=1),
-        reason="done",
-        created_by="o",
-        now=stack.now,
-        max_length=day,
-    )
-    silences.add(ended)
+    silence("t2", "done")
     claim(guards, "t2", stack.now + timedelta(hours=1))
 
 
