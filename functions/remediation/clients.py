@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from botocore.config import Config
 
+from .quotas import Pace
+
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_apigateway import APIGatewayClient
@@ -40,6 +42,8 @@ class Clients:
     one in another region (CloudFront-scope WAF lives in us-east-1). ``overrides`` maps a
     service name (or ``"service@region"``) to a ready client (a Stubber-wrapped one in tests).
     The endpoint comes from boto3's own ``AWS_ENDPOINT_URL`` unless ``endpoint_url`` is given.
+    ``pace`` keeps the calls that have a documented rate to this environment's share of it
+    (the Lambda handlers pass one; see ``quotas.py``).
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class Clients:
         overrides: dict[str, Any] | None = None,
         credentials: Callable[[], Mapping[str, str]] | None = None,
         region: str | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self._session = session
         self._endpoint_url = endpoint_url
@@ -62,6 +67,8 @@ class Clients:
         self._credentials = credentials
         #: the region a client gets when none is named (None: the session's own)
         self._region = region
+        #: this execution environment's share of AWS's documented rates (``quotas.py``)
+        self._pace = pace
 
     def acting_as(
         self, credentials: Callable[[], Mapping[str, str]], *, region: str | None
@@ -74,6 +81,7 @@ class Clients:
             config=self._config,
             credentials=credentials,
             region=region,
+            pace=self._pace,
         )
 
     # Typed clients (boto3-stubs) for the services the Lambda code calls; any other name
@@ -142,13 +150,16 @@ class Clients:
     def _make(self, service: str, region: str | None = None) -> Any:
         # Untyped on purpose: ``service`` is any name, and the overloads above type the result.
         make: Any = self.session().client
-        return make(
+        client = make(
             service,
             region_name=region or self._region or None,
             endpoint_url=self._endpoint_url,
             config=self._config,
             **(self._credentials() if self._credentials else {}),
         )
+        if self._pace is not None:
+            self._pace.watch(client)
+        return client
 
 
 def error_code(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from .clients import Clients
 from .config import Settings
 from .models import Outcome
 from .pipeline import Pipeline, RemediationFailed
+from .quotas import Pace
 
 logger = Logger(service="auto-remediation")
 _pipeline: Pipeline | None = None
@@ -25,7 +26,7 @@ def pipeline() -> Pipeline:
     """Built once per container, on first use."""
     global _pipeline
     if _pipeline is None:
-        _pipeline = Pipeline(Settings.from_env(), Clients())
+        _pipeline = Pipeline(Settings.from_env(), Clients(pace=Pace.from_env()))
     return _pipeline
 
 

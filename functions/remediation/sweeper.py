@@ -50,6 +50,7 @@ from .config import deployment_from_env, required
 from .errors import DeliveryFailed, EscalatedError, RejectedError
 from .models import Outcome, Result, Source
 from .notify import Notifier
+from .quotas import Pace
 from .recorder import Recorder
 from .scope import Deployment
 
@@ -231,7 +232,7 @@ def sweeper() -> Sweeper:
     """Built once per container, on first use."""
     global _sweeper
     if _sweeper is None:
-        _sweeper = Sweeper(SweeperSettings.from_env(), Clients())
+        _sweeper = Sweeper(SweeperSettings.from_env(), Clients(pace=Pace.from_env()))
     return _sweeper
 
 

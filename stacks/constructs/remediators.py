@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,15 @@ from constructs import Construct, IConstruct
 from serverless_remediation import remediation
 from serverless_remediation.remediation.actions import MODULES_VARIABLE, module_of
 from serverless_remediation.remediation.playbook import REVERT, Playbook
+from serverless_remediation.remediation.quotas import RATES, quota
 from serverless_remediation.remediation.store import APPROVALS, PARTITION_KEY, audit_key
 from serverless_remediation.stacks.config import ConfigError
 from serverless_remediation.stacks.constructs.nag import acknowledge
 from serverless_remediation.stacks.constructs.permissions import grant
 
 HANDLER = "remediation.handler.lambda_handler"
+#: the sweeper runs one environment at a time
+SWEEPER_CONCURRENCY = 1
 #: the Powertools service name of every remediator and the sweeper (handler.py's Logger)
 SERVICE_NAME = "auto-remediation"
 SWEEPER_HANDLER = "remediation.sweeper.lambda_handler"
@@ -81,6 +85,10 @@ TABLE_ACTIONS = (
 KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 #: the pipeline reads every alarm back before acting on it (remediation.confirm)
 CONFIRM_ACTIONS = ("cloudwatch:DescribeAlarms",)
+#: the automation switch (and its overrides)
+SWITCH_ACTIONS = ("ssm:GetParameter",)
+#: what every remediator's pipeline calls, whatever its action
+REMEDIATOR_ACTIONS = (*SWITCH_ACTIONS, *CONFIRM_ACTIONS)
 #: why CONFIRM_ACTIONS take the environment's alarm-name wildcard
 CONFIRM_WILDCARD_REASON = (
     "cloudwatch:DescribeAlarms: the remediator confirms each alarm at its source before acting "
@@ -379,6 +387,13 @@ class Remediators(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        callers = [
+            (reserved_concurrency, [*REMEDIATOR_ACTIONS, *granted(statements)])
+            for statements in grants.values()
+        ]
+        if sweeper_grants is not None and has_sweeper():
+            callers.append((SWEEPER_CONCURRENCY, granted(sweeper_grants)))
+        self._pace = json.dumps(pace_environments(callers), sort_keys=True)
         self.functions: dict[str, lambda_.Function] = {}
         for action, statements in grants.items():
             fn = self._build_function(
@@ -412,6 +427,7 @@ class Remediators(Construct):
             "SWITCH_OVERRIDE_PREFIX": w.override_prefix,
             "COOLDOWN_SECONDS": str(w.cooldown_seconds),
             "BREAKER_MAX_PER_HOUR": str(w.breaker_max),
+            "REMEDIATION_PACE": self._pace,
             **action_modules(action, self._playbook),
         }
 
@@ -444,7 +460,7 @@ class Remediators(Construct):
             role.add_to_policy(
                 iam.PolicyStatement(
                     sid="Switch",
-                    actions=["ssm:GetParameter"],
+                    actions=list(SWITCH_ACTIONS),
                     resources=[w.switch_arn, w.override_arn(action), *w.account_switch_arns],
                 )
             )
@@ -528,6 +544,7 @@ class Remediators(Construct):
             "AUDIT_TABLE": w.table_name,
             "NOTICE_TOPIC_ARN": w.notice_topic.topic_arn,
             MODULES_VARIABLE: module_of("waf-block"),  # the blocks it sweeps
+            "REMEDIATION_PACE": self._pace,
         }
         fn = self._function(
             "WafSweeper",
@@ -539,7 +556,7 @@ class Remediators(Construct):
             log_group=log_group,
             timeout=Duration.seconds(120),
             memory_size=memory_mb,
-            reserved_concurrent_executions=1,
+            reserved_concurrent_executions=SWEEPER_CONCURRENCY,
             environment=environment,
             retry_attempts=0,
             dead_letter_queue=self.dead_letters,
@@ -652,6 +669,24 @@ RETENTION = {
     150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS, 365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS,
     545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS, 1827: _R.FIVE_YEARS, 3653: _R.TEN_YEARS,
 }  # fmt: skip
+
+
+def granted(statements: Iterable[iam.PolicyStatement]) -> list[str]:
+    """The IAM actions ``statements`` allow."""
+    return [a for s in statements if s.effect is iam.Effect.ALLOW for a in s.actions]
+
+
+def pace_environments(callers: Iterable[tuple[int, Iterable[str]]]) -> dict[str, int]:
+    """``REMEDIATION_PACE`` (see ``remediation.quotas``): for each documented rate, how many
+    execution environments may make a call that counts against it. ``callers``: per function,
+    its reserved concurrency and the IAM actions it is granted (wildcards as IAM reads them)."""
+    counts: dict[str, int] = {}
+    for environments, actions in callers:
+        patterns = [a.lower() for a in actions]
+        rates = {quota(r) for r in RATES if any(fnmatchcase(r.lower(), p) for p in patterns)}
+        for rate in rates:
+            counts[rate] = counts.get(rate, 0) + environments
+    return counts
 
 
 def _retention(days: int) -> logs.RetentionDays:

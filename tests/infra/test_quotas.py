@@ -1,0 +1,74 @@
+"""Each function's share of AWS's documented rates (``remediation.quotas``), as synthesized:
+``REMEDIATION_PACE`` counts, for each rate, the execution environments of every function whose
+role may make a call against it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from fnmatch import fnmatchcase
+from typing import Any
+
+from serverless_remediation.remediation.quotas import RATES, quota
+from serverless_remediation.stacks.constructs.remediators import pace_environments
+from tests.infra.conftest import Synth
+
+
+def _allowed(synth: Synth) -> dict[str, set[str]]:
+    """role logical id -> the IAM actions its policies (inline and managed) allow."""
+    actions: dict[str, set[str]] = defaultdict(set)
+    policies = {
+        **synth.resources("AWS::IAM::Policy"),
+        **synth.resources("AWS::IAM::ManagedPolicy"),
+    }
+    for policy in policies.values():
+        granted = set()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                listed = statement["Action"]
+                granted |= {listed} if isinstance(listed, str) else set(listed)
+        for role in policy["Properties"].get("Roles", []):
+            actions[role["Ref"]] |= granted
+    return actions
+
+
+def test_every_function_that_makes_a_paced_call_carries_the_count_of_all_its_callers(
+    drill: Synth,
+) -> None:
+    allowed = _allowed(drill)
+    expected: dict[str, int] = defaultdict(int)
+    paced: list[dict[str, Any]] = []
+    for function in drill.resources("AWS::Lambda::Function").values():
+        props = function["Properties"]
+        role = props["Role"]["Fn::GetAtt"][0]
+        rates = {
+            quota(r) for r in RATES if any(fnmatchcase(r.lower(), a.lower()) for a in allowed[role])
+        }
+        for rate in rates:
+            expected[rate] += props.get("ReservedConcurrentExecutions", 0)
+        if rates:
+            paced.append(props)
+    assert paced, "no function makes a paced call"
+    for props in paced:
+        carried = json.loads(props["Environment"]["Variables"]["REMEDIATION_PACE"])
+        assert carried == expected, props.get("FunctionName")
+    # a storm's Lambda control-plane calls come from several remediators at once
+    assert expected["lambda:UpdateAlias"] > max(p["ReservedConcurrentExecutions"] for p in paced)
+
+
+def test_pace_counts_wildcards_and_shared_rates_once_per_function() -> None:
+    counts = pace_environments(
+        [
+            (5, ["lambda:Get*", "ssm:GetParameter", "ssm:GetParameters"]),
+            (1, ["wafv2:UpdateIPSet", "dynamodb:PutItem"]),
+            (2, ["sns:Publish"]),
+        ]
+    )
+    assert counts["lambda:GetAlias"] == 5
+    assert counts["lambda:GetFunction"] == 5
+    assert "lambda:UpdateAlias" not in counts
+    # GetParameters counts against GetParameter's rate, once per function
+    assert counts["ssm:GetParameter"] == 5
+    assert "ssm:GetParameters" not in counts
+    assert counts["wafv2:UpdateIPSet"] == 1
+    assert set(counts) <= set(RATES)
