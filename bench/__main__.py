@@ -33,6 +33,8 @@ COLD_VS_FLOOR, COLD_VS_PEER = 1.25, 1.6
 WARM_MS, CALLS_OVER_MIN, STORM_PER_S, SYNTH_150_S = 5.0, 2, 200.0, 60.0
 # Targets of issue 16: the duplicate path's own CPU, memory growth over 1,000 events.
 DUPLICATE_MS, RSS_GROWTH = 2.0, 0.05
+# Issue 16: our own modules' share of a remediator's import time.
+IMPORT_SHARE = 0.10
 # Issue 13: a hub and N spokes of 15 services (one synth each: 100 spokes take about a
 # minute), every stack under CloudFormation's 500 resources
 HUB_SPOKES, STACK_RESOURCES = [10, 50, 100], 500
@@ -70,12 +72,13 @@ def run_events(server: Server, what: list[str], runs: int, work: Path) -> dict:
     return run_child("bench.events", [*what, "--runs", str(runs)], server, out)
 
 
-def run_concurrent(workers: int, work: Path) -> dict:
+def run_concurrent(workers: int, work: Path, *, paced: bool = True) -> dict:
     """``bench.storms`` in a child process, against an emulator of its own that applies one
-    request at a time (see bench/storms.py)."""
+    request at a time (see bench/storms.py); ``paced`` False: without the remediators' pacing."""
     with moto_server(sys.executable, locked=True) as server:
-        out = work / f"concurrent-{workers}.json"
-        return run_child("bench.storms", ["--workers", str(workers)], server, out)
+        out = work / f"concurrent-{workers}-{paced}.json"
+        flags = [] if paced else ["--unpaced"]
+        return run_child("bench.storms", ["--workers", str(workers), *flags], server, out)
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,9 +94,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     actions = sorted(REGISTRY)
     if "cold" in only or "mitigate" in only:
         log(f"cold init: {len(actions)} remediators, floor, peer x {args.runs}")
-        figures["cold"] = cold.measure(
-            actions, main_python=sys.executable, peer_python=args.peer_python, runs=args.runs
-        )
+        with moto_server(sys.executable) as server:  # the first events' AWS
+            figures["cold"] = cold.measure(
+                actions,
+                main_python=sys.executable,
+                peer_python=args.peer_python,
+                runs=args.runs,
+                emulator=server.url,
+            )
         figures["cold_source_compile_ms"] = cold.source_compile_ms(sys.executable, args.runs)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
@@ -112,10 +120,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     log(f"alarm storm x {args.runs}")
                     figures["storm"] = run_events(server, ["storm"], args.runs, work)
         if "concurrent" in only:
-            figures["concurrent"] = {}
+            figures["concurrent"], figures["concurrent_unpaced"] = {}, {}
             for workers in CONCURRENT_WORKERS:
                 log(f"storm, {workers} concurrent environments")
                 figures["concurrent"][str(workers)] = run_concurrent(workers, work)
+                log(f"storm, {workers} concurrent environments, unpaced (for comparison)")
+                figures["concurrent_unpaced"][str(workers)] = run_concurrent(
+                    workers, work, paced=False
+                )
         if only & {"synth", "mitigate"}:
             why = synth.available()
             if why:
@@ -221,6 +233,8 @@ def table(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "",
                 )
             )
+        rows.extend(first_event_rows(cold_f))
+        rows.extend(import_rows(cold_f.get("imports")))
         extra = f.get("cold_source_compile_ms")
         if extra is not None:
             rows.append(("  + without .pyc", f"+{_ms(extra)} CPU (compiling remediation/)", "", ""))
@@ -308,7 +322,7 @@ def table(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 _met(growth <= RSS_GROWTH),
             )
         )
-    rows.extend(concurrent_rows(f.get("concurrent")))
+    rows.extend(concurrent_rows(f.get("concurrent"), f.get("concurrent_unpaced")))
     rows.extend(synth_rows(f.get("synth")))
     rows.extend(mitigate_rows(f))
     rows.extend(hub_rows(f.get("hub_synth"), f.get("accounts")))
@@ -373,22 +387,85 @@ def calls_breakdown(calls: list[list[list[str]]]) -> dict[str, int]:
     return out
 
 
-def concurrent_rows(c: dict | None) -> list[tuple[str, str, str, str]]:
+def first_event_rows(cold_f: dict) -> list[tuple[str, str, str, str]]:
+    """Cold start as Lambda bills it: init + the first event, against the one-client floor
+    and the floor of exactly the clients the event's path made."""
+    first = {k.split(":", 1)[1]: v for k, v in cold_f.items() if k.startswith("first:")}
+    if not first:
+        return []
+    floor = cold_f["floor"]
+    worst = max(first.values(), key=lambda v: v["cpu_ms"])
+    rows = [
+        (
+            "cold start: init + 1st event",
+            f"ours / boto3 floor {worst['cpu_ms'] / floor['cpu_ms']:.2f}x CPU "
+            f"({worst['wall_ms'] / floor['wall_ms']:.2f}x wall; the slowest remediator, its "
+            "first alarm executed on the emulator)",
+            f"<= {COLD_VS_FLOOR}x",
+            _met(worst["cpu_ms"] / floor["cpu_ms"] <= COLD_VS_FLOOR),
+        )
+    ]
+    for action, v in sorted(first.items()):
+        path = cold_f[f"floor-path:{action}"]
+        rows.append(
+            (
+                f"  {action}",
+                f"init {_ms(v['init_cpu_ms'])} + event {_ms(v['event_cpu_ms'])} CPU "
+                f"(wall {_ms(v['init_wall_ms'])} + {_ms(v['event_wall_ms'])}); "
+                f"{v['cpu_ms'] / path['cpu_ms']:.2f}x its path's floor {_ms(path['cpu_ms'])} "
+                f"CPU (boto3 + {', '.join(v['clients'])})",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+def import_rows(imports: dict | None) -> list[tuple[str, str, str, str]]:
+    """``python -X importtime`` of a remediator's init, by whose modules."""
+    if not imports:
+        return []
+    groups = imports["groups_ms"]
+    every = groups["all"]
+    share = groups.get("ours", 0.0) / every
+    parts = ", ".join(
+        f"{g} {_ms(groups.get(g, 0.0))} ({groups.get(g, 0.0) / every:.0%})"
+        for g in ("ours", "powertools", "boto3", "other")
+    )
+    rows = [
+        (
+            "import share, our modules",
+            f"{share:.1%} of {_ms(every)} imported ({imports['remediator']} remediator, "
+            f"-X importtime self times): {parts}",
+            f"<= {IMPORT_SHARE:.0%}",
+            _met(share <= IMPORT_SHARE),
+        )
+    ]
+    for key, label in (("ours_top", "heaviest of ours"), ("powertools_top", "of Powertools")):
+        rows.append(
+            (
+                f"  {label}",
+                ", ".join(f"{name} {_ms(ms)}" for name, ms in imports[key]),
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+def concurrent_rows(c: dict | None, unpaced: dict | None = None) -> list[tuple[str, str, str, str]]:
     """One row per worker count: correctness, time to applied, and each AWS operation's peak
-    rate against its documented limit."""
+    rate against its documented limit (AWS's throttling applied); then the same storm without
+    the remediators' pacing, for comparison."""
     rows: list[tuple[str, str, str, str]] = []
     for workers, r in sorted((c or {}).items(), key=lambda kv: -int(kv[0])):
-        outcomes = ", ".join(f"{n} {o}" for o, n in r["outcomes"].items())
+        failed = r["outcomes"].get("failed", 0)
         rows.append(
             (
                 f"storm, {workers} environments",
-                f"{r['deliveries']} deliveries of {r['transitions']} transitions on "
-                f"{r['targets']} targets ({r['action']}) in {r['seconds']:.0f} s: {outcomes}; "
-                f"acted twice {r['acted_twice']}; delivery -> applied p50 "
-                f"{r['applied_p50_ms'] / 1000:.1f} s, p99 {r['applied_p99_ms'] / 1000:.1f} s "
-                "(queueing at the one-request-at-a-time emulator)",
-                "acted twice = 0",
-                _met(r["acted_twice"] == 0),
+                _storm_text(r) + " (queueing at the one-request-at-a-time emulator)",
+                "acted twice = 0, failed = 0",
+                _met(r["acted_twice"] == 0 and failed == 0),
             )
         )
         limited = {n: v for n, v in r["rates"].items() if "limit_per_s" in v}
@@ -397,21 +474,53 @@ def concurrent_rows(c: dict | None) -> list[tuple[str, str, str, str]]:
             rows.append(
                 (
                     f"  peak API rates, {workers} env.",
-                    "; ".join(
-                        f"{n} {v['peak_per_s']}/s of {v['limit_per_s']:g}/s"
-                        for n, v in limited.items()
-                    )
-                    + "; unlimited here: "
-                    + ", ".join(
-                        f"{n} {v['peak_per_s']}/s"
-                        for n, v in r["rates"].items()
-                        if "limit_per_s" not in v
-                    ),
+                    _rates_text(r),
                     "<= documented limit",
                     _met(not over),
                 )
             )
+        other = (unpaced or {}).get(workers)
+        if other:
+            rows.append(
+                (
+                    f"  unpaced, {workers} env.",
+                    "the same storm without the pacing: "
+                    + _storm_text(other)
+                    + "; "
+                    + _rates_text(other),
+                    "",
+                    "",
+                )
+            )
     return rows
+
+
+def _storm_text(r: dict) -> str:
+    outcomes = ", ".join(f"{n} {o}" for o, n in r["outcomes"].items())
+    return (
+        f"{r['deliveries']} deliveries of {r['transitions']} transitions on "
+        f"{r['targets']} targets ({r['action']}) in {r['seconds']:.0f} s: {outcomes}; "
+        f"acted twice {r['acted_twice']}; delivery -> applied p50 "
+        f"{r['applied_p50_ms'] / 1000:.1f} s, p99 {r['applied_p99_ms'] / 1000:.1f} s"
+    )
+
+
+def _rates_text(r: dict) -> str:
+    limited = {n: v for n, v in r["rates"].items() if "limit_per_s" in v}
+    throttled = sum(v.get("throttled", 0) for v in limited.values())
+    return (
+        "; ".join(
+            f"{n} {v['peak_per_s']}/s of {v['limit_per_s']:g}/s"
+            + (f" ({v['throttled']} throttled)" if v.get("throttled") else "")
+            for n, v in limited.items()
+        )
+        + f"; throttled by AWS's limits {throttled} in all"
+        + (f"; paced {r['paced_s']:.0f} s in all" if r.get("paced") else "")
+        + "; no documented rate: "
+        + ", ".join(
+            f"{n} {v['peak_per_s']}/s" for n, v in r["rates"].items() if "limit_per_s" not in v
+        )
+    )
 
 
 def synth_rows(s: dict | None) -> list[tuple[str, str, str, str]]:
@@ -445,7 +554,9 @@ def mitigate_rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if windows is None:
         return []
     rows = []
-    ours = {k.split(":", 1)[1]: v for k, v in (f.get("cold") or {}).items() if ":" in k}
+    cold_f = f.get("cold") or {}
+    ours = {k.split(":", 1)[1]: v for k, v in cold_f.items() if k.startswith("ours:")}
+    first = {k.split(":", 1)[1]: v for k, v in cold_f.items() if k.startswith("first:")}
     warm = f.get("warm_execute") or {}
     for scenario in mitigate.SCENARIOS:
         seconds = windows.get(f"{scenario.action}|{scenario.alarm_kind}")
@@ -455,7 +566,10 @@ def mitigate_rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             detection = "no such alarm synthesized"
         else:
             detection = f"{seconds // 60} min detection"
-        if scenario.action in warm and scenario.action in ours:
+        if scenario.action in first:
+            pipeline = first[scenario.action]["wall_ms"] / 1000
+            pipeline_text = f" + {pipeline:.2f} s pipeline (cold start: init + first event)"
+        elif scenario.action in warm and scenario.action in ours:
             pipeline = (
                 ours[scenario.action]["wall_ms"] + warm[scenario.action]["handler_ms"]
             ) / 1000

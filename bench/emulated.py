@@ -14,6 +14,7 @@ from pathlib import Path
 
 from serverless_remediation.remediate.emulator import create_audit_table
 from serverless_remediation.remediation.clients import Clients
+from serverless_remediation.remediation.store import guard_key, to_wire
 
 SERVE = """
 import sys
@@ -103,3 +104,8 @@ def create_core(clients: Clients, env: dict[str, str], switch: str) -> None:
     clients("ssm").put_parameter(
         Name=env["SWITCH_PARAMETER"], Value=switch, Type="String", Overwrite=True
     )
+
+
+def clear_guards(clients: Clients, table: str, target: str) -> None:
+    """Forget ``target``'s cooldown and breaker (a scenario that acts on one target again)."""
+    clients("dynamodb").delete_item(TableName=table, Key=to_wire(guard_key(target)))

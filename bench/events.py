@@ -37,7 +37,7 @@ import boto3
 from botocore import xform_name
 
 from bench.cold import REMEDIATOR_ENV
-from bench.emulated import cpu_seconds, create_core, reset
+from bench.emulated import clear_guards, cpu_seconds, create_core, reset
 from bench.scenarios import (
     STORM_DELIVERIES,
     STORM_TARGETS,
@@ -50,7 +50,6 @@ from bench.scenarios import (
 )
 from bench.stats import median
 from serverless_remediation.remediate.emulator import ACCOUNT, REGION
-from serverless_remediation.remediation.store import guard_key, to_wire
 from serverless_remediation.remediation.targets import build, partition_of
 
 # Who made a call: the innermost frame in one of these modules decides.
@@ -174,9 +173,7 @@ class BenchWorld:
             return [{"outcome": "failed", "reason": str(failed)}]
 
     def clear_guards(self, target: str) -> None:
-        self.clients("dynamodb").delete_item(
-            TableName=REMEDIATOR_ENV["AUDIT_TABLE"], Key=to_wire(guard_key(target))
-        )
+        clear_guards(self.clients, REMEDIATOR_ENV["AUDIT_TABLE"], target)
 
     def direct(self, calls: list[tuple[str, str, str, dict]]) -> tuple[float, float]:
         """Make the same calls straight through the clients: (wall s, CPU s)."""

@@ -15,7 +15,8 @@ does not make a conditional write atomic under concurrent requests, and DynamoDB
 Reported:
 - outcomes, and **acted twice** (must be 0): a transition executed more than once, or a target
   changed twice inside its cooldown;
-- for each AWS operation, the **peak calls in any one second** (all workers together), against
+- for each AWS operation, the **peak requests in any one second** (all workers together,
+  retries included), against
   the documented per-account rate limit where AWS documents one (``LIMITS``);
 - **time to applied**: from a worker taking a delivery to its executed result, p50 and p99.
 """
@@ -29,37 +30,25 @@ import os
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 from bench.cold import REMEDIATOR_ENV
 from bench.emulated import create_core, reset
 from bench.scenarios import SCENARIOS, STORM_TARGETS, STORM_TRANSITIONS, storm_setup
 from bench.stats import median
-
-if TYPE_CHECKING:
-    pass
+from serverless_remediation.remediation.quotas import RATES, Pace, quota
 
 DEFAULT_WORKERS = 50
 
 #: documented per-account, per-Region request rates (requests per second) of the calls an
-#: action makes, and where they are documented
-LAMBDA_CONTROL = "Lambda quotas: control-plane API requests, 15/s per API"
-LIMITS: dict[str, tuple[float, str]] = {
-    "lambda:GetAlias": (15, LAMBDA_CONTROL),
-    "lambda:UpdateAlias": (15, LAMBDA_CONTROL),
-    "lambda:ListVersionsByFunction": (15, LAMBDA_CONTROL),
-    "lambda:ListAliases": (15, LAMBDA_CONTROL),
-    "lambda:GetFunctionConfiguration": (15, LAMBDA_CONTROL),
-    "lambda:GetFunctionConcurrency": (15, LAMBDA_CONTROL),
-    "lambda:PutFunctionConcurrency": (15, LAMBDA_CONTROL),
-    "lambda:UpdateFunctionConfiguration": (15, LAMBDA_CONTROL),
-    "lambda:GetFunction": (100, "Lambda quotas: GetFunction, 100/s"),
-    "wafv2:UpdateIPSet": (1, "WAF: about 1/s per account and Region (issue 16)"),
-}
+#: action makes, and where they are documented: the table the remediators pace themselves by
+LIMITS = RATES
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -77,25 +66,95 @@ def peak_per_second(stamps: list[float]) -> int:
     )
 
 
+class Throttle:
+    """AWS's rate limits, as AWS applies them, for all workers together (one account): a
+    request past its documented rate (``RATES``) in the last second is refused with the
+    service's throttling error, in its protocol, and not sent to the emulator (which has no
+    limits). The remediators' retries (botocore's standard mode) see what they would see."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted: dict[str, deque[float]] = defaultdict(deque)
+        self.throttled: dict[str, int] = defaultdict(int)
+
+    def __call__(self, event_name: str, request: Any, **_: Any) -> Any:  # a response or None
+        _event, service, operation = event_name.split(".", 2)
+        name = f"{service}:{operation}"
+        if name not in RATES:
+            return None
+        rate = RATES[name][0]
+        now = time.perf_counter()
+        with self._lock:
+            window = self._accepted[quota(name)]
+            while window and window[0] < now - 1.0:
+                window.popleft()
+            if len(window) < rate:
+                window.append(now)
+                return None
+            self.throttled[name] += 1
+        return throttled(service, request.url)
+
+
+def throttled(service: str, url: str) -> AWSResponse:
+    """The throttling error ``service`` answers with, in the protocol its client speaks."""
+    if service == "lambda":  # rest-json: the error type in a header, 429
+        headers = {"x-amzn-ErrorType": "TooManyRequestsException"}
+        body = b'{"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"}'
+        return AWSResponse(url, 429, HTTPHeaders.from_dict(headers), _Raw(body))
+    # json (SSM, WAFv2, and CloudWatch as botocore speaks to it): the type in the body, 400
+    code = "Throttling" if service == "cloudwatch" else "ThrottlingException"
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    body = json.dumps({"__type": code, "message": "Rate exceeded"}).encode()
+    return AWSResponse(url, 400, HTTPHeaders.from_dict(headers), _Raw(body))
+
+
+class _Raw:
+    """What AWSResponse reads a body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        body, self._body = self._body, b""
+        return body
+
+
 class Worker:
     """One execution environment: a session, its clients and a pipeline of its own."""
 
-    def __init__(self, settings: Any, calls: list[tuple[str, float]], lock: threading.Lock):
+    def __init__(
+        self,
+        settings: Any,
+        calls: list[tuple[str, float]],
+        lock: threading.Lock,
+        throttle: Throttle,
+        *,
+        paced: bool,
+    ):
         from serverless_remediation.remediation.clients import Clients
         from serverless_remediation.remediation.pipeline import Pipeline
 
         session = boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
 
-        def seen(model: Any, **_: Any) -> None:
-            name = f"{model.service_model.endpoint_prefix}:{model.name}"
+        def seen(event_name: str, **_: Any) -> None:
+            # each request as it goes out (after its pace; a retry is a request too), named
+            # as IAM and quotas.RATES name it: ``request-created.<service>.<Operation>``
+            _event, service, operation = event_name.split(".", 2)
             with lock:
-                calls.append((name, time.perf_counter()))
+                calls.append((f"{service}:{operation}", time.perf_counter()))
 
-        session.events.register("provide-client-params", seen)
-        self.pipeline = Pipeline(settings, Clients(session))
+        session.events.register("request-created", seen)
+        session.events.register("before-send", throttle)
+        self.pace = Pace.from_env() if paced else None
+        self.pipeline = Pipeline(settings, Clients(session, pace=self.pace))
 
 
-def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, Any]:
+def storm(
+    workers: int, action: str, workdir: Path, seed: int = 0, *, paced: bool = True
+) -> dict[str, Any]:
     from serverless_remediation.remediation.clients import Clients
     from serverless_remediation.remediation.config import Settings
 
@@ -117,11 +176,15 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
     os.environ.update(REMEDIATOR_ENV)
     os.environ["REMEDIATION_ACTIONS"] = action
     os.environ["PLAYBOOK_PATH"] = str(path)
+    # the storm's function is the only caller in its account: its ``workers`` environments
+    # share every documented rate (the CDK app counts every function that may call)
+    os.environ["REMEDIATION_PACE"] = json.dumps({quota(r): workers for r in RATES})
     settings = Settings.from_env()
 
     calls: list[tuple[str, float]] = []
     lock = threading.Lock()
-    pool = [Worker(settings, calls, lock) for _ in range(workers)]
+    throttle = Throttle()
+    pool = [Worker(settings, calls, lock, throttle, paced=paced) for _ in range(workers)]
     calls.clear()  # building clients makes no call; setup's own calls are not counted
     work: queue.Queue[dict] = queue.Queue()
     for delivery in deliveries:
@@ -178,7 +241,11 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
             "calls": len(stamps),
             "peak_per_s": peak_per_second(stamps),
             **(
-                {"limit_per_s": LIMITS[name][0], "limit_source": LIMITS[name][1]}
+                {
+                    "limit_per_s": LIMITS[name][0],
+                    "limit_source": LIMITS[name][1],
+                    "throttled": throttle.throttled.get(name, 0),
+                }
                 if name in LIMITS
                 else {}
             ),
@@ -199,6 +266,12 @@ def storm(workers: int, action: str, workdir: Path, seed: int = 0) -> dict[str, 
         "applied_p99_ms": percentile(applied, 99),
         "applied_median_ms": median(applied) if applied else 0.0,
         "rates": rates,
+        "paced": paced,
+        # seconds the workers' paces waited in all, and the longest one environment waited
+        "paced_s": sum(w.pace.waited for w in pool if w.pace),
+        "paced_max_s": max((w.pace.waited for w in pool if w.pace), default=0.0),
+        # requests AWS's limits refused (and the standard retry mode sent again)
+        "throttled": dict(sorted(throttle.throttled.items())),
     }
 
 
@@ -207,8 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--action", default="rollback", choices=sorted(SCENARIOS))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--unpaced", action="store_true", help="no remediation.quotas pacing (for comparison)"
+    )
     args = parser.parse_args(argv)
-    result = storm(args.workers, args.action, args.out.parent)
+    result = storm(args.workers, args.action, args.out.parent, paced=not args.unpaced)
     args.out.write_text(json.dumps(result))
 
 

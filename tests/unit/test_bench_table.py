@@ -111,3 +111,142 @@ def test_hub_environment_is_a_valid_hub_of_as_many_spokes() -> None:
         if getattr(s, "api_id", None)
     ]
     assert len(ids) == len(set(ids)) == 4 * 5
+
+
+def test_first_event_and_import_share_rows() -> None:
+    cold = {
+        "floor": {"wall_ms": 200.0, "cpu_ms": 100.0},
+        "ours:rollback": {"wall_ms": 250.0, "cpu_ms": 110.0},
+        "first:rollback": {
+            "init_wall_ms": 250.0,
+            "init_cpu_ms": 110.0,
+            "event_wall_ms": 60.0,
+            "event_cpu_ms": 10.0,
+            "wall_ms": 310.0,
+            "cpu_ms": 120.0,
+            "clients": ["dynamodb", "lambda"],
+        },
+        "floor-path:rollback": {"wall_ms": 220.0, "cpu_ms": 110.0},
+        "imports": {
+            "groups_ms": {"all": 200.0, "ours": 30.0, "boto3": 120.0, "powertools": 10.0},
+            "ours_top": [["remediation.models", 3.0]],
+            "powertools_top": [["aws_lambda_powertools.logging.logger", 1.0]],
+            "remediator": "rollback",
+        },
+    }
+    table = render({"when": "now", "cpus": 2, "load_at_start": 0.5, "runs": 7, "cold": cold})
+    (first,) = [t for t in table.splitlines() if t.startswith("cold start: init + 1st event")]
+    assert "ours / boto3 floor 1.20x CPU" in first
+    assert " yes " in first
+    (path,) = [t for t in table.splitlines() if "its path's floor" in t]
+    assert "1.09x its path's floor" in path
+    (share,) = [t for t in table.splitlines() if t.startswith("import share")]
+    assert "15.0% of 200 ms" in share
+    assert " NO " in share
+
+
+def test_importtime_charges_each_module_to_its_nearest_named_importer() -> None:
+    from bench.cold import _charged
+
+    # -X importtime prints a module after what it imported, one level deeper
+    stderr = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       100 |        100 |       ssl",
+            "import time:       300 |        400 |     botocore.httpsession",
+            "import time:       200 |        600 |   boto3",
+            "import time:        50 |         50 |     json",
+            "import time:       400 |        450 |   remediation.store",
+            "import time:        10 |         10 |   site",
+        ]
+    )
+    charged = {module: (ms, group) for module, ms, group in _charged(stderr)}
+    assert charged["ssl"] == (0.1, "boto3")
+    assert charged["json"] == (0.05, "ours")
+    assert charged["remediation.store"] == (0.4, "ours")
+    assert charged["site"] == (0.01, "other")
+
+
+def test_storm_rows_judge_failures_and_show_the_unpaced_comparison() -> None:
+    def storm(failed: int, throttled: int, paced: bool) -> dict:
+        return {
+            "deliveries": 1000,
+            "transitions": 250,
+            "targets": 50,
+            "action": "rollback",
+            "seconds": 50.0,
+            "outcomes": {"executed": 50, "failed": failed},
+            "acted_twice": 0,
+            "applied_p50_ms": 1000.0,
+            "applied_p99_ms": 2000.0,
+            "paced": paced,
+            "paced_s": 200.0,
+            "rates": {
+                "cloudwatch:DescribeAlarms": {
+                    "peak_per_s": 5 if paced else 40,
+                    "limit_per_s": 9,
+                    "throttled": throttled,
+                },
+                "sns:Publish": {"peak_per_s": 8},
+            },
+        }
+
+    f = {
+        "when": "now",
+        "cpus": 2,
+        "load_at_start": 0.5,
+        "runs": 1,
+        "concurrent": {"5": storm(0, 0, True)},
+        "concurrent_unpaced": {"5": storm(3, 120, False)},
+    }
+    lines = render(f).splitlines()
+    (main,) = [t for t in lines if t.startswith("storm, 5 environments")]
+    assert " yes " in main
+    (rates,) = [t for t in lines if t.strip().startswith("peak API rates, 5 env.")]
+    assert "cloudwatch:DescribeAlarms 5/s of 9/s;" in rates
+    assert " yes " in rates
+    (unpaced,) = [t for t in lines if t.strip().startswith("unpaced, 5 env.")]
+    assert "3 failed" in unpaced
+    assert "(120 throttled)" in unpaced
+    f["concurrent"]["5"] = storm(1, 0, True)
+    (main,) = [t for t in render(f).splitlines() if t.startswith("storm, 5 environments")]
+    assert " NO " in main
+
+
+def test_the_throttle_stand_in_speaks_each_protocol_botocore_retries() -> None:
+    import boto3
+    import pytest
+
+    from bench.storms import throttled
+
+    session = boto3.session.Session(region_name="eu-west-1")
+    calls = {
+        "cloudwatch": lambda c: c.describe_alarms(AlarmNames=["x"]),
+        "lambda": lambda c: c.get_alias(FunctionName="f", Name="live"),
+        "ssm": lambda c: c.get_parameter(Name="/x"),
+        "wafv2": lambda c: c.update_ip_set(
+            Name="n", Scope="REGIONAL", Id="i", Addresses=[], LockToken="t"
+        ),
+    }
+    for service, call in calls.items():
+        client = session.client(
+            service,
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+            endpoint_url="http://127.0.0.1:9",
+        )
+        sent: list[str] = []
+
+        def refuse(request: object, sent: list = sent, service: str = service, **_: object):
+            sent.append(service)
+            return throttled(service, "http://127.0.0.1:9")
+
+        client.meta.events.register("before-send", refuse)
+        with pytest.raises(client.exceptions.ClientError) as caught:
+            call(client)
+        assert caught.value.response["Error"]["Code"] in (
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+        )
+        assert len(sent) == 3, service  # botocore's default: retried as throttling
