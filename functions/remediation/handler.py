@@ -6,6 +6,7 @@ says which kinds a function runs.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,21 +21,27 @@ from .quotas import Pace
 
 logger = Logger(service="auto-remediation")
 _pipeline: Pipeline | None = None
+#: this execution environment's share of AWS's rates (``quotas.py``), its clients' pace
+_pace = Pace()
 
 
 def pipeline() -> Pipeline:
     """Built once per container, on first use."""
-    global _pipeline
+    global _pipeline, _pace
     if _pipeline is None:
-        _pipeline = Pipeline(Settings.from_env(), Clients(pace=Pace.from_env()))
+        _pace = Pace.from_env()
+        _pipeline = Pipeline(Settings.from_env(), Clients(pace=_pace))
     return _pipeline
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # how long a transition this invocation takes stays its own: until Lambda stops it
-    deadline = datetime.now(UTC) + timedelta(milliseconds=context.get_remaining_time_in_millis())
-    results = pipeline().handle(event, correlation_id=context.aws_request_id, deadline=deadline)
+    remaining = context.get_remaining_time_in_millis() / 1000
+    deadline = datetime.now(UTC) + timedelta(seconds=remaining)
+    built = pipeline()
+    _pace.deadline = time.monotonic() + remaining  # no wait for a rate runs past it
+    results = built.handle(event, correlation_id=context.aws_request_id, deadline=deadline)
     body = {"results": [r.as_dict() for r in results]}
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     if failed:

@@ -16,7 +16,10 @@ each rate's environments (the reserved concurrency of the functions that make th
 under the rate is what makes every second hold.
 
 A wait is capped (``MAX_WAIT_SECONDS``): past it the call goes out and AWS's throttling and
-the retries take over, rather than an invocation spending its time asleep.
+the retries take over, rather than an invocation spending its time asleep. A wait that would
+run into the invocation's last ``RESERVE_SECONDS`` raises ``OutOfTime`` instead (the run is
+recorded as failed and reaches the dead-letter queue and a human), so the record is always
+closed. The pace counts API calls; botocore's retries of a throttled call are not paced again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,6 +60,8 @@ RATES: dict[str, tuple[float, str]] = {
     "lambda:UpdateFunctionConfiguration": (15, LAMBDA_CONTROL),
     "lambda:GetProvisionedConcurrencyConfig": (15, LAMBDA_CONTROL),
     "lambda:PutProvisionedConcurrencyConfig": (15, LAMBDA_CONTROL),
+    "lambda:DeleteProvisionedConcurrencyConfig": (15, LAMBDA_CONTROL),
+    "lambda:ListProvisionedConcurrencyConfigs": (15, LAMBDA_CONTROL),
     "lambda:GetFunction": (100, "Lambda quotas: GetFunction, 100/s"),
     "cloudwatch:DescribeAlarms": (9, "CloudWatch quotas: Rate of DescribeAlarms requests, 9/s"),
     "ssm:GetParameter": (40, PARAMETER_READS),
@@ -66,8 +72,19 @@ RATES: dict[str, tuple[float, str]] = {
 #: calls that share one rate are counted together
 QUOTA_OF: dict[str, str] = {"ssm:GetParameters": "ssm:GetParameter"}
 
+#: calls whose caller takes the slot itself, before the read the call depends on
+#: (``reserve``): an ``UpdateIPSet`` carries the lock token of the read before it, and a wait
+#: between the two would hand it a token other environments have spent meanwhile
+CALLER_PACED = frozenset({"wafv2:UpdateIPSet"})
+
 #: the longest one call waits for its share
 MAX_WAIT_SECONDS = 10.0
+#: a wait never runs into the last seconds of the invocation: they are the record's
+RESERVE_SECONDS = 5.0
+
+
+class OutOfTime(RuntimeError):
+    """Waiting for a call's share would run into the end of the invocation."""
 
 
 def quota(action: str) -> str:
@@ -103,6 +120,8 @@ class Pace:
         self._calls: dict[tuple[str, str], deque[float]] = {}
         #: seconds waited in all (the bench reports it)
         self.waited = 0.0
+        #: the invocation's end on ``clock`` (the handlers set it per invocation)
+        self.deadline: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Pace:
@@ -115,11 +134,13 @@ class Pace:
             parsed = json.loads(raw)
         except ValueError:
             raise ConfigurationError("misconfigured: REMEDIATION_PACE is not JSON") from None
+        known = {quota(r) for r in RATES}
         if not isinstance(parsed, dict) or not all(
-            isinstance(k, str) and type(v) is int and v >= 1 for k, v in parsed.items()
+            k in known and type(v) is int and v >= 1 for k, v in parsed.items()
         ):
             raise ConfigurationError(
-                "misconfigured: REMEDIATION_PACE must map IAM actions to whole numbers >= 1"
+                "misconfigured: REMEDIATION_PACE must map rates of remediation.quotas.RATES "
+                f"({', '.join(sorted(known))}) to whole numbers >= 1"
             )
         return cls(parsed)
 
@@ -133,9 +154,10 @@ class Pace:
         # botocore's hyphenized service id is IAM's prefix for every service in RATES
         service = client.meta.service_model.service_id.hyphenize()
         region = client.meta.region_name or ""
+        _WATCHED[client] = (self, region)
         for operation in client.meta.service_model.operation_names:
             action = f"{service}:{operation}"
-            if action in RATES:
+            if action in RATES and action not in CALLER_PACED:
                 client.meta.events.register(
                     f"before-call.{service}.{operation}", self._before(region, action)
                 )
@@ -156,7 +178,7 @@ class Pace:
             now = self._clock()
             wait = 0.0
             if len(made) == calls:
-                # 1 % over the window: the bench counts a closed one-second window
+                # 1 % over the window: a window counted with both ends closed holds no more
                 wait = max(0.0, made[0] + seconds * 1.01 - now)
             if wait > self._max_wait:
                 logger.warning(
@@ -164,8 +186,25 @@ class Pace:
                     extra={"action": action, "region": region, "would_wait_s": round(wait, 2)},
                 )
                 wait = self._max_wait
+            if wait and self.deadline is not None and now + wait > self.deadline - RESERVE_SECONDS:
+                raise OutOfTime(
+                    f"{action}: its share of AWS's rate ({RATES[action][0]:g}/s per account and "
+                    f"Region) comes in {wait:.1f} s, too close to the end of this invocation"
+                )
             made.append(now + wait)
             self.waited += wait
         if wait:
             self._sleep(wait)
         return wait
+
+
+#: the clients ``Pace.watch`` paces, and their Region
+_WATCHED: weakref.WeakKeyDictionary[Any, tuple[Pace, str]] = weakref.WeakKeyDictionary()
+
+
+def reserve(client: Any, action: str) -> float:
+    """Take the slot of a ``CALLER_PACED`` call ``client`` is about to make, waiting for it
+    if need be; the seconds waited (0 for a client nobody paces). A caller that waited reads
+    again what the call depends on."""
+    watched = _WATCHED.get(client)
+    return watched[0].take(watched[1], action) if watched else 0.0

@@ -23,6 +23,7 @@ Environment (same style as ``config.py``): ``REMEDIATION_ENV``, ``AUDIT_TABLE``,
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -226,19 +227,26 @@ class Sweeper:
 
 
 _sweeper: Sweeper | None = None
+#: this execution environment's share of AWS's rates (``quotas.py``), its clients' pace
+_pace = Pace()
 
 
 def sweeper() -> Sweeper:
     """Built once per container, on first use."""
-    global _sweeper
+    global _sweeper, _pace
     if _sweeper is None:
-        _sweeper = Sweeper(SweeperSettings.from_env(), Clients(pace=Pace.from_env()))
+        _pace = Pace.from_env()
+        _sweeper = Sweeper(SweeperSettings.from_env(), Clients(pace=_pace))
     return _sweeper
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = sweeper().sweep(datetime.now(UTC), correlation_id=context.aws_request_id)
+    built = sweeper()
+    # no wait for a rate runs past the invocation: an IP set left for lack of time is
+    # recorded as failed and swept by the next run
+    _pace.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    results = built.sweep(datetime.now(UTC), correlation_id=context.aws_request_id)
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     if failed:
         # Recorded and notified already; raising makes the run count as an error.

@@ -345,6 +345,7 @@ class Remediators(Construct):
         wiring: Wiring,
         grants: Mapping[str, list[iam.PolicyStatement]],
         alarm_topics: Mapping[str, sns.ITopic],
+        spoke_calls: Mapping[str, Iterable[str]] | None = None,
         playbook: Mapping[str, Any],
         reserved_concurrency: int,
         log_retention_days: int,
@@ -387,9 +388,18 @@ class Remediators(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
+        # what each remediator may call: its own grants, and in a hub what it does in the
+        # spoke accounts through their roles (their rates are per account: counted alike)
         callers = [
-            (reserved_concurrency, [*REMEDIATOR_ACTIONS, *granted(statements)])
-            for statements in grants.values()
+            (
+                reserved_concurrency,
+                [
+                    *REMEDIATOR_ACTIONS,
+                    *granted(statements),
+                    *(spoke_calls or {}).get(action, ()),
+                ],
+            )
+            for action, statements in grants.items()
         ]
         if sweeper_grants is not None and has_sweeper():
             callers.append((SWEEPER_CONCURRENCY, granted(sweeper_grants)))
@@ -672,8 +682,10 @@ RETENTION = {
 
 
 def granted(statements: Iterable[iam.PolicyStatement]) -> list[str]:
-    """The IAM actions ``statements`` allow."""
-    return [a for s in statements if s.effect is iam.Effect.ALLOW for a in s.actions]
+    """The IAM actions ``statements`` allow (an Allow of ``NotAction``: any, as far as the
+    count goes)."""
+    allowed = [s for s in statements if s.effect is iam.Effect.ALLOW]
+    return [a for s in allowed for a in (["*"] if s.not_actions else s.actions)]
 
 
 def pace_environments(callers: Iterable[tuple[int, Iterable[str]]]) -> dict[str, int]:

@@ -137,6 +137,7 @@ class AutoRemediation(Construct):
                 ),
             ),
             grants=grants,
+            spoke_calls=self._spoke_calls(),
             alarm_topics=self.notices.alarm_topics,
             playbook=self.routing.playbook(),
             reserved_concurrency=settings.reserved_concurrency,
@@ -274,6 +275,21 @@ class AutoRemediation(Construct):
                 arn = spoke_.role_arn(self.deployment.partition, spoke.account, name)
                 found.setdefault(action, set()).add(arn)
         return {action: sorted(arns) for action, arns in found.items()}
+
+    def _spoke_calls(self) -> dict[str, set[str]]:
+        """action -> the IAM actions its remediator may call in spoke accounts (through the
+        spoke roles, so its own role does not list them): what the action and its routes'
+        follow-up steps there declare; revert, what every other routed action does."""
+        found: dict[str, set[str]] = {}
+        for _, spoke_catalog in self.spokes:
+            for name in permissions.routed_actions(spoke_catalog, list(self.actions)):
+                steps = {step.action for step in spoke_catalog.followups(name)}
+                for step in (name, *steps):
+                    found.setdefault(name, set()).update(self.actions[step].permissions)
+        if catalog_.REVERT in found:
+            for calls in list(found.values()):
+                found[catalog_.REVERT] |= calls
+        return found
 
     def _add_hub_bus(self, cfg: EnvConfig) -> None:
         """A hub's bus, and the rules routing each spoke alarm to its action's remediator."""

@@ -28,3 +28,31 @@ def test_a_paced_call_waits_for_its_share_and_others_do_not(emulator: Emulator) 
     )
     other("cloudwatch").describe_alarms(AlarmNames=["a"])
     assert len(clock.slept) == 2
+
+
+def test_an_ip_set_update_takes_its_slot_before_the_read_whose_lock_token_it_carries(
+    emulator: Emulator,
+) -> None:
+    """A wait for UpdateIPSet's share comes before the set is read again: the update carries
+    a fresh lock token, not the plan's, which another environment spent meanwhile."""
+    from serverless_remediation.remediate.emulator import create_ip_set
+    from serverless_remediation.remediation.actions.waf_block.ip_sets import (
+        change_ip_set,
+        get_ip_set,
+        parse_ip_set_arn,
+    )
+
+    other = emulator.clients()
+    ref = parse_ip_set_arn(create_ip_set(other, "paced-blocks")["ARN"])
+    clock = Clock()
+    pace = Pace({"wafv2:UpdateIPSet": 6}, clock=clock, sleep=clock.sleep)
+    waf = emulator.clients(pace=pace)("wafv2")
+    change_ip_set(waf, ref, add=["203.0.113.1/32"])  # the first update: no wait
+    seen = get_ip_set(waf, ref)  # this environment plans its next change
+    change_ip_set(other("wafv2"), ref, add=["198.51.100.2/32"])  # another environment writes
+    updates: list[str] = []
+    waf.meta.events.register("before-call.wafv2.UpdateIPSet", lambda **_: updates.append("u"))
+    written = change_ip_set(waf, ref, add=["203.0.113.3/32"], seen=seen)
+    assert clock.slept == [pytest.approx(6 * 1.01)]  # waited for its share, then read again
+    assert updates == ["u"]  # one update: no lock conflict to retry
+    assert set(written) == {"203.0.113.1/32", "198.51.100.2/32", "203.0.113.3/32"}

@@ -72,3 +72,36 @@ def test_pace_counts_wildcards_and_shared_rates_once_per_function() -> None:
     assert "ssm:GetParameters" not in counts
     assert counts["wafv2:UpdateIPSet"] == 1
     assert set(counts) <= set(RATES)
+
+
+def test_a_hub_counts_what_its_remediators_call_in_the_spoke_accounts() -> None:
+    """A hub's remediator of an action routed only in a spoke holds no grant for it (it acts
+    through the spoke's role), yet makes the calls: they are counted."""
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from serverless_remediation.stacks.config import parse_env
+    from serverless_remediation.stacks.stacks import add_environment
+
+    lam = {"kind": "lambda", "function": "api", "alias": "live"}
+    raw = {
+        "account": "111111111111",
+        "region": "eu-west-1",
+        "organization": {
+            "spokes": {"payments": {"account": "333333333333", "services": {"api": lam}}}
+        },
+    }
+    stacks = add_environment(App(), parse_env("autorem", "hub", raw))
+    paces = [
+        json.loads(props["Environment"]["Variables"]["REMEDIATION_PACE"])
+        for stack in stacks
+        for resource in Template.from_stack(stack).to_json()["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        for props in [resource["Properties"]]
+        if "REMEDIATION_PACE" in props.get("Environment", {}).get("Variables", {})
+    ]
+    assert paces
+    for pace in paces:
+        # the rollback remediator's alias calls, and the capacity ones, made in the spoke
+        assert pace["lambda:UpdateAlias"] >= 5
+        assert pace["lambda:GetAlias"] >= 5

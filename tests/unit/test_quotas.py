@@ -8,8 +8,9 @@ import random
 
 import pytest
 
+from serverless_remediation.remediation.actions import REGISTRY
 from serverless_remediation.remediation.errors import ConfigurationError
-from serverless_remediation.remediation.quotas import RATES, Pace, share
+from serverless_remediation.remediation.quotas import RATES, OutOfTime, Pace, share
 
 
 class Clock:
@@ -103,8 +104,36 @@ def test_unset_means_this_environment_is_the_only_caller() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["{", "[1]", '{"lambda:GetAlias": 0}', '{"lambda:GetAlias": "5"}', '{"x": 1.5}']
+    "raw",
+    [
+        "{",
+        "[1]",
+        '{"lambda:GetAlias": 0}',
+        '{"lambda:GetAlias": "5"}',
+        '{"x": 1.5}',
+        '{"Lambda:GetAlias": 5}',  # IAM names are case-insensitive; this table's are not
+        '{"ssm:GetParameters": 5}',  # counted under the rate it shares, ssm:GetParameter
+    ],
 )
 def test_a_malformed_pace_is_a_configuration_error(raw: str) -> None:
     with pytest.raises(ConfigurationError, match="REMEDIATION_PACE"):
         Pace.from_env({"REMEDIATION_PACE": raw})
+
+
+def test_a_wait_that_would_run_into_the_end_of_the_invocation_raises_instead() -> None:
+    clock = Clock()
+    pace = Pace({"lambda:GetAlias": 30}, clock=clock, sleep=clock.sleep)  # one per 2 s
+    pace.deadline = clock.now + 6.0
+    pace.take("r", "lambda:GetAlias")  # no wait: goes whatever the deadline
+    with pytest.raises(OutOfTime, match="lambda:GetAlias"):
+        pace.take("r", "lambda:GetAlias")  # 2 s wait, into the last 5 s
+    assert clock.slept == []
+    pace.deadline = clock.now + 60.0
+    assert pace.take("r", "lambda:GetAlias") == pytest.approx(2 * 1.01)
+
+
+def test_every_lambda_control_plane_call_an_action_declares_has_its_rate() -> None:
+    declared = {p for action in REGISTRY.values() for p in action.permissions}
+    control = {p for p in declared if p.startswith("lambda:")} - {"lambda:InvokeFunction"}
+    assert control
+    assert control <= set(RATES), control - set(RATES)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict
 
 from ...clients import Clients, error_code
 from ...errors import FailedError, RejectedError
+from ...quotas import reserve
 from .addresses import IPVersion, merge_entries
 
 if TYPE_CHECKING:
@@ -127,7 +128,11 @@ def change_ip_set(
     """
     adding, removing = list(add), list(remove)
     for attempt in range(attempts):
-        current = seen if attempt == 0 and seen is not None else get_ip_set(waf, ref)
+        # this environment's share of UpdateIPSet's rate, taken before the read whose lock
+        # token the update carries: a wait makes ``seen`` stale
+        waited = reserve(waf, "wafv2:UpdateIPSet")
+        fresh = attempt == 0 and seen is not None and not waited
+        current = seen if fresh and seen is not None else get_ip_set(waf, ref)
         merged = merge_entries(current["entries"], adding, removing)
         if merged == current["entries"]:
             return merged
