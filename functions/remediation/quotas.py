@@ -125,8 +125,8 @@ class Pace:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Pace:
-        """``REMEDIATION_PACE``: JSON, IAM action -> the execution environments that may make
-        it; unset: this environment is the only caller."""
+        """``REMEDIATION_PACE``: JSON, rate (a ``RATES`` key) -> the execution environments that
+        may call against it; unset: this environment is the only caller."""
         raw = environ.get("REMEDIATION_PACE", "").strip()
         if not raw:
             return cls()

@@ -56,3 +56,29 @@ def test_an_ip_set_update_takes_its_slot_before_the_read_whose_lock_token_it_car
     assert clock.slept == [pytest.approx(6 * 1.01)]  # waited for its share, then read again
     assert updates == ["u"]  # one update: no lock conflict to retry
     assert set(written) == {"203.0.113.1/32", "198.51.100.2/32", "203.0.113.3/32"}
+
+
+def test_a_wait_that_would_outlast_the_invocation_fails_the_run_on_the_record(
+    stack, emulator: Emulator
+) -> None:
+    """Near the invocation's end a call's share is not waited for: the run fails on the
+    record, and the notice tells a human, instead of Lambda stopping it mid-change."""
+    from serverless_remediation.remediate.emulator import create_function
+    from serverless_remediation.remediation.models import Outcome
+
+    alias_arn = create_function(stack.clients, "orders", versions=3)
+    playbook = {"alarms": {"test-orders-error-rate": {"action": "rollback", "target": alias_arn}}}
+    clock = Clock()
+    # 150 environments share GetAlias's 15/s: one call per 10 s each
+    pace = Pace({"lambda:GetAlias": 150}, clock=clock, sleep=clock.sleep)
+    pace.deadline = clock.now + 12.0
+    pipeline = stack.pipeline(playbook, clients=emulator.clients(pace=pace))
+    (result,) = pipeline.handle(stack.event("sns_alarm_single_metric.json"))
+    # the plan's GetAlias went at once; the verify's would wait 10 s, into the last 5
+    assert result.outcome is Outcome.FAILED
+    assert "too close to the end of this invocation" in result.reason
+    assert clock.slept == []
+    (record,) = stack.audit_items()
+    assert record["outcome"] == "failed"
+    (notice,) = stack.notices()
+    assert result.audit_id in notice["message"]
