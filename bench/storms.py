@@ -17,7 +17,7 @@ Reported:
   changed twice inside its cooldown;
 - for each AWS operation, the **peak requests in any one second** (all workers together,
   retries included), against
-  the documented per-account rate limit where AWS documents one (``LIMITS``);
+  the documented per-account rate limit where AWS documents one (``RATES``);
 - **time to applied**: from a worker taking a delivery to its executed result, p50 and p99.
 """
 
@@ -45,10 +45,6 @@ from bench.stats import median
 from serverless_remediation.remediation.quotas import RATES, Pace, quota
 
 DEFAULT_WORKERS = 50
-
-#: documented per-account, per-Region request rates (requests per second) of the calls an
-#: action makes, and where they are documented: the table the remediators pace themselves by
-LIMITS = RATES
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -242,11 +238,11 @@ def storm(
             "peak_per_s": peak_per_second(stamps),
             **(
                 {
-                    "limit_per_s": LIMITS[name][0],
-                    "limit_source": LIMITS[name][1],
+                    "limit_per_s": RATES[name][0],
+                    "limit_source": RATES[name][1],
                     "throttled": throttle.throttled.get(name, 0),
                 }
-                if name in LIMITS
+                if name in RATES
                 else {}
             ),
         }

@@ -140,6 +140,12 @@ class Clients:
                     self._made[key] = client
         return client
 
+    def until(self, deadline: float) -> None:
+        """No wait for a rate's share (``pace``) runs past ``deadline`` (``time.monotonic``):
+        the handlers set the invocation's end."""
+        if self._pace is not None:
+            self._pace.deadline = deadline
+
     def session(self) -> boto3.session.Session:
         if self._session is None:
             import boto3

@@ -21,16 +21,14 @@ from .quotas import Pace
 
 logger = Logger(service="auto-remediation")
 _pipeline: Pipeline | None = None
-#: this execution environment's share of AWS's rates (``quotas.py``), its clients' pace
-_pace = Pace()
 
 
 def pipeline() -> Pipeline:
-    """Built once per container, on first use."""
-    global _pipeline, _pace
+    """Built once per container, on first use; its clients keep to this environment's share
+    of AWS's rates (``quotas.py``)."""
+    global _pipeline
     if _pipeline is None:
-        _pace = Pace.from_env()
-        _pipeline = Pipeline(Settings.from_env(), Clients(pace=_pace))
+        _pipeline = Pipeline(Settings.from_env(), Clients(pace=Pace.from_env()))
     return _pipeline
 
 
@@ -40,7 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     remaining = context.get_remaining_time_in_millis() / 1000
     deadline = datetime.now(UTC) + timedelta(seconds=remaining)
     built = pipeline()
-    _pace.deadline = time.monotonic() + remaining  # no wait for a rate runs past it
+    built.clients.until(time.monotonic() + remaining)
     results = built.handle(event, correlation_id=context.aws_request_id, deadline=deadline)
     body = {"results": [r.as_dict() for r in results]}
     failed = [r for r in results if r.outcome is Outcome.FAILED]

@@ -49,19 +49,24 @@ PARAMETER_READS = (
 #: IAM action -> (requests per second per account and Region, where AWS documents it). A
 #: call that shares its rate with others is listed under each (``QUOTA_OF`` joins them).
 RATES: dict[str, tuple[float, str]] = {
-    "lambda:GetAlias": (15, LAMBDA_CONTROL),
-    "lambda:UpdateAlias": (15, LAMBDA_CONTROL),
-    "lambda:ListVersionsByFunction": (15, LAMBDA_CONTROL),
-    "lambda:ListAliases": (15, LAMBDA_CONTROL),
-    "lambda:GetFunctionConfiguration": (15, LAMBDA_CONTROL),
-    "lambda:GetFunctionConcurrency": (15, LAMBDA_CONTROL),
-    "lambda:PutFunctionConcurrency": (15, LAMBDA_CONTROL),
-    "lambda:DeleteFunctionConcurrency": (15, LAMBDA_CONTROL),
-    "lambda:UpdateFunctionConfiguration": (15, LAMBDA_CONTROL),
-    "lambda:GetProvisionedConcurrencyConfig": (15, LAMBDA_CONTROL),
-    "lambda:PutProvisionedConcurrencyConfig": (15, LAMBDA_CONTROL),
-    "lambda:DeleteProvisionedConcurrencyConfig": (15, LAMBDA_CONTROL),
-    "lambda:ListProvisionedConcurrencyConfigs": (15, LAMBDA_CONTROL),
+    **{
+        f"lambda:{operation}": (15, LAMBDA_CONTROL)
+        for operation in (
+            "GetAlias",
+            "UpdateAlias",
+            "ListVersionsByFunction",
+            "ListAliases",
+            "GetFunctionConfiguration",
+            "UpdateFunctionConfiguration",
+            "GetFunctionConcurrency",
+            "PutFunctionConcurrency",
+            "DeleteFunctionConcurrency",
+            "GetProvisionedConcurrencyConfig",
+            "PutProvisionedConcurrencyConfig",
+            "DeleteProvisionedConcurrencyConfig",
+            "ListProvisionedConcurrencyConfigs",
+        )
+    },
     "lambda:GetFunction": (100, "Lambda quotas: GetFunction, 100/s"),
     "cloudwatch:DescribeAlarms": (9, "CloudWatch quotas: Rate of DescribeAlarms requests, 9/s"),
     "ssm:GetParameter": (40, PARAMETER_READS),
@@ -155,9 +160,9 @@ class Pace:
         service = client.meta.service_model.service_id.hyphenize()
         region = client.meta.region_name or ""
         _WATCHED[client] = (self, region)
-        for operation in client.meta.service_model.operation_names:
-            action = f"{service}:{operation}"
-            if action in RATES and action not in CALLER_PACED:
+        for action in RATES.keys() - CALLER_PACED:
+            prefix, operation = action.split(":")
+            if prefix == service:
                 client.meta.events.register(
                     f"before-call.{service}.{operation}", self._before(region, action)
                 )

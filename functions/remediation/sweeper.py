@@ -227,16 +227,14 @@ class Sweeper:
 
 
 _sweeper: Sweeper | None = None
-#: this execution environment's share of AWS's rates (``quotas.py``), its clients' pace
-_pace = Pace()
 
 
 def sweeper() -> Sweeper:
-    """Built once per container, on first use."""
-    global _sweeper, _pace
+    """Built once per container, on first use; its clients keep to this environment's share
+    of AWS's rates (``quotas.py``)."""
+    global _sweeper
     if _sweeper is None:
-        _pace = Pace.from_env()
-        _sweeper = Sweeper(SweeperSettings.from_env(), Clients(pace=_pace))
+        _sweeper = Sweeper(SweeperSettings.from_env(), Clients(pace=Pace.from_env()))
     return _sweeper
 
 
@@ -245,7 +243,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     built = sweeper()
     # no wait for a rate runs past the invocation: an IP set left for lack of time is
     # recorded as failed and swept by the next run
-    _pace.deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    built.clients.until(time.monotonic() + context.get_remaining_time_in_millis() / 1000)
     results = built.sweep(datetime.now(UTC), correlation_id=context.aws_request_id)
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     if failed:

@@ -131,8 +131,7 @@ def change_ip_set(
         # this environment's share of UpdateIPSet's rate, taken before the read whose lock
         # token the update carries: a wait makes ``seen`` stale
         waited = reserve(waf, "wafv2:UpdateIPSet")
-        fresh = attempt == 0 and seen is not None and not waited
-        current = seen if fresh and seen is not None else get_ip_set(waf, ref)
+        current = seen if attempt == 0 and seen is not None and not waited else get_ip_set(waf, ref)
         merged = merge_entries(current["entries"], adding, removing)
         if merged == current["entries"]:
             return merged
